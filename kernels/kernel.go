@@ -1,0 +1,206 @@
+package kernels
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Kernel is one bootable kernel with the facts kmatrix needs about it. All
+// paths are absolute and point into the cache (or the user's local
+// directory for local kernels).
+type Kernel struct {
+	// Name is the catalog name, e.g. "debian-bookworm".
+	Name string `json:"name"`
+	// Release is what `uname -r` prints in the guest, e.g. "6.1.0-56-cloud-amd64".
+	Release string `json:"release"`
+	// Version is the upstream kernel version, e.g. 6.1.192.
+	Version Version `json:"version"`
+	// Suite is the archive suite the image came from ("bookworm-security"); empty for local kernels.
+	Suite string `json:"suite,omitempty"`
+	// Package and PackageVersion name the image package ("linux-image-6.1.0-56-cloud-amd64", "6.1.192-2").
+	Package        string `json:"package,omitempty"`
+	PackageVersion string `json:"package_version,omitempty"`
+	// SHA256 is the hex digest of the package that holds the vmlinuz (of the vmlinuz itself for local kernels).
+	SHA256 string `json:"sha256"`
+	// Compiler is the compiler the kernel was built with (CONFIG_CC_VERSION_TEXT).
+	Compiler Compiler `json:"compiler"`
+	// Vmlinuz is the path of the bootable bzImage.
+	Vmlinuz string `json:"vmlinuz"`
+	// Config is the path of the kernel's .config.
+	Config string `json:"config"`
+	// Headers is the path of a tree usable as `make -C <Headers> M=<dir> modules`; empty when not fetched.
+	Headers string `json:"headers,omitempty"`
+	// BuildRootSuite is the Debian suite whose userland matches this kernel's
+	// compiler (e.g. "sid" for a kernel built with gcc-16); empty for local kernels.
+	BuildRootSuite string `json:"build_root_suite,omitempty"`
+	// BTF reports whether the kernel carries BTF (CONFIG_DEBUG_INFO_BTF=y).
+	BTF bool `json:"btf"`
+}
+
+// Version is an upstream kernel version.
+type Version struct {
+	Major, Minor, Patch int
+}
+
+// ParseVersion parses the leading "X.Y[.Z]" of s, e.g. "6.1.0-56-cloud-amd64"
+// or "6.12.118+deb13-cloud-amd64".
+func ParseVersion(s string) (Version, error) {
+	m := versionRE.FindStringSubmatch(s)
+	if m == nil {
+		return Version{}, fmt.Errorf("kernel version %q: want it to start with MAJOR.MINOR[.PATCH]", s)
+	}
+	var v Version
+	v.Major, _ = strconv.Atoi(m[1])
+	v.Minor, _ = strconv.Atoi(m[2])
+	if m[3] != "" {
+		v.Patch, _ = strconv.Atoi(m[3])
+	}
+	return v, nil
+}
+
+var versionRE = regexp.MustCompile(`^(\d+)\.(\d+)(?:\.(\d+))?`)
+
+func (v Version) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch) }
+
+// Code is LINUX_VERSION_CODE for v (the patch level saturates at 255, as in the kernel since 4.9.256).
+func (v Version) Code() int { return v.Major<<16 | v.Minor<<8 | min(v.Patch, 255) }
+
+// Less orders versions.
+func (v Version) Less(w Version) bool { return v.Code() < w.Code() }
+
+// AtLeast reports whether v ≥ major.minor.
+func (v Version) AtLeast(major, minor int) bool {
+	return v.Major > major || v.Major == major && v.Minor >= minor
+}
+
+// MarshalText renders a Version as "6.1.192" in JSON.
+func (v Version) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
+
+// UnmarshalText parses "6.1.192".
+func (v *Version) UnmarshalText(b []byte) error {
+	p, err := ParseVersion(string(b))
+	*v = p
+	return err
+}
+
+// Compiler identifies the compiler a kernel was built with.
+type Compiler struct {
+	// Name is "gcc" or "clang".
+	Name string `json:"name"`
+	// Major is the major version, e.g. 12.
+	Major int `json:"major"`
+	// Text is CONFIG_CC_VERSION_TEXT verbatim.
+	Text string `json:"text"`
+}
+
+func (c Compiler) String() string {
+	if c.Name == "" {
+		return "unknown"
+	}
+	return fmt.Sprintf("%s-%d", c.Name, c.Major)
+}
+
+// ParseCompiler reads CONFIG_CC_VERSION_TEXT, e.g.
+// "gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0" or "x86_64-linux-gnu-gcc-16 (Debian 16.1.0-3) 16.1.0".
+func ParseCompiler(text string) (Compiler, error) {
+	c := Compiler{Text: text}
+	m := ccRE.FindStringSubmatch(text)
+	if m == nil {
+		return c, fmt.Errorf("compiler %q: no \"gcc ... X.Y.Z\" or \"clang version X.Y.Z\" in it", text)
+	}
+	c.Name = "gcc"
+	if strings.Contains(text, "clang") {
+		c.Name = "clang"
+	}
+	c.Major, _ = strconv.Atoi(m[1])
+	return c, nil
+}
+
+// The version is the last dotted number on the line: "gcc-10 (Debian 10.2.1-6) 10.2.1 20210110"
+// has a date after it, so take the first X.Y.Z after the closing parenthesis.
+var ccRE = regexp.MustCompile(`(?:\)|version)\s+(\d+)\.\d+(?:\.\d+)?`)
+
+// ReadConfig parses a kernel .config into a map of CONFIG_X → value, with
+// string values unquoted. "# CONFIG_X is not set" lines are left out.
+func ReadConfig(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("kernel config: %w", err)
+	}
+	defer f.Close()
+	return parseConfig(f)
+}
+
+func parseConfig(r io.Reader) (map[string]string, error) {
+	cfg := make(map[string]string)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || !strings.HasPrefix(k, "CONFIG_") {
+			continue
+		}
+		if uq, err := strconv.Unquote(v); err == nil {
+			v = uq
+		}
+		cfg[k] = v
+	}
+	return cfg, sc.Err()
+}
+
+// ErrNotKernel is wrapped by errors about files that are not x86 bzImages.
+var ErrNotKernel = errors.New("not an x86 bzImage kernel")
+
+// BzImageVersion reads the version string that the x86 boot protocol
+// (2.00+) stores in the setup header, without decompressing the kernel:
+// "6.1.0-56-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP ... Debian 6.1.192-2".
+func BzImageVersion(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	hdr := make([]byte, 0x210)
+	if _, err := io.ReadFull(f, hdr); err != nil {
+		return "", fmt.Errorf("%s: %w (file too short: %v)", path, ErrNotKernel, err)
+	}
+	// "HdrS" at 0x202 marks the setup header; kernel_version at 0x20e is an
+	// offset relative to 0x200.
+	if !bytes.Equal(hdr[0x202:0x206], []byte("HdrS")) {
+		return "", fmt.Errorf("%s: %w (no HdrS boot-protocol magic at 0x202)", path, ErrNotKernel)
+	}
+	off := int64(binary.LittleEndian.Uint16(hdr[0x20e:])) + 0x200
+	buf := make([]byte, 256)
+	n, err := f.ReadAt(buf, off)
+	if n == 0 {
+		return "", fmt.Errorf("%s: %w (version string offset %#x: %v)", path, ErrNotKernel, off, err)
+	}
+	s, _, _ := bytes.Cut(buf[:n], []byte{0})
+	if len(s) == 0 {
+		return "", fmt.Errorf("%s: %w (empty version string)", path, ErrNotKernel)
+	}
+	return string(s), nil
+}
+
+// upstreamVersion finds the upstream version in a bzImage version string:
+// Debian appends "Debian 6.1.192-2" at the end; otherwise use the release.
+func upstreamVersion(release, banner string) (Version, error) {
+	if m := debianVersionRE.FindStringSubmatch(banner); m != nil {
+		return ParseVersion(m[1])
+	}
+	return ParseVersion(release)
+}
+
+var debianVersionRE = regexp.MustCompile(`Debian (\d+\.\d+(?:\.\d+)?)`)

@@ -1,0 +1,27 @@
+package outcome
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestWorst(t *testing.T) {
+	assert.Equal(t, Pass, Worst())
+	assert.Equal(t, Fail, Worst(Pass, Fail, Skip))
+	assert.Equal(t, KernelPanic, Worst(Fail, KernelPanic, Oops))
+	assert.Equal(t, InfraError, Worst(KernelPanic, InfraError))
+}
+
+func TestParse(t *testing.T) {
+	for _, o := range All {
+		got, err := Parse(string(o))
+		require.NoError(t, err)
+		assert.Equal(t, o, got)
+	}
+	_, err := Parse("explode")
+	assert.ErrorContains(t, err, `unknown outcome "explode"`)
+	assert.True(t, LoadError.Failed())
+	assert.False(t, Skip.Failed())
+}
