@@ -1,0 +1,142 @@
+// Package report is kmatrix's compatibility report: the versioned JSON
+// document that is the source of truth of a run (report.json), and the views
+// rendered from it for people and machines: Markdown for a GitHub step summary
+// or PR comment (report.md), one self-contained HTML page (report.html),
+// JUnit XML for CI test tabs (junit.xml) and a compact terminal table.
+//
+// It also joins the reports of sharded runs (Merge) and compares a run with a
+// baseline (Compare), so CI can fail on a regression and say what changed.
+//
+// The package is pure data and rendering: it never boots a kernel, and it
+// imports nothing of kmatrix but the outcome taxonomy, so any tool can read
+// and write reports.
+package report
+
+import (
+	"time"
+
+	"github.com/kmatrix/kmatrix/matrix/outcome"
+)
+
+// Schema is the version of the report.json format this package writes and
+// reads. Adding an optional field keeps v1; renaming or removing a field, or
+// changing a field's meaning, makes v2.
+const Schema = "kmatrix.report/v1"
+
+// Report is one run of the matrix (or one shard of it, or a merge of shards).
+type Report struct {
+	// Schema is always the Schema constant; Read refuses any other value.
+	Schema string `json:"schema"`
+	// GeneratedAt is when the run finished (UTC).
+	GeneratedAt time.Time `json:"generated_at"`
+	// Host describes the machine and tools that ran the matrix.
+	Host Host `json:"host"`
+	// Shard is "i/n" for the report of shard i of n; empty for a whole run
+	// or a complete merge.
+	Shard string `json:"shard,omitempty"`
+	// MissingShards lists the shards ("3/4") a merge did not get, so an
+	// incomplete matrix never passes for a complete one.
+	MissingShards []string `json:"missing_shards,omitempty"`
+	// Kernels are the kernels of the run, ordered by version (Finalize).
+	Kernels []Kernel `json:"kernels"`
+	// Cells are the results, ordered by kernel, payload and check (Finalize).
+	Cells []Cell `json:"cells"`
+	// Summary counts cells by outcome, every outcome present (zero
+	// included). Finalize recomputes it; a value read from a file is never
+	// trusted.
+	Summary map[outcome.Outcome]int `json:"summary"`
+}
+
+// Host describes where the matrix ran: timings only compare between runs
+// on like hosts (TCG is an order of magnitude slower than KVM).
+type Host struct {
+	// Accel is the QEMU accelerator the guests ran under: "kvm" or "tcg".
+	Accel string `json:"accel,omitempty"`
+	// QEMU is the QEMU version, e.g. "7.2.15".
+	QEMU string `json:"qemu,omitempty"`
+	// Go is the Go toolchain version, e.g. "go1.26.8".
+	Go string `json:"go,omitempty"`
+	// CPUs is the number of host CPUs available to the run.
+	CPUs int `json:"cpus,omitempty"`
+	// Kmatrix is the kmatrix version (module version or VCS revision).
+	Kmatrix string `json:"kmatrix,omitempty"`
+}
+
+// Kernel is one row of the matrix: the identity of the kernel the cells ran
+// on. Version, PackageVersion, SHA256 and Compiler are what a diff compares
+// to explain "what changed" between two runs.
+type Kernel struct {
+	// Name is the catalog name, e.g. "debian-bookworm"; cells refer to it.
+	Name string `json:"name"`
+	// Release is `uname -r`, e.g. "6.1.0-56-cloud-amd64".
+	Release string `json:"release"`
+	// Version is the upstream version, e.g. "6.1.192".
+	Version string `json:"version"`
+	// Suite is the archive suite, e.g. "bookworm-security"; empty for local kernels.
+	Suite string `json:"suite,omitempty"`
+	// Package and PackageVersion name the image package.
+	Package        string `json:"package,omitempty"`
+	PackageVersion string `json:"package_version,omitempty"`
+	// SHA256 is the digest of the package holding the vmlinuz (of the
+	// vmlinuz for local kernels).
+	SHA256 string `json:"sha256,omitempty"`
+	// Compiler is the compiler the kernel was built with, e.g. "gcc-12".
+	Compiler string `json:"compiler,omitempty"`
+	// BTF reports whether the kernel carries BTF.
+	BTF bool `json:"btf"`
+	// Accel is the accelerator this kernel's guest ran under, when known.
+	Accel string `json:"accel,omitempty"`
+	// BootMS is the wall time of this kernel's guest from QEMU start to
+	// poweroff; FloorMS is the bare-boot floor of the same kernel (a
+	// trivial init), the baseline cell times are judged against.
+	BootMS  int64 `json:"boot_ms,omitempty"`
+	FloorMS int64 `json:"floor_ms,omitempty"`
+}
+
+// Cell is one kernel × payload × check result.
+type Cell struct {
+	// Kernel is the Name of a Kernel of the same report.
+	Kernel string `json:"kernel"`
+	// Payload is "bpf", "kmod", or the name of a user payload.
+	Payload string `json:"payload"`
+	// Check is the check's name, e.g. "build", "load", "TestExecEvents".
+	Check string `json:"check"`
+	// Outcome is the cell's one result class.
+	Outcome outcome.Outcome `json:"outcome"`
+	// Stage is the stage the cell ended in: fetch, build, load, attach,
+	// behave or unload (the stage that failed, for a failure).
+	Stage string `json:"stage"`
+	// DurationMS is the wall time the check took.
+	DurationMS int64 `json:"duration_ms"`
+	// Evidence says why the cell has its outcome.
+	Evidence Evidence `json:"evidence"`
+}
+
+// Evidence is what a person needs to understand a cell without rerunning it.
+type Evidence struct {
+	// Message is one line: the assertion, the first compiler error with
+	// file:line, the errno and attach point, the verifier's verdict.
+	Message string `json:"message,omitempty"`
+	// Log is the long form: the verifier log tail, the compiler output, a
+	// console excerpt with the oops trace.
+	Log string `json:"log,omitempty"`
+	// Facts are small named values: verified_insns, variant, compiler,
+	// errno, attach_point, ...
+	Facts map[string]string `json:"facts,omitempty"`
+}
+
+// Stages in the order a payload goes through them; the report orders a
+// kernel's checks by the stage they belong to, so "build" comes before
+// "load" and behaviour checks come after "attach".
+var Stages = []string{"fetch", "build", "load", "attach", "behave", "unload"}
+
+func stageRank(s string) int {
+	for i, v := range Stages {
+		if s == v {
+			return i
+		}
+	}
+	// An unknown stage is a behaviour check of a user payload: between
+	// attach and unload.
+	return 4
+}
