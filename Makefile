@@ -1,26 +1,69 @@
-# kmatrix: `make matrix` runs the default kernel matrix, `make test` runs everything CI runs.
-# Both install what they need first (see `deps`).
-GO ?= go
-SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-export CGO_ENABLED ?= 0
+# kmatrix. The two commands a newcomer needs:
+#   make matrix   run the default kernel matrix; the report lands in report/
+#   make test     run everything CI runs (vet, unit tests, the VM tests, the matrix tests)
+# Both install what they need first (`make deps`).
+GO       ?= go
+KMATRIX  := $(GO) run ./matrix/cmd/kmatrix
+SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
+REPORT   ?= report
+KERNELS  ?=
+FLOAT    ?=
+SHARDS   ?= shards
+BASELINE ?=
+ACTIONLINT  := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2026.2.2
 
-.PHONY: deps test matrix bench generate lint vet unit
+# Guest binaries must be static: the guest has no libc.
+export CGO_ENABLED = 0
 
-# deps installs the Debian packages kmatrix needs, only those missing.
-DEB_DEPS := qemu-system-x86 gcc make mmdebstrap
+.PHONY: deps generate-deps test vet lint matrix bench generate plan merge summary ci-setup report-check
+
+# Debian/Ubuntu packages the project needs; only the missing ones are installed.
+DEB_DEPS := qemu-system-x86 gcc make mmdebstrap debian-archive-keyring ca-certificates
 deps:
-	@missing=$$(for p in $(DEB_DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "deps: installing $$missing"; \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
-	else echo "deps: all present ($(DEB_DEPS))"; fi
+	@./.ci/apt-install $(DEB_DEPS)
+
+generate-deps:
+	@./.ci/apt-install clang llvm libbpf-dev
 
 vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
+lint: vet
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(ACTIONLINT) .github/workflows/*.yml
+
+# The matrix tests write their report to $(REPORT) (KMATRIX_REPORT_DIR).
 test: deps vet
-	$(GO) test -count=1 -timeout 60m ./...
+	KMATRIX_REPORT_DIR=$(CURDIR)/$(REPORT) $(GO) test -count=1 -timeout 80m ./...
+
+matrix: deps
+	$(KMATRIX) run --out $(REPORT) $(if $(KERNELS),--kernels $(KERNELS)) $(if $(FLOAT),--float)
 
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./...
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./vmtest/ ./kmod/ ./matrix/
+
+# Regenerate the committed BPF objects (needs clang; installs it when missing).
+generate: generate-deps
+	$(GO) generate ./bpf/... ./matrix/guest/...
+
+# plan prints the kernels to test as a JSON list, as a GitHub step output when run in Actions.
+plan:
+	@echo "kernels=$$($(KMATRIX) kernels --names $(if $(FLOAT),--float))" | tee -a "$${GITHUB_OUTPUT:-/dev/null}"
+
+# merge joins shard reports ($(SHARDS)/*/report.json) into $(REPORT) and diffs it against $(BASELINE).
+merge:
+	$(KMATRIX) merge --out $(REPORT) $(SHARDS)/*/report.json
+	$(KMATRIX) diff --out $(REPORT)/diff.md $(if $(BASELINE),--baseline $(BASELINE)) $(REPORT)/report.json
+
+# summary appends the report's Markdown table to the GitHub job summary (or prints it).
+summary:
+	@if [ -f $(REPORT)/report.md ]; then cat $(REPORT)/report.md >> "$${GITHUB_STEP_SUMMARY:-/dev/stdout}"; else echo "no $(REPORT)/report.md: did the matrix run?"; fi
+
+# ci-setup gives a GitHub runner's user /dev/kvm (the usual udev rule) and
+# unprivileged user namespaces (for build roots).
+ci-setup:
+	echo 'KERNEL=="kvm", GROUP="kvm", MODE="0666", OPTIONS+="static_node=kvm"' | $(SUDO) tee /etc/udev/rules.d/99-kvm4all.rules
+	$(SUDO) udevadm control --reload-rules && $(SUDO) udevadm trigger --name-match=kvm || true
+	$(SUDO) sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 || true
