@@ -1,0 +1,103 @@
+// Command kmatrix-guest runs inside a kmatrix guest VM: it loads every
+// program of a user's BPF object on the running kernel, attaches each where
+// its section says, optionally runs a check command while they are
+// attached, and prints one JSON result per program and stage on stdout
+// (decode them with guest.Decode).
+//
+//	kmatrix-guest [flags] object.o [-- check-command [args...]]
+//
+// It exits 0 whenever it could report, even when every program failed
+// (failures are data), 1 when the object itself is unusable, 2 on bad
+// usage. It is built static (CGO_ENABLED=0): the guest has no libc, no
+// shell and no coreutils.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/kmatrix/kmatrix/matrix/guest"
+)
+
+type programList []string
+
+func (p *programList) String() string     { return fmt.Sprint(*p) }
+func (p *programList) Set(v string) error { *p = append(*p, v); return nil }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("kmatrix-guest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: kmatrix-guest [flags] object.o [-- check-command [args...]]")
+		fs.PrintDefaults()
+	}
+	var opts guest.Options
+	var programs programList
+	fs.StringVar(&opts.Interface, "iface", "lo", "network interface for xdp and tcx programs")
+	fs.StringVar(&opts.CgroupPath, "cgroup", "", "cgroup v2 directory for cgroup programs (default: the cgroup2 mount)")
+	fs.Var(&programs, "program", "load only this program (repeatable)")
+	fs.DurationVar(&opts.CheckTimeout, "check-timeout", 60*time.Second, "deadline of the check command")
+	fs.IntVar(&opts.LogLines, "log-lines", 50, "verifier log lines kept from the end of a log")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		fmt.Fprintln(stderr, "kmatrix-guest: no BPF object given: pass the path of a BPF ELF object")
+		fs.Usage()
+		return 2
+	}
+	object := rest[0]
+	rest = rest[1:]
+	if len(rest) > 0 {
+		if rest[0] != "--" {
+			fmt.Fprintf(stderr, "kmatrix-guest: unexpected argument %q after the object: put the check command after \"--\"\n", rest[0])
+			return 2
+		}
+		opts.Check = rest[1:]
+		if len(opts.Check) == 0 {
+			fmt.Fprintln(stderr, "kmatrix-guest: \"--\" is not followed by a check command")
+			return 2
+		}
+	}
+	if opts.LogLines < 1 {
+		fmt.Fprintf(stderr, "kmatrix-guest: -log-lines %d: want at least 1\n", opts.LogLines)
+		return 2
+	}
+	opts.Programs = programs
+
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; the guest
+	// init raises it, but kmatrix-guest may also run elsewhere.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		fmt.Fprintf(stderr, "kmatrix-guest: warning: raising RLIMIT_MEMLOCK: %v\n", err)
+	}
+
+	var writeErr error
+	opts.OnResult = func(r guest.ProgramResult) {
+		// Stream each result as it is known: if the kernel crashes on the
+		// next program, the host still has these.
+		if err := guest.Encode(stdout, r); err != nil && writeErr == nil {
+			writeErr = err
+		}
+	}
+	_, err := guest.LoadObject(object, opts)
+	if err != nil {
+		// Only an unusable object (*guest.ObjectError) gets here.
+		fmt.Fprintf(stderr, "kmatrix-guest: %v\n", err)
+		return 1
+	}
+	if writeErr != nil {
+		fmt.Fprintf(stderr, "kmatrix-guest: writing results: %v\n", writeErr)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,442 @@
+package guest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+// attachPlan is where a program goes, decided from its section alone
+// before anything touches the kernel.
+type attachPlan struct {
+	// point names the attach point for people: "kprobe vfs_read".
+	point string
+	// attach does it; nil when the section names no attach point kmatrix
+	// knows, and then reason says why.
+	attach func(*ebpf.Program) (io.Closer, error)
+	reason string
+	// missing, if set, reports after a failed attach whether the target
+	// does not exist in this kernel, for errors that do not say so (a
+	// kprobe on a missing function fails with EINVAL through tracefs on
+	// Linux 6.11+, and ENOENT elsewhere).
+	missing func() bool
+}
+
+// env is what attaching needs from the guest, looked up once.
+type env struct {
+	iface      string
+	cgroupPath string
+
+	ifOnce  sync.Once
+	ifIndex int
+	ifErr   error
+
+	cgOnce sync.Once
+	cgPath string
+	cgErr  error
+}
+
+func (e *env) interfaceIndex() (int, error) {
+	e.ifOnce.Do(func() {
+		ifc, err := net.InterfaceByName(e.iface)
+		if err != nil {
+			e.ifErr = fmt.Errorf("network interface %q: %w", e.iface, err)
+			return
+		}
+		e.ifIndex = ifc.Index
+	})
+	return e.ifIndex, e.ifErr
+}
+
+// cgroup returns the cgroup v2 directory programs are attached to: the
+// configured one, else the first cgroup2 mount in /proc/self/mountinfo
+// (the guest init mounts it at /sys/fs/cgroup; hybrid hosts have it at
+// /sys/fs/cgroup/unified).
+func (e *env) cgroup() (string, error) {
+	e.cgOnce.Do(func() {
+		if e.cgroupPath != "" {
+			e.cgPath = e.cgroupPath
+			return
+		}
+		e.cgPath, e.cgErr = findCgroup2("/proc/self/mountinfo")
+	})
+	return e.cgPath, e.cgErr
+}
+
+// findCgroup2 returns the mount point of the first cgroup2 file system
+// listed in a mountinfo file.
+func findCgroup2(mountinfo string) (string, error) {
+	f, err := os.Open(mountinfo)
+	if err != nil {
+		return "", fmt.Errorf("finding the cgroup2 mount: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// "36 35 0:30 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw"
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		if !ok {
+			continue
+		}
+		if fs := strings.Fields(post); len(fs) == 0 || fs[0] != "cgroup2" {
+			continue
+		}
+		if fs := strings.Fields(pre); len(fs) >= 5 {
+			return unescapeMount(fs[4]), nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", fmt.Errorf("finding the cgroup2 mount in %s: %w", mountinfo, err)
+	}
+	return "", fmt.Errorf("no cgroup2 file system is mounted (none in %s): mount one, e.g. on /sys/fs/cgroup", mountinfo)
+}
+
+// unescapeMount undoes mountinfo's octal escapes ("\040" for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// sectionKind is the part of a section name before the first "/", without
+// libbpf's "?" (do not auto-load) marker: "kprobe", "tcx", "cgroup_skb".
+func sectionKind(section string) string {
+	k, _, _ := strings.Cut(strings.TrimPrefix(section, "?"), "/")
+	return k
+}
+
+// planAttach decides where spec's program is attached, following the
+// section conventions of libbpf (tools/lib/bpf/libbpf.c, section_defs),
+// which cilium/ebpf's ELF reader shares.
+func planAttach(spec *ebpf.ProgramSpec, e *env) attachPlan {
+	kind := sectionKind(spec.SectionName)
+	to := spec.AttachTo
+	none := func(point, format string, args ...any) attachPlan {
+		return attachPlan{point: point, reason: fmt.Sprintf(format, args...)}
+	}
+
+	switch spec.Type {
+	case ebpf.Kprobe:
+		return planKprobe(kind, to, spec.SectionName)
+
+	case ebpf.TracePoint:
+		group, name, ok := strings.Cut(to, "/")
+		if !ok || group == "" || name == "" {
+			return none("tracepoint", "section %q names no tracepoint: want tracepoint/<group>/<name>", spec.SectionName)
+		}
+		return attachPlan{point: "tracepoint " + to, attach: func(p *ebpf.Program) (io.Closer, error) {
+			return link.Tracepoint(group, name, p, nil)
+		}}
+
+	case ebpf.RawTracepoint, ebpf.RawTracepointWritable:
+		if to == "" {
+			return none("raw tracepoint", "section %q names no tracepoint: want raw_tracepoint/<name>", spec.SectionName)
+		}
+		return attachPlan{point: "raw tracepoint " + to, attach: func(p *ebpf.Program) (io.Closer, error) {
+			return link.AttachRawTracepoint(link.RawTracepointOptions{Name: to, Program: p})
+		}}
+
+	case ebpf.Tracing:
+		// The target was resolved to a BTF ID when the program was loaded.
+		switch spec.AttachType {
+		case ebpf.AttachTraceFEntry, ebpf.AttachTraceFExit, ebpf.AttachModifyReturn, ebpf.AttachTraceRawTp:
+			return attachPlan{point: kind + " " + to, attach: func(p *ebpf.Program) (io.Closer, error) {
+				return link.AttachTracing(link.TracingOptions{Program: p})
+			}}
+		case ebpf.AttachTraceIter:
+			return attachPlan{point: "iterator " + to, attach: func(p *ebpf.Program) (io.Closer, error) {
+				return link.AttachIter(link.IterOptions{Program: p})
+			}}
+		}
+		return none(kind+" "+to, "kmatrix does not attach %q tracing programs (attach type %s)", spec.SectionName, spec.AttachType)
+
+	case ebpf.LSM:
+		switch spec.AttachType {
+		case ebpf.AttachLSMMac:
+			return attachPlan{point: "LSM hook " + to, attach: func(p *ebpf.Program) (io.Closer, error) {
+				return link.AttachLSM(link.LSMOptions{Program: p})
+			}}
+		case ebpf.AttachLSMCgroup:
+			return planCgroup(spec.SectionName, spec.AttachType, e)
+		}
+
+	case ebpf.Extension:
+		return none("freplace "+to, "freplace programs replace a function of another BPF program, which the section cannot name; kmatrix loads each program on its own")
+
+	case ebpf.XDP:
+		if spec.AttachType != ebpf.AttachXDP {
+			return none("xdp", "section %q: XDP programs for devmap/cpumap entries run from a map, not from an interface", spec.SectionName)
+		}
+		point := "xdp on " + e.iface
+		return attachPlan{point: point, attach: func(p *ebpf.Program) (io.Closer, error) {
+			idx, err := e.interfaceIndex()
+			if err != nil {
+				return nil, err
+			}
+			// No mode flag: the kernel uses the driver's native XDP when
+			// it has one and generic (skb) XDP otherwise, as on lo.
+			return link.AttachXDP(link.XDPOptions{Program: p, Interface: idx})
+		}}
+
+	case ebpf.SchedCLS:
+		switch spec.AttachType {
+		case ebpf.AttachTCXIngress, ebpf.AttachTCXEgress:
+			dir := "ingress"
+			if spec.AttachType == ebpf.AttachTCXEgress {
+				dir = "egress"
+			}
+			point := "tcx " + dir + " on " + e.iface
+			return attachPlan{point: point, attach: func(p *ebpf.Program) (io.Closer, error) {
+				idx, err := e.interfaceIndex()
+				if err != nil {
+					return nil, err
+				}
+				// tcx (bpf_link based tc) arrived in Linux 6.6; before
+				// that cilium/ebpf's probe answers ErrNotSupported.
+				return link.AttachTCX(link.TCXOptions{Program: p, Attach: spec.AttachType, Interface: idx})
+			}}
+		case ebpf.AttachNetkitPrimary, ebpf.AttachNetkitPeer:
+			return none("netkit", "section %q attaches to a netkit device, and the guest has none", spec.SectionName)
+		}
+		return none("tc", "section %q is a cls_bpf classifier, attached through a tc qdisc and filter over netlink, which kmatrix does not set up; name the hook with SEC(\"tcx/ingress\") or SEC(\"tcx/egress\") (Linux 6.6+) to have it attached", spec.SectionName)
+
+	case ebpf.SchedACT:
+		return none("tc action", "section %q is a tc action, attached with `tc actions`, which kmatrix does not set up", spec.SectionName)
+
+	case ebpf.SocketFilter:
+		return attachPlan{point: "socket filter on a UDP socket", attach: attachSocketFilter}
+
+	case ebpf.CGroupSKB:
+		if kind == "cgroup" { // "cgroup/skb"
+			return none("cgroup", "section %q does not say ingress or egress: use cgroup_skb/ingress or cgroup_skb/egress", spec.SectionName)
+		}
+		return planCgroup(spec.SectionName, spec.AttachType, e)
+
+	case ebpf.CGroupSock, ebpf.CGroupSockAddr, ebpf.CGroupSysctl, ebpf.CGroupSockopt, ebpf.CGroupDevice, ebpf.SockOps:
+		return planCgroup(spec.SectionName, spec.AttachType, e)
+
+	case ebpf.SkLookup, ebpf.FlowDissector:
+		point := strings.ToLower(spec.Type.String()) + " in the network namespace"
+		return attachPlan{point: point, attach: func(p *ebpf.Program) (io.Closer, error) {
+			ns, err := os.Open("/proc/self/ns/net")
+			if err != nil {
+				return nil, err
+			}
+			defer ns.Close()
+			return link.AttachNetNs(int(ns.Fd()), p)
+		}}
+
+	case ebpf.SkSKB, ebpf.SkMsg:
+		return none("sockmap", "section %q is attached to a sockmap or sockhash the program's user creates, which the section cannot name", spec.SectionName)
+	case ebpf.Netfilter:
+		return none("netfilter", "section %q names no protocol family, hook and priority to attach to", spec.SectionName)
+	case ebpf.PerfEvent:
+		return none("perf event", "section %q names no perf event to attach to", spec.SectionName)
+	case ebpf.StructOps:
+		return none("struct_ops", "struct_ops programs are registered by updating their struct_ops map, not attached one by one")
+	case ebpf.Syscall:
+		return none("syscall", "syscall programs are run with BPF_PROG_RUN, not attached")
+	case ebpf.LWTIn, ebpf.LWTOut, ebpf.LWTXmit, ebpf.LWTSeg6Local:
+		return none("lwt", "section %q is attached to a route (`ip route ... encap bpf`), which kmatrix does not set up", spec.SectionName)
+	}
+	return none(kind, "kmatrix knows no attach point for section %q (program type %s, attach type %s)", spec.SectionName, spec.Type, spec.AttachType)
+}
+
+// planKprobe handles the kprobe family: kprobe/, kretprobe/, ksyscall/,
+// kretsyscall/, kprobe.multi/, kretprobe.multi/, uprobe/ and friends.
+func planKprobe(kind, to, section string) attachPlan {
+	ret := strings.HasPrefix(kind, "kret") || strings.HasPrefix(kind, "uret")
+	probe := link.Kprobe
+	if ret {
+		probe = link.Kretprobe
+	}
+	switch kind {
+	case "kprobe", "kretprobe":
+		if to == "" {
+			return attachPlan{point: kind, reason: fmt.Sprintf("section %q names no kernel function: want %s/<function>", section, kind)}
+		}
+		// libbpf allows "kprobe/func+0x10".
+		sym, offset := to, uint64(0)
+		if s, off, ok := strings.Cut(to, "+"); ok && !ret {
+			if n, err := strconv.ParseUint(off, 0, 64); err == nil {
+				sym, offset = s, n
+			}
+		}
+		return attachPlan{point: kind + " " + to, attach: func(p *ebpf.Program) (io.Closer, error) {
+			return probe(sym, p, &link.KprobeOptions{Offset: offset})
+		}, missing: func() bool { return !kernelSymbol(sym) }}
+
+	case "ksyscall", "kretsyscall":
+		if to == "" {
+			return attachPlan{point: kind, reason: fmt.Sprintf("section %q names no system call: want %s/<syscall>", section, kind)}
+		}
+		// link.Kprobe retries "sys_<name>" with the architecture's syscall
+		// wrapper prefix (__x64_sys_<name> since Linux 4.17).
+		return attachPlan{point: kind + " " + to, attach: func(p *ebpf.Program) (io.Closer, error) {
+			return probe("sys_"+to, p, nil)
+		}, missing: func() bool { return !kernelSymbol("sys_"+to) && !kernelSymbol(syscallPrefix+"sys_"+to) }}
+
+	case "kprobe.multi", "kretprobe.multi", "kprobe.session":
+		if to == "" {
+			return attachPlan{point: kind, reason: fmt.Sprintf("section %q names no kernel functions: want %s/<pattern>", section, kind)}
+		}
+		return attachPlan{point: kind + " " + to, attach: func(p *ebpf.Program) (io.Closer, error) {
+			syms, err := expandSymbols(to)
+			if err != nil {
+				return nil, err
+			}
+			opts := link.KprobeMultiOptions{Symbols: syms, Session: kind == "kprobe.session"}
+			if ret {
+				return link.KretprobeMulti(p, opts)
+			}
+			return link.KprobeMulti(p, opts)
+		}}
+
+	case "uprobe", "uretprobe", "uprobe.s", "uretprobe.s":
+		// libbpf's "uprobe/<binary>:<function>"; without both there is
+		// nothing to attach to.
+		bin, fn, ok := strings.Cut(to, ":")
+		if !ok || bin == "" || fn == "" || strings.ContainsAny(fn, "+") {
+			return attachPlan{point: kind, reason: fmt.Sprintf("section %q names no binary and function: kmatrix attaches %s/<binary>:<function> only", section, kind)}
+		}
+		return attachPlan{point: kind + " " + to, attach: func(p *ebpf.Program) (io.Closer, error) {
+			ex, err := link.OpenExecutable(bin)
+			if err != nil {
+				return nil, err
+			}
+			if ret {
+				return ex.Uretprobe(fn, p, nil)
+			}
+			return ex.Uprobe(fn, p, nil)
+		}}
+	}
+	return attachPlan{point: kind, reason: fmt.Sprintf("section %q names no attach point kmatrix knows (uprobe.multi, usdt and such need a target process or binary the section does not give)", section)}
+}
+
+// syscallPrefix is x86-64's syscall wrapper prefix (Linux 4.17+), the
+// only architecture kmatrix guests run.
+const syscallPrefix = "__x64_"
+
+// kernelSymbol reports whether /proc/kallsyms lists a function named sym
+// (also as a ".isra"/".constprop" clone, which kprobes cannot use by the
+// plain name but which shows the function exists). It answers true when
+// kallsyms cannot be read, so that an unreadable file never blames the
+// program.
+func kernelSymbol(sym string) bool {
+	f, err := os.Open("/proc/kallsyms")
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// "ffffffff812d1e40 T vfs_read" or "... t foo\t[module]"
+		fs := strings.Fields(sc.Text())
+		if len(fs) >= 3 && (fs[2] == sym || strings.HasPrefix(fs[2], sym+".")) {
+			return true
+		}
+	}
+	return sc.Err() != nil
+}
+
+// expandSymbols turns a kprobe.multi pattern into the kernel functions it
+// matches, like libbpf does with available_filter_functions (a literal
+// name is returned as is, so the kernel reports it if it is missing).
+func expandSymbols(pattern string) ([]string, error) {
+	if !strings.ContainsAny(pattern, "*?[") {
+		return []string{pattern}, nil
+	}
+	var f *os.File
+	var err error
+	for _, p := range []string{"/sys/kernel/tracing/available_filter_functions", "/sys/kernel/debug/tracing/available_filter_functions"} {
+		if f, err = os.Open(p); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("expanding %q: tracefs is not mounted: %w", pattern, err)
+	}
+	defer f.Close()
+	seen := map[string]bool{}
+	var syms []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// "vfs_read", or "foo [module]" for functions of modules.
+		name, _, _ := strings.Cut(sc.Text(), " ")
+		if ok, _ := path.Match(pattern, name); ok && !seen[name] {
+			seen[name] = true
+			syms = append(syms, name)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("expanding %q: %w", pattern, err)
+	}
+	if len(syms) == 0 {
+		return nil, fmt.Errorf("no kernel function matches %q: %w", pattern, os.ErrNotExist)
+	}
+	return syms, nil
+}
+
+// planCgroup attaches to the root of the cgroup v2 hierarchy.
+func planCgroup(section string, at ebpf.AttachType, e *env) attachPlan {
+	root, err := e.cgroup()
+	if err != nil {
+		root = "the cgroup2 root"
+	}
+	return attachPlan{point: section + " on cgroup " + root, attach: func(p *ebpf.Program) (io.Closer, error) {
+		dir, err := e.cgroup()
+		if err != nil {
+			return nil, err
+		}
+		return link.AttachCgroup(link.CgroupOptions{Path: dir, Attach: at, Program: p})
+	}}
+}
+
+// socketAttachment is a socket filter on a socket of its own; closing it
+// detaches the filter and closes the socket.
+type socketAttachment struct{ conn net.PacketConn }
+
+func attachSocketFilter(p *ebpf.Program) (io.Closer, error) {
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("opening a UDP socket for the filter: %w", err)
+	}
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		conn.Close()
+		return nil, errors.New("UDP socket has no raw file descriptor")
+	}
+	if err := link.AttachSocketFilter(sc, p); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return socketAttachment{conn}, nil
+}
+
+func (s socketAttachment) Close() error {
+	err := link.DetachSocketFilter(s.conn.(syscall.Conn))
+	return errors.Join(err, s.conn.Close())
+}

@@ -1,0 +1,280 @@
+package guest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+	"golang.org/x/sys/unix"
+)
+
+// enotsupp is the kernel-internal ENOTSUPP (524), which the BPF syscall
+// leaks to user space (e.g. for unsupported helpers in offloaded programs,
+// or tcx attach types before 6.6) and which has no name in libc.
+const enotsupp = syscall.Errno(524)
+
+// errnoName names an errno the way the kernel headers do.
+func errnoName(e syscall.Errno) string {
+	if e == enotsupp {
+		return "ENOTSUPP"
+	}
+	if n := unix.ErrnoName(e); n != "" {
+		return n
+	}
+	return "errno " + strconv.Itoa(int(e))
+}
+
+// setErrno records the first errno wrapped in err, if any.
+func setErrno(f *Facts, err error) {
+	var e syscall.Errno
+	if errors.As(err, &e) && e != 0 {
+		f.Errno, f.ErrnoValue = errnoName(e), int(e)
+	}
+}
+
+// requiresRE matches the minimum version cilium/ebpf's feature probes put
+// into their errors: "tcx not supported (requires >= 6.6)".
+var requiresRE = regexp.MustCompile(`requires >= v?(\d+\.\d+(?:\.\d+)?)`)
+
+// requiredKernel returns the kernel version a not-supported error names.
+func requiredKernel(err error) string {
+	if m := requiresRE.FindStringSubmatch(err.Error()); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// kernelHasBTF reports whether the running kernel exposes its BTF.
+func kernelHasBTF() bool {
+	_, err := os.Stat("/sys/kernel/btf/vmlinux")
+	return err == nil
+}
+
+// loadFailure turns a program load error into the facts, message and log of
+// a load-error result. spec is the program as it was loaded and types the
+// object's own BTF (to name the type and field of a failed CO-RE
+// relocation); tail is how many verifier log lines to keep.
+func loadFailure(err error, spec *ebpf.ProgramSpec, types *btf.Spec, tail int) (Facts, string, string) {
+	var f Facts
+	setErrno(&f, err)
+	msg := err.Error()
+	var log string
+
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		log = strings.Join(lastLines(ve.Log, tail), "\n")
+		if off, errno, ok := poisonedInsn(ve.Log); ok {
+			// cilium/ebpf replaces an instruction whose CO-RE relocation
+			// has no match in the kernel with an invalid call or load
+			// (libbpf's 0xbad2310 sentinel), and the verifier trips over
+			// it. Name the relocation from the program's own BTF.
+			f.Class = ClassCORE
+			f.Errno, f.ErrnoValue = errnoName(errno), int(errno)
+			f.CORERelocation = describeRelocation(spec, types, off)
+			msg = fmt.Sprintf("CO-RE relocation failed: %s has no match in the kernel's BTF (instruction %d)", f.CORERelocation, off)
+			return f, msg, log
+		}
+		f.Class = ClassVerifier
+		return f, "verifier rejected the program: " + msg, log
+	}
+
+	switch {
+	case errors.Is(err, ebpf.ErrNotSupported):
+		f.Class = ClassNotSupported
+		f.RequiresKernel = requiredKernel(err)
+		if strings.Contains(msg, "BTF") && !kernelHasBTF() {
+			f.Class = ClassMissingBTF
+			msg += " (this kernel has no /sys/kernel/btf/vmlinux: it was built without CONFIG_DEBUG_INFO_BTF)"
+		}
+	case errors.Is(err, btf.ErrNotFound) && !kernelHasBTF():
+		f.Class = ClassMissingBTF
+		msg += " (this kernel has no /sys/kernel/btf/vmlinux: it was built without CONFIG_DEBUG_INFO_BTF)"
+	case strings.Contains(msg, "find target in "), errors.Is(err, btf.ErrNotFound), errors.Is(err, os.ErrNotExist):
+		// fentry/fexit/fmod_ret/tp_btf/lsm resolve their target's BTF ID
+		// at load time, so a missing target fails the load, not the attach.
+		f.Class = ClassAttachTarget
+		if spec.AttachTo != "" {
+			msg = fmt.Sprintf("%s %q does not exist in this kernel: %s", attachKind(spec), spec.AttachTo, msg)
+		}
+	case errors.Is(err, syscall.EPERM):
+		f.Class = ClassPermission
+	case mapErrorRE.MatchString(msg):
+		f.Class = ClassMap
+	default:
+		f.Class = ClassOther
+	}
+	return f, msg, log
+}
+
+// mapErrorRE matches cilium/ebpf's wrapping of a failure to create one of
+// the maps a program references.
+var mapErrorRE = regexp.MustCompile(`^program [^:]+: map [^:]+: `)
+
+// attachKind names what AttachTo means for the program's type.
+func attachKind(spec *ebpf.ProgramSpec) string {
+	switch spec.Type {
+	case ebpf.LSM:
+		return "LSM hook"
+	case ebpf.Tracing:
+		if spec.AttachType == ebpf.AttachTraceRawTp {
+			return "BTF tracepoint"
+		}
+		if spec.AttachType == ebpf.AttachTraceIter {
+			return "BPF iterator"
+		}
+		return "kernel function"
+	}
+	return "attach target"
+}
+
+// lastLines returns at most n lines from the end of lines.
+func lastLines(lines []string, n int) []string {
+	if n > 0 && len(lines) > n {
+		return lines[len(lines)-n:]
+	}
+	return lines
+}
+
+// The two forms a poisoned instruction takes in the verifier log: the call
+// "12: (85) call unknown#195896080" ("invalid func unknown#195896080",
+// EINVAL) and the dword load "12: (18) r10 = 0xbad2310" (EACCES: R10 is
+// read-only), as cilium/ebpf's own heuristics in prog.go recognise them.
+var (
+	poisonCallRE = regexp.MustCompile(`^(\d+): \(85\) call unknown#` + strconv.Itoa(btf.COREBadRelocationSentinel) + `\b`)
+	poisonLoadRE = regexp.MustCompile(`^(\d+): \(18\) r10 = 0x` + strconv.FormatInt(btf.COREBadRelocationSentinel, 16) + `\b`)
+)
+
+// poisonedInsn finds the poisoned instruction in a verifier log and returns
+// its raw instruction offset and the errno the kernel gave for it.
+func poisonedInsn(log []string) (int, syscall.Errno, bool) {
+	for i := len(log) - 1; i >= 0; i-- {
+		line := strings.TrimSpace(log[i])
+		if m := poisonCallRE.FindStringSubmatch(line); m != nil {
+			off, _ := strconv.Atoi(m[1])
+			return off, syscall.EINVAL, true
+		}
+		if m := poisonLoadRE.FindStringSubmatch(line); m != nil {
+			off, _ := strconv.Atoi(m[1])
+			return off, syscall.EACCES, true
+		}
+	}
+	return 0, 0, false
+}
+
+// reloRE picks the kind, accessor and local type ID out of
+// btf.CORERelocation's String(), which is the only view of them the
+// package exports: "CORERelocation(byte_off, Struct:"t"[0:1], local_id=5)".
+var reloRE = regexp.MustCompile(`^CORERelocation\((\w+), .*\[([\d:]+)\], local_id=(\d+)\)$`)
+
+// describeRelocation names the CO-RE relocation of the instruction at raw
+// offset off: "byte_off of task_struct.comm" (with the local flavour's
+// ___suffix dropped, as the kernel type it was matched against has none).
+func describeRelocation(spec *ebpf.ProgramSpec, types *btf.Spec, off int) string {
+	var ins *asm.Instruction
+	iter := spec.Instructions.Iterate()
+	for iter.Next() {
+		if int(iter.Offset) == off {
+			ins = iter.Ins
+			break
+		}
+	}
+	if ins == nil {
+		return fmt.Sprintf("the relocation at instruction %d", off)
+	}
+	relo := btf.CORERelocationMetadata(ins)
+	if relo == nil {
+		return fmt.Sprintf("the relocation at instruction %d", off)
+	}
+	raw := relo.String()
+	m := reloRE.FindStringSubmatch(raw)
+	if m == nil || types == nil {
+		return raw
+	}
+	kind, accessor := m[1], m[2]
+	id, _ := strconv.ParseUint(m[3], 10, 32)
+	typ, err := types.TypeByID(btf.TypeID(id))
+	if err != nil {
+		return raw
+	}
+	switch {
+	case strings.HasPrefix(kind, "enumval"):
+		return fmt.Sprintf("%s of %s", kind, enumValuePath(typ, accessor))
+	case strings.Contains(kind, "type"):
+		return fmt.Sprintf("%s of %s", kind, typeName(typ))
+	default:
+		return fmt.Sprintf("%s of %s", kind, fieldPath(typ, accessor))
+	}
+}
+
+// fieldPath renders a field accessor ("0:2:1": index into the root
+// pointer, then member or array indices) as "task_struct.se.vruntime".
+func fieldPath(root btf.Type, accessor string) string {
+	parts := strings.Split(accessor, ":")
+	var b strings.Builder
+	b.WriteString(typeName(root))
+	if len(parts) > 0 && parts[0] != "0" {
+		fmt.Fprintf(&b, "[%s]", parts[0])
+	}
+	t := btf.UnderlyingType(root)
+	for _, p := range parts[1:] {
+		i, err := strconv.Atoi(p)
+		if err != nil {
+			return b.String() + "." + p
+		}
+		switch ct := t.(type) {
+		case *btf.Struct:
+			if i >= len(ct.Members) {
+				return fmt.Sprintf("%s.<member %d>", b.String(), i)
+			}
+			fmt.Fprintf(&b, ".%s", ct.Members[i].Name)
+			t = btf.UnderlyingType(ct.Members[i].Type)
+		case *btf.Union:
+			if i >= len(ct.Members) {
+				return fmt.Sprintf("%s.<member %d>", b.String(), i)
+			}
+			fmt.Fprintf(&b, ".%s", ct.Members[i].Name)
+			t = btf.UnderlyingType(ct.Members[i].Type)
+		case *btf.Array:
+			fmt.Fprintf(&b, "[%d]", i)
+			t = btf.UnderlyingType(ct.Type)
+		default:
+			fmt.Fprintf(&b, ".<%d>", i)
+		}
+	}
+	return b.String()
+}
+
+// enumValuePath renders an enum value accessor as "enum bpf_func_id::NAME".
+func enumValuePath(t btf.Type, accessor string) string {
+	i, _ := strconv.Atoi(accessor)
+	if e, ok := btf.UnderlyingType(t).(*btf.Enum); ok && i < len(e.Values) {
+		return typeName(t) + "::" + e.Values[i].Name
+	}
+	return typeName(t) + "::<" + accessor + ">"
+}
+
+// typeName is a type's name as the kernel knows it: without the
+// "___flavour" suffix CO-RE ignores when matching.
+func typeName(t btf.Type) string {
+	name := t.TypeName()
+	if i := strings.Index(name, "___"); i > 0 {
+		name = name[:i]
+	}
+	if name == "" {
+		return fmt.Sprintf("%s", t)
+	}
+	switch btf.UnderlyingType(t).(type) {
+	case *btf.Union:
+		return "union " + name
+	case *btf.Enum:
+		return "enum " + name
+	}
+	return name
+}
