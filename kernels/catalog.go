@@ -1,0 +1,254 @@
+package kernels
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Catalog is the list of kernels to test, by intent or exactly.
+type Catalog struct {
+	// Path is the file it was read from ("" for the embedded default).
+	Path string
+	// LockPath is the lock file that pins it: Path with ".lock" instead of
+	// its extension; "" for the embedded default catalog, whose lock is
+	// embedded too.
+	LockPath string
+	Kernels  []Entry
+
+	lock []byte // embedded lock of the default catalog
+}
+
+// Entry is one kernel of a catalog.
+type Entry struct {
+	Name    string `yaml:"name" json:"name"`
+	Suite   string `yaml:"suite,omitempty" json:"suite,omitempty"`
+	Flavour string `yaml:"flavour,omitempty" json:"flavour,omitempty"`
+	Source  string `yaml:"source,omitempty" json:"source,omitempty"`
+	Version string `yaml:"version,omitempty" json:"version,omitempty"`
+	Package string `yaml:"package,omitempty" json:"package,omitempty"`
+	Local   string `yaml:"local,omitempty" json:"local,omitempty"`
+	// Line is where the entry starts in the catalog file.
+	Line int `yaml:"-" json:"-"`
+}
+
+// Defaults of an entry.
+const (
+	DefaultFlavour = "cloud-amd64"
+	DefaultSource  = "linux-signed-amd64"
+)
+
+// CatalogError is a malformed catalog: the file, the line and the field.
+type CatalogError struct {
+	File  string
+	Line  int
+	Field string
+	Msg   string
+}
+
+func (e *CatalogError) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
+	}
+	if e.Field != "" {
+		return fmt.Sprintf("%s: field %q: %s", loc, e.Field, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", loc, e.Msg)
+}
+
+func (e *CatalogError) Is(target error) bool { return target == ErrCatalog }
+
+//go:embed catalog.yaml
+var defaultCatalog []byte
+
+//go:embed catalog.lock
+var defaultLock []byte
+
+// DefaultCatalog is the catalog shipped with kmatrix (kernels/catalog.yaml),
+// pinned by the embedded kernels/catalog.lock.
+func DefaultCatalog() (*Catalog, error) {
+	c, err := ParseCatalog("kernels/catalog.yaml", defaultCatalog)
+	if err != nil {
+		return nil, err
+	}
+	c.Path = ""
+	c.lock = defaultLock
+	return c, nil
+}
+
+// LoadCatalog reads a catalog file; local directories in it are relative to
+// the file's directory, and its lock file is next to it.
+func LoadCatalog(path string) (*Catalog, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	c, err := ParseCatalog(path, b)
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	c.LockPath = strings.TrimSuffix(abs, filepath.Ext(abs)) + ".lock"
+	for i := range c.Kernels {
+		if l := c.Kernels[i].Local; l != "" && !filepath.IsAbs(l) {
+			c.Kernels[i].Local = filepath.Join(filepath.Dir(abs), l)
+		}
+	}
+	return c, nil
+}
+
+var (
+	nameRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	suiteRE = regexp.MustCompile(`^[a-z][a-z0-9.-]*$`)
+	debRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9.+-]*$`)
+	verRE   = regexp.MustCompile(`^[0-9][A-Za-z0-9.+~:-]*$`)
+)
+
+// ParseCatalog parses catalog YAML; file names the source in errors.
+func ParseCatalog(file string, data []byte) (*Catalog, error) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		return nil, &CatalogError{File: file, Line: yamlErrLine(err), Msg: "not valid YAML: " + err.Error()}
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, &CatalogError{File: file, Line: doc.Line, Msg: `want a mapping with a "kernels" list`}
+	}
+	root := doc.Content[0]
+	var list *yaml.Node
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		if k.Value != "kernels" {
+			return nil, &CatalogError{File: file, Line: k.Line, Field: k.Value, Msg: `unknown top-level field; the only one is "kernels"`}
+		}
+		list = v
+	}
+	if list == nil || list.Kind != yaml.SequenceNode || len(list.Content) == 0 {
+		line := root.Line
+		if list != nil {
+			line = list.Line
+		}
+		return nil, &CatalogError{File: file, Line: line, Field: "kernels", Msg: "want a non-empty list of kernels"}
+	}
+	c := &Catalog{Path: file}
+	names := map[string]int{}
+	for _, n := range list.Content {
+		if n.Kind != yaml.MappingNode {
+			return nil, &CatalogError{File: file, Line: n.Line, Msg: "want each kernel to be a mapping (name: ..., suite: ...)"}
+		}
+		e := Entry{Line: n.Line}
+		fields := map[string]*string{"name": &e.Name, "suite": &e.Suite, "flavour": &e.Flavour, "source": &e.Source,
+			"version": &e.Version, "package": &e.Package, "local": &e.Local}
+		lines := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			dst, ok := fields[k.Value]
+			if !ok {
+				return nil, &CatalogError{File: file, Line: k.Line, Field: k.Value, Msg: "unknown field; known: name, suite, flavour, source, version, package, local"}
+			}
+			if v.Kind != yaml.ScalarNode || v.Value == "" {
+				return nil, &CatalogError{File: file, Line: v.Line, Field: k.Value, Msg: "want a non-empty string"}
+			}
+			*dst = v.Value
+			lines[k.Value] = k.Line
+		}
+		bad := func(field, msg string) error {
+			line := lines[field]
+			if line == 0 {
+				line = e.Line
+			}
+			return &CatalogError{File: file, Line: line, Field: field, Msg: msg}
+		}
+		switch {
+		case e.Name == "":
+			return nil, bad("name", "missing: every kernel needs a unique name")
+		case !nameRE.MatchString(e.Name):
+			return nil, bad("name", fmt.Sprintf("%q: use letters, digits, '.', '_' and '-'", e.Name))
+		case names[e.Name] != 0:
+			return nil, bad("name", fmt.Sprintf("%q is already used on line %d", e.Name, names[e.Name]))
+		case e.Local != "" && (e.Suite != "" || e.Flavour != "" || e.Source != "" || e.Version != "" || e.Package != ""):
+			return nil, bad("local", "a local kernel takes no suite, flavour, source, version or package")
+		case e.Local == "" && e.Suite == "":
+			return nil, bad("suite", "missing: name a Debian suite (e.g. bookworm) or a local directory")
+		case e.Suite != "" && !suiteRE.MatchString(e.Suite):
+			return nil, bad("suite", fmt.Sprintf("%q is not a suite name", e.Suite))
+		case strings.HasSuffix(e.Suite, "-security") || strings.HasSuffix(e.Suite, "-updates"):
+			return nil, bad("suite", fmt.Sprintf("%q is a pocket: give the suite (%s); its -security and -updates pockets are searched too",
+				e.Suite, strings.TrimSuffix(strings.TrimSuffix(e.Suite, "-security"), "-updates")))
+		case e.Flavour != "" && !debRE.MatchString(e.Flavour):
+			return nil, bad("flavour", fmt.Sprintf("%q is not a kernel flavour (e.g. cloud-amd64, amd64)", e.Flavour))
+		case e.Source != "" && !debRE.MatchString(e.Source):
+			return nil, bad("source", fmt.Sprintf("%q is not a source package name", e.Source))
+		case e.Version != "" && !verRE.MatchString(e.Version):
+			return nil, bad("version", fmt.Sprintf("%q is not a Debian package version (e.g. 6.1.192-2)", e.Version))
+		case e.Package != "" && !strings.HasPrefix(e.Package, "linux-image-"):
+			return nil, bad("package", fmt.Sprintf("%q: want a linux-image-<abi>-<flavour> package", e.Package))
+		}
+		if e.Local == "" {
+			if e.Flavour == "" {
+				e.Flavour = DefaultFlavour
+			}
+			if e.Source == "" {
+				e.Source = DefaultSource
+			}
+			if e.Package != "" && !strings.HasSuffix(e.Package, "-"+e.Flavour) {
+				return nil, bad("package", fmt.Sprintf("%q does not end in the flavour %q", e.Package, e.Flavour))
+			}
+		}
+		names[e.Name] = e.Line
+		c.Kernels = append(c.Kernels, e)
+	}
+	return c, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`line (\d+)`)
+
+func yamlErrLine(err error) int {
+	var n int
+	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+		fmt.Sscan(m[1], &n)
+	}
+	return n
+}
+
+// Select returns the entries named, in catalog order; all of them when names is empty.
+func (c *Catalog) Select(names []string) (*Catalog, error) {
+	if len(names) == 0 {
+		return c, nil
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	out := *c
+	out.Kernels = nil
+	for _, e := range c.Kernels {
+		if want[e.Name] {
+			out.Kernels = append(out.Kernels, e)
+			delete(want, e.Name)
+		}
+	}
+	if len(want) > 0 {
+		var missing, known []string
+		for _, n := range names {
+			if want[n] {
+				missing = append(missing, n)
+			}
+		}
+		for _, e := range c.Kernels {
+			known = append(known, e.Name)
+		}
+		return nil, fmt.Errorf("kernel %s not in the catalog; it has: %s", strings.Join(missing, ", "), strings.Join(known, ", "))
+	}
+	return &out, nil
+}

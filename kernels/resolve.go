@@ -1,0 +1,396 @@
+package kernels
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-multierror"
+	"pault.ag/go/debian/dependency"
+	"pault.ag/go/debian/version"
+)
+
+// Resolved is a catalog kernel pinned to exact packages (or a local directory).
+type Resolved struct {
+	Name string `json:"name"`
+	// Local is the directory of a local kernel; nothing else is set then.
+	Local string `json:"local,omitempty"`
+	// Suite is the base suite ("bookworm"); the pocket of each package is in Packages.
+	Suite   string `json:"suite,omitempty"`
+	Flavour string `json:"flavour,omitempty"`
+	Source  string `json:"source,omitempty"`
+	// PinVersion and PinPackage repeat the catalog's pins, so a lock entry
+	// is known to be stale when the catalog changes them.
+	PinVersion string `json:"pin_version,omitempty"`
+	PinPackage string `json:"pin_package,omitempty"`
+	// Release is the kernel release ("6.1.0-56-cloud-amd64").
+	Release string `json:"release,omitempty"`
+	// Version is the image package's version ("6.1.192-2").
+	Version string `json:"version,omitempty"`
+	// Compiler is the compiler its headers ask for ("gcc-12"), from their Depends.
+	Compiler string `json:"compiler,omitempty"`
+	// Packages: the image and what it depends on within the kernel's source
+	// (not linux-modules-*), then the headers tree's packages (Headers set).
+	Packages []Package `json:"packages,omitempty"`
+	// Change says what Float changed: "6.1.0-55-cloud-amd64 6.1.190-1 → …"; "" when nothing did.
+	Change string `json:"-"`
+}
+
+// Package is one exact .deb.
+type Package struct {
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	Arch     string `json:"arch"`
+	Pocket   string `json:"suite"`
+	Filename string `json:"filename"`
+	SHA256   string `json:"sha256"`
+	Size     int64  `json:"size"`
+	Headers  bool   `json:"headers,omitempty"`
+}
+
+// Image is the linux-image package.
+func (r Resolved) Image() Package {
+	if len(r.Packages) == 0 {
+		return Package{}
+	}
+	return r.Packages[0]
+}
+
+func (r Resolved) boot() []Package    { return r.filter(false) }
+func (r Resolved) headers() []Package { return r.filter(true) }
+func (r Resolved) filter(h bool) []Package {
+	var out []Package
+	for _, p := range r.Packages {
+		if p.Headers == h {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (r Resolved) String() string {
+	if r.Local != "" {
+		return r.Name + " (local " + r.Local + ")"
+	}
+	return fmt.Sprintf("%s (%s %s from %s)", r.Name, r.Release, r.Version, r.Image().Pocket)
+}
+
+// Resolve pins every kernel of cat to exact packages. Kernels pinned by the
+// lock file (Options.LockFile, else cat.LockPath, else the embedded lock of
+// the default catalog) are taken from it without touching the network,
+// unless Options.Float; the others are resolved against the signed
+// indexes and the lock file is updated (when it is a file). Failures are
+// per kernel: the kernels that resolved are returned along with a
+// *multierror.Error naming the others.
+func Resolve(ctx context.Context, cat *Catalog, opts Options) ([]Resolved, error) {
+	lockPath := opts.LockFile
+	if lockPath == "" {
+		lockPath = cat.LockPath
+	}
+	lock := &Lock{}
+	var err error
+	switch {
+	case lockPath != "":
+		if lock, err = ReadLock(lockPath); err != nil {
+			return nil, err
+		}
+	case len(cat.lock) > 0:
+		if lock, err = parseLock("kernels/catalog.lock (embedded)", cat.lock); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]Resolved, len(cat.Kernels))
+	ok := make([]bool, len(cat.Kernels))
+	var need []int
+	for i, e := range cat.Kernels {
+		switch {
+		case e.Local != "":
+			out[i], ok[i] = Resolved{Name: e.Name, Local: e.Local}, true
+		case !opts.Float && lock.find(e.Name).matches(e):
+			out[i], ok[i] = *lock.find(e.Name), true
+		default:
+			need = append(need, i)
+		}
+	}
+	var errs *multierror.Error
+	if len(need) > 0 {
+		s, err := newSession(opts, true)
+		if err != nil {
+			return nil, err
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for _, i := range need {
+			wg.Go(func() {
+				r, err := s.resolve(ctx, cat.Kernels[i])
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = multierror.Append(errs, fmt.Errorf("kernel %q: %w", cat.Kernels[i].Name, err))
+					return
+				}
+				if old := lock.find(r.Name); old != nil && old.Release != "" && (old.Release != r.Release || old.Version != r.Version) {
+					r.Change = fmt.Sprintf("%s %s → %s %s", old.Release, old.Version, r.Release, r.Version)
+				}
+				out[i], ok[i] = *r, true
+			})
+		}
+		wg.Wait()
+		changed := false
+		for _, i := range need {
+			if !ok[i] {
+				continue
+			}
+			old := lock.find(out[i].Name)
+			if old == nil || !slices.Equal(old.Packages, out[i].Packages) || !old.matches(cat.Kernels[i]) {
+				changed = true
+			}
+			if out[i].Change != "" {
+				s.logf("kernels: %s: %s", out[i].Name, out[i].Change)
+			}
+		}
+		if changed && lockPath != "" {
+			nl := &Lock{}
+			for i, e := range cat.Kernels {
+				switch {
+				case ok[i] && e.Local == "":
+					nl.Kernels = append(nl.Kernels, out[i])
+				case e.Local == "" && lock.find(e.Name) != nil:
+					nl.Kernels = append(nl.Kernels, *lock.find(e.Name))
+				}
+			}
+			if err := WriteLock(lockPath, nl); err != nil {
+				errs = multierror.Append(errs, fmt.Errorf("lock file: %w", err))
+			} else {
+				s.logf("kernels: wrote %s", lockPath)
+			}
+		}
+	}
+	var res []Resolved
+	for i := range out {
+		if ok[i] {
+			res = append(res, out[i])
+		}
+	}
+	return res, errs.ErrorOrNil()
+}
+
+// pockets are searched in this order; on equal versions the first wins.
+func pockets(suite string) []string {
+	return []string{suite, suite + "-security", suite + "-updates"}
+}
+
+// universe is the kernel packages of a suite and its pockets.
+type universe struct {
+	pkgs   []*binPkg
+	byName map[string][]*binPkg
+	read   []string // pockets that exist
+}
+
+func (s *session) universe(ctx context.Context, suite string) (*universe, error) {
+	u := &universe{byName: map[string][]*binPkg{}}
+	for i, p := range pockets(suite) {
+		rel, err := s.release(ctx, p)
+		if err != nil {
+			if i > 0 && isErr(err, ErrUnknownSuite) {
+				continue // sid has no -security, some suites no -updates
+			}
+			return nil, err
+		}
+		pk, err := s.index(ctx, rel)
+		if err != nil {
+			return nil, err
+		}
+		u.read = append(u.read, p)
+		u.pkgs = append(u.pkgs, pk...)
+		for _, b := range pk {
+			u.byName[b.Name] = append(u.byName[b.Name], b)
+		}
+	}
+	return u, nil
+}
+
+// release memoizes fetchRelease per session (many kernels share suites).
+func (s *session) release(ctx context.Context, suite string) (*release, error) {
+	s.mu.Lock()
+	if r, ok := s.releases[suite]; ok {
+		s.mu.Unlock()
+		return r, nil
+	}
+	s.mu.Unlock()
+	s.fetchMu(suite).Lock()
+	defer s.fetchMu(suite).Unlock()
+	s.mu.Lock()
+	r, ok := s.releases[suite]
+	s.mu.Unlock()
+	if ok {
+		return r, nil
+	}
+	r, err := s.fetchRelease(ctx, suite)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.releases[suite] = r
+	s.mu.Unlock()
+	return r, nil
+}
+
+var imageRE = regexp.MustCompile(`^linux-image-([0-9][^ ]*?)-([a-z][a-z0-9-]*)$`)
+
+func (s *session) resolve(ctx context.Context, e Entry) (*Resolved, error) {
+	u, err := s.universe(ctx, e.Suite)
+	if err != nil {
+		return nil, err
+	}
+	where := strings.Join(u.read, ", ")
+	var cands []*binPkg
+	flavours := map[string]bool{}
+	sources := map[string]bool{}
+	for _, p := range u.pkgs {
+		m := imageRE.FindStringSubmatch(p.Name)
+		if m == nil || strings.HasSuffix(p.Name, "-dbg") || strings.HasSuffix(p.Name, "-unsigned") {
+			continue
+		}
+		flavours[m[2]] = true
+		if m[2] != e.Flavour {
+			continue
+		}
+		sources[p.Source] = true
+		if p.Source == e.Source && (e.Package == "" || p.Name == e.Package) {
+			cands = append(cands, p)
+		}
+	}
+	if !flavours[e.Flavour] {
+		return nil, fmt.Errorf("%w %q: no linux-image-<abi>-%s in %s; flavours there: %s", ErrUnknownFlavour, e.Flavour, e.Flavour, where, keys(flavours))
+	}
+	if len(cands) == 0 {
+		what := "linux-image-<abi>-" + e.Flavour
+		if e.Package != "" {
+			what = e.Package
+		}
+		return nil, fmt.Errorf("%w: no %s built from source %q in %s; sources with that flavour: %s", ErrPackageNotFound, what, e.Source, where, keys(sources))
+	}
+	if e.Version != "" {
+		var vs []string
+		var keep []*binPkg
+		for _, c := range cands {
+			vs = append(vs, c.Version)
+			if c.Version == e.Version {
+				keep = append(keep, c)
+			}
+		}
+		if len(keep) == 0 {
+			slices.Sort(vs)
+			return nil, fmt.Errorf("%w: no linux-image-<abi>-%s version %s from %s in %s; versions there: %s", ErrPackageNotFound, e.Flavour, e.Version, e.Source, where, strings.Join(slices.Compact(vs), ", "))
+		}
+		cands = keep
+	}
+	// Newest version; a stable sort keeps pocket order for equal versions.
+	sort.SliceStable(cands, func(i, j int) bool { return debCompare(cands[i].Version, cands[j].Version) > 0 })
+	img := cands[0]
+	m := imageRE.FindStringSubmatch(img.Name)
+	r := &Resolved{Name: e.Name, Suite: e.Suite, Flavour: e.Flavour, Source: e.Source, PinVersion: e.Version, PinPackage: e.Package,
+		Release: m[1] + "-" + e.Flavour, Version: img.Version}
+	seen := map[string]bool{}
+	var compiler string
+	var walk func(p *binPkg, headers bool) error
+	walk = func(p *binPkg, headers bool) error {
+		if seen[p.Name] {
+			return nil
+		}
+		seen[p.Name] = true
+		r.Packages = append(r.Packages, Package{Name: p.Name, Version: p.Version, Arch: p.Arch, Pocket: p.Pocket, Filename: p.Filename, SHA256: p.SHA256, Size: p.Size, Headers: headers})
+		if p.Depends == "" {
+			return nil
+		}
+		dep, err := dependency.Parse(p.Depends)
+		if err != nil {
+			return fmt.Errorf("%s %s: Depends %q: %w", p.Name, p.Version, p.Depends, err)
+		}
+		for _, rel := range dep.Relations {
+			for _, poss := range rel.Possibilities {
+				if c := compilerDep.FindStringSubmatch(poss.Name); c != nil && headers {
+					compiler = c[1] + "-" + c[2]
+				}
+				if !follow(poss.Name, headers) {
+					continue
+				}
+				// Follow only the packages of this very kernel build: same
+				// version, kernel source. That skips linux-base (the
+				// distribution's tools) and initramfs-tools alternatives.
+				if d := u.find(poss.Name, img.Version); d != nil {
+					if err := walk(d, headers); err != nil {
+						return err
+					}
+					break
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(img, false); err != nil {
+		return nil, err
+	}
+	hdr := u.find("linux-headers-"+r.Release, img.Version)
+	if hdr == nil {
+		return nil, fmt.Errorf("%w: linux-headers-%s %s (the headers of %s) is not in %s", ErrPackageNotFound, r.Release, img.Version, img.Name, where)
+	}
+	seen = map[string]bool{} // the headers root gets its own copy of shared packages (sid: linux-base-<abi>)
+	if err := walk(hdr, true); err != nil {
+		return nil, err
+	}
+	r.Compiler = compiler
+	return r, nil
+}
+
+var compilerDep = regexp.MustCompile(`^(?:linux-compiler-)?(gcc|clang)-(\d+)(?:-x86|-for-host)?$`)
+
+// follow says which dependencies belong in the cache: the kernel's own
+// split packages (sid 7.x: linux-binary-, linux-base-<abi>) and the
+// headers' -common and linux-kbuild-, never the modules (hundreds of MB
+// kmatrix does not boot with) and never the image again from the headers.
+func follow(name string, headers bool) bool {
+	switch {
+	case strings.HasPrefix(name, "linux-modules-"), strings.HasPrefix(name, "linux-compiler-"):
+		return false
+	case headers && (strings.HasPrefix(name, "linux-image-") || strings.HasPrefix(name, "linux-binary-")):
+		return false
+	}
+	return strings.HasPrefix(name, "linux-")
+}
+
+// find returns the package name at exactly version ver, if any pocket has it.
+func (u *universe) find(name, ver string) *binPkg {
+	for _, p := range u.byName[name] {
+		if p.Version == ver {
+			return p
+		}
+	}
+	return nil
+}
+
+func debCompare(a, b string) int {
+	va, errA := version.Parse(a)
+	vb, errB := version.Parse(b)
+	if errA != nil || errB != nil {
+		return strings.Compare(a, b)
+	}
+	return version.Compare(va, vb)
+}
+
+func keys(m map[string]bool) string {
+	if len(m) == 0 {
+		return "(none)"
+	}
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return strings.Join(ks, ", ")
+}
