@@ -1,0 +1,170 @@
+package report
+
+import (
+	_ "embed"
+	"fmt"
+	"html/template"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/kmatrix/kmatrix/matrix/outcome"
+)
+
+// report.html.tmpl is the whole page: markup, CSS and a little JS, so the
+// written report.html needs no network, fonts or files beside it.
+//
+//go:embed report.html.tmpl
+var htmlSource string
+
+var htmlTemplate = template.Must(template.New("report.html").Parse(htmlSource))
+
+// WriteHTML renders r as one self-contained HTML page: a colour grid of
+// kernels × checks whose cells open their evidence (message, log, facts),
+// the kernels' facts, the summary and the provenance. It works offline, in
+// light and dark mode, and without JavaScript (cells are then links to
+// their evidence).
+func (r *Report) WriteHTML(w io.Writer) error {
+	return htmlTemplate.Execute(w, r.htmlPage())
+}
+
+type htmlPage struct {
+	Title, Headline, Provenance string
+	Good                        bool
+	Missing                     string
+	Summary                     []htmlCount
+	Legend                      []htmlCount
+	Groups                      []htmlGroup
+	Cols                        []Column
+	Rows                        []htmlRow
+	Evidence                    []*htmlCell
+	Problems                    int
+	Kernels                     []htmlKernel
+	Schema                      string
+}
+
+type htmlCount struct {
+	Outcome outcome.Outcome
+	N       int
+}
+
+type htmlGroup struct {
+	Payload string
+	Span    int
+}
+
+type htmlRow struct {
+	Kernel Kernel
+	Cells  []htmlSlot
+}
+
+type htmlSlot struct {
+	Cell  *htmlCell // nil where the check did not run
+	First bool      // first column of a payload after another payload's
+}
+
+type htmlCell struct {
+	*Cell
+	ID       string
+	Problem  bool
+	Duration string
+	Message  string
+	Log      string
+	Facts    []htmlFact
+	Tooltip  string
+}
+
+type htmlFact struct{ Name, Value string }
+
+type htmlKernel struct {
+	Kernel
+	Boot string
+}
+
+func (r *Report) htmlPage() htmlPage {
+	p := htmlPage{
+		Headline:   headline(r),
+		Provenance: provenance(r),
+		Schema:     r.Schema,
+		Cols:       r.Columns(),
+	}
+	p.Title = "kmatrix · " + p.Headline
+	if len(r.MissingShards) > 0 {
+		p.Missing = strings.Join(r.MissingShards, ", ")
+	}
+	p.Good = p.Missing == ""
+	for _, o := range outcome.All {
+		p.Legend = append(p.Legend, htmlCount{Outcome: o})
+		if n := r.Summary[o]; n > 0 {
+			p.Summary = append(p.Summary, htmlCount{o, n})
+			if o.Failed() {
+				p.Good = false
+			}
+		}
+	}
+	for _, c := range p.Cols {
+		if n := len(p.Groups); n > 0 && p.Groups[n-1].Payload == c.Payload {
+			p.Groups[n-1].Span++
+		} else {
+			p.Groups = append(p.Groups, htmlGroup{c.Payload, 1})
+		}
+	}
+	cells := make(map[cellKey]*htmlCell, len(r.Cells))
+	for i := range r.Cells {
+		c := &r.Cells[i]
+		h := &htmlCell{
+			Cell:     c,
+			ID:       "cell-" + strconv.Itoa(i+1),
+			Problem:  c.Outcome != outcome.Pass,
+			Duration: duration(c.DurationMS),
+			Message:  cleanLog(c.Evidence.Message),
+			Log:      cleanLog(c.Evidence.Log),
+		}
+		for _, k := range slices.Sorted(maps.Keys(c.Evidence.Facts)) {
+			h.Facts = append(h.Facts, htmlFact{k, c.Evidence.Facts[k]})
+		}
+		h.Tooltip = fmt.Sprintf("%s · %s · %s: %s", c.Kernel, c.Payload, c.Check, c.Outcome)
+		if m := oneLine(c.Evidence.Message, 200); m != "" {
+			h.Tooltip += " — " + m
+		}
+		if h.Problem {
+			p.Problems++
+		}
+		cells[c.key()] = h
+		p.Evidence = append(p.Evidence, h)
+	}
+	for _, k := range r.Kernels {
+		row := htmlRow{Kernel: k}
+		for i, col := range p.Cols {
+			row.Cells = append(row.Cells, htmlSlot{
+				Cell:  cells[cellKey{k.Name, col.Payload, col.Check}],
+				First: i > 0 && p.Cols[i-1].Payload != col.Payload,
+			})
+		}
+		p.Rows = append(p.Rows, row)
+		hk := htmlKernel{Kernel: k}
+		if k.BootMS > 0 {
+			hk.Boot = duration(k.BootMS)
+			if k.FloorMS > 0 {
+				hk.Boot += fmt.Sprintf(" (floor %s, %.2f×)", duration(k.FloorMS), float64(k.BootMS)/float64(k.FloorMS))
+			}
+		}
+		p.Kernels = append(p.Kernels, hk)
+	}
+	return p
+}
+
+// duration prints milliseconds the way people read them: "840 ms", "2.3 s", "1 m 05 s".
+func duration(ms int64) string {
+	switch {
+	case ms <= 0:
+		return ""
+	case ms < 1000:
+		return fmt.Sprintf("%d ms", ms)
+	case ms < 60_000:
+		return fmt.Sprintf("%.1f s", float64(ms)/1000)
+	}
+	return fmt.Sprintf("%d m %02d s", ms/60_000, ms%60_000/1000)
+}

@@ -1,0 +1,272 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/kmatrix/kmatrix/matrix/outcome"
+)
+
+// MaxMarkdown is the most bytes report.md and a diff's Markdown may take:
+// GitHub rejects a PR or issue comment over 65536 characters. Logs are cut
+// first, then messages, then whole footnotes, each with a note saying so.
+const MaxMarkdown = 64 << 10
+
+// WriteMarkdown renders the matrix as GitHub-flavoured Markdown for a step
+// summary or PR comment: a kernel × check table of outcome symbols, a
+// summary line, a legend, and a footnote per cell that did not pass with its
+// message and the first lines of its log.
+func (r *Report) WriteMarkdown(w io.Writer) error {
+	_, err := io.WriteString(w, r.Markdown())
+	return err
+}
+
+// Markdown is WriteMarkdown to a string, never over MaxMarkdown bytes.
+func (r *Report) Markdown() string {
+	// Each level says less per failure; the first that fits wins.
+	for _, lv := range []mdLevel{{logLines: 8, msg: 300}, {logLines: 3, msg: 300}, {logLines: 0, msg: 200}, {logLines: 0, msg: 120, notes: 200}, {logLines: 0, msg: 80, notes: 50}, {notes: -1}} {
+		if s := r.markdown(lv); len(s) <= MaxMarkdown {
+			return s
+		}
+	}
+	s := r.markdown(mdLevel{notes: -1})
+	// A table too big even alone: print what fits and say so.
+	return truncateUTF8(s, MaxMarkdown-200) + "\n\n_The table was cut to fit GitHub's comment limit: see report.html for the whole matrix._\n"
+}
+
+type mdLevel struct {
+	logLines int // log lines per footnote
+	msg      int // message length in runes
+	notes    int // footnotes at most (0: all; -1: none)
+}
+
+func (r *Report) markdown(lv mdLevel) string {
+	var b strings.Builder
+	cols := r.Columns()
+	at := r.cellIndex()
+
+	fmt.Fprintf(&b, "## kmatrix: %s\n\n", headline(r))
+	if len(r.MissingShards) > 0 {
+		fmt.Fprintf(&b, "> [!WARNING]\n> Incomplete matrix: shard%s %s missing from this merge.\n\n", plural(len(r.MissingShards)), strings.Join(r.MissingShards, ", "))
+	}
+
+	// The table: one row per kernel, one column per payload × check.
+	b.WriteString("| kernel | version | compiler |")
+	for _, c := range cols {
+		fmt.Fprintf(&b, " %s<br>%s |", mdText(c.Payload), mdText(c.Check))
+	}
+	b.WriteString("\n|:--|:--|:--|")
+	for range cols {
+		b.WriteString(":-:|")
+	}
+	b.WriteString("\n")
+
+	type note struct {
+		n int
+		c *Cell
+	}
+	var notes []note
+	for _, k := range r.Kernels {
+		fmt.Fprintf(&b, "| **%s**<br><sub>%s</sub> | %s", mdText(k.Name), mdText(k.Release), mdText(k.Version))
+		if k.PackageVersion != "" {
+			fmt.Fprintf(&b, "<br><sub>%s</sub>", mdText(k.PackageVersion))
+		}
+		fmt.Fprintf(&b, " | %s |", mdText(k.Compiler))
+		for _, col := range cols {
+			c := at[cellKey{k.Name, col.Payload, col.Check}]
+			switch {
+			case c == nil:
+				b.WriteString(" " + notRun + " |")
+			case c.Outcome != outcome.Pass && (c.Evidence.Message != "" || c.Evidence.Log != "") && lv.notes >= 0 && (lv.notes == 0 || len(notes) < lv.notes):
+				notes = append(notes, note{len(notes) + 1, c})
+				fmt.Fprintf(&b, " %s[^%d] |", Emoji(c.Outcome), len(notes))
+			default:
+				b.WriteString(" " + Emoji(c.Outcome) + " |")
+			}
+		}
+		b.WriteString("\n")
+	}
+
+	fmt.Fprintf(&b, "\n%s\n\n", summaryLine(r.Summary, " · "))
+	fmt.Fprintf(&b, "<sub>%s</sub>\n\n", legend(" · "))
+	fmt.Fprintf(&b, "<sub>%s</sub>\n", mdText(provenance(r)))
+
+	left := 0
+	for _, c := range r.Cells {
+		if c.Outcome != outcome.Pass && (c.Evidence.Message != "" || c.Evidence.Log != "") {
+			left++
+		}
+	}
+	left -= len(notes)
+	if left > 0 {
+		fmt.Fprintf(&b, "\n_%d more cell%s with evidence are not footnoted here, to fit GitHub's comment limit: see report.html or report.json._\n", left, plural(left))
+	}
+	if len(notes) > 0 {
+		b.WriteString("\n")
+	}
+	for _, nt := range notes {
+		c := nt.c
+		fmt.Fprintf(&b, "\n[^%d]: **%s · %s · %s** %s %s", nt.n, mdText(c.Kernel), mdText(c.Payload), mdText(c.Check), Emoji(c.Outcome), c.Outcome)
+		if c.Stage != "" {
+			fmt.Fprintf(&b, " at %s", mdText(c.Stage))
+		}
+		if m := oneLine(c.Evidence.Message, lv.msg); m != "" {
+			fmt.Fprintf(&b, ": %s", mdText(m))
+		}
+		b.WriteString("\n")
+		lines, cut, tail := logExcerpt(c.Evidence.Log, c.Outcome, lv.logLines)
+		if len(lines) > 0 {
+			fence := codeFence(lines)
+			// A footnote continues over lines indented by four spaces (GitHub).
+			fmt.Fprintf(&b, "\n    %stext\n", fence)
+			for _, l := range lines {
+				b.WriteString("    " + l + "\n")
+			}
+			fmt.Fprintf(&b, "    %s\n", fence)
+		}
+		if cut > 0 {
+			what := "more log lines"
+			switch {
+			case len(lines) == 0:
+				what = "log lines"
+			case tail:
+				what = "earlier log lines"
+			}
+			if cut == 1 {
+				what = strings.TrimSuffix(what, "s")
+			}
+			fmt.Fprintf(&b, "\n    <sub>%d %s in report.html and report.json</sub>\n", cut, what)
+		}
+	}
+	return b.String()
+}
+
+// cellIndex maps each cell's key to the cell.
+func (r *Report) cellIndex() map[cellKey]*Cell {
+	at := make(map[cellKey]*Cell, len(r.Cells))
+	for i := range r.Cells {
+		at[r.Cells[i].key()] = &r.Cells[i]
+	}
+	return at
+}
+
+// headline says in a few words how the run went.
+func headline(r *Report) string {
+	total := len(r.Cells)
+	ok := 0
+	for _, c := range r.Cells {
+		if !c.Outcome.Failed() {
+			ok++
+		}
+	}
+	ks := fmt.Sprintf("%d kernel%s", len(r.Kernels), plural(len(r.Kernels)))
+	switch {
+	case total == 0:
+		return "no cells ran on " + ks
+	case ok == total:
+		return fmt.Sprintf("all %d cells pass on %s", total, ks)
+	}
+	bad := total - ok
+	return fmt.Sprintf("%d of %d cells failing on %s", bad, total, ks)
+}
+
+// summaryLine counts outcomes that occurred, in the taxonomy's order.
+func summaryLine(s map[outcome.Outcome]int, sep string) string {
+	var parts []string
+	for _, o := range outcome.All {
+		if n := s[o]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d %s", Emoji(o), n, o))
+		}
+	}
+	// Outcomes outside the taxonomy cannot pass Validate, but a summary of an
+	// unvalidated report should not hide them.
+	for _, o := range slices.Sorted(maps.Keys(s)) {
+		if !o.Valid() && s[o] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d %s", Emoji(o), s[o], o))
+		}
+	}
+	if len(parts) == 0 {
+		return "no cells"
+	}
+	return strings.Join(parts, sep)
+}
+
+// provenance says when, where and with what the report was made.
+func provenance(r *Report) string {
+	parts := []string{"Generated " + r.GeneratedAt.UTC().Format("2006-01-02 15:04 MST")}
+	h := r.Host
+	if h.Accel != "" {
+		parts = append(parts, "accel "+h.Accel)
+	}
+	if h.QEMU != "" {
+		parts = append(parts, "QEMU "+h.QEMU)
+	}
+	if h.Go != "" {
+		parts = append(parts, h.Go)
+	}
+	if h.CPUs > 0 {
+		parts = append(parts, fmt.Sprintf("%d CPU%s", h.CPUs, plural(h.CPUs)))
+	}
+	if h.Kmatrix != "" {
+		parts = append(parts, "kmatrix "+h.Kmatrix)
+	}
+	if r.Shard != "" {
+		parts = append(parts, "shard "+r.Shard)
+	}
+	parts = append(parts, "schema "+r.Schema)
+	return strings.Join(parts, " · ")
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// mdText escapes s for inline Markdown, inside a table cell too: one line,
+// and the characters that would start markup ("|" would end the cell)
+// backslash-escaped.
+func mdText(s string) string {
+	s = oneLine(s, 0)
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune("\\`*_[]<>|~&#!", r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// codeFence returns a backtick fence longer than any backtick run in lines,
+// so a log holding ``` cannot close the block early.
+func codeFence(lines []string) string {
+	longest := 0
+	for _, l := range lines {
+		run := 0
+		for _, r := range l {
+			if r == '`' {
+				run++
+				longest = max(longest, run)
+			} else {
+				run = 0
+			}
+		}
+	}
+	return strings.Repeat("`", max(3, longest+1))
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
