@@ -115,7 +115,8 @@ func loadFailure(err error, spec *ebpf.ProgramSpec, types *btf.Spec, tail int) (
 
 // mapErrorRE matches cilium/ebpf's wrapping of a failure to create one of
 // the maps a program references.
-var mapErrorRE = regexp.MustCompile(`^program [^:]+: map [^:]+: `)
+// ("program P: map M: map create: invalid argument").
+var mapErrorRE = regexp.MustCompile(`program [^:]+: map [^:]+: `)
 
 // attachKind names what AttachTo means for the program's type.
 func attachKind(spec *ebpf.ProgramSpec) string {

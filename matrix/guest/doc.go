@@ -20,3 +20,5 @@ package guest
 
 //go:generate clang-14 -target bpf -O2 -g -Wall -I/usr/include/x86_64-linux-gnu -c testdata/programs.c -o testdata/programs.o
 //go:generate llvm-strip-14 -g testdata/programs.o
+//go:generate clang-14 -target bpf -O2 -g -Wall -I/usr/include/x86_64-linux-gnu -c testdata/noprograms.c -o testdata/noprograms.o
+//go:generate llvm-strip-14 -g testdata/noprograms.o

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -65,6 +67,9 @@ var ErrNoPrograms = errors.New("no BPF programs in it (no executable section oth
 // for an unusable object (an *ObjectError) only.
 func LoadObject(path string, opts Options) ([]ProgramResult, error) {
 	spec, err := ebpf.LoadCollectionSpec(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &ObjectError{path, fmt.Errorf("%w: pass the path of a BPF ELF object (the output of clang -target bpf -c)", fs.ErrNotExist)}
+	}
 	if err != nil {
 		return nil, &ObjectError{path, fmt.Errorf("not a usable BPF ELF object (want the output of clang -target bpf -c): %w", err)}
 	}
@@ -83,7 +88,8 @@ func LoadObject(path string, opts Options) ([]ProgramResult, error) {
 			}
 		}
 		if len(missing) > 0 {
-			return nil, &ObjectError{path, fmt.Errorf("no program named %q in it", missing)}
+			have := slices.Sorted(maps.Keys(spec.Programs))
+			return nil, &ObjectError{path, fmt.Errorf("no program named %q in it: it has %q", missing, have)}
 		}
 		progs = slices.DeleteFunc(progs, func(p *ebpf.ProgramSpec) bool { return !slices.Contains(opts.Programs, p.Name) })
 	}
@@ -214,12 +220,12 @@ func (r *runner) program(p *ebpf.ProgramSpec) {
 // neither another program nor a map only another program uses can make it
 // fail. It returns the program and everything to close afterwards.
 func (r *runner) load(p *ebpf.ProgramSpec) (*ebpf.Program, []io.Closer, error) {
-	var maps []string
+	var used []string
 	iter := p.Instructions.Iterate()
 	for iter.Next() {
 		ref := iter.Ins.Reference()
-		if iter.Ins.IsLoadFromMap() && ref != "" && r.spec.Maps[ref] != nil && !slices.Contains(maps, ref) {
-			maps = append(maps, ref)
+		if iter.Ins.IsLoadFromMap() && ref != "" && r.spec.Maps[ref] != nil && !slices.Contains(used, ref) {
+			used = append(used, ref)
 		}
 	}
 	// LoadAndAssign wants a struct whose tagged fields name what to load;
@@ -230,7 +236,7 @@ func (r *runner) load(p *ebpf.ProgramSpec) (*ebpf.Program, []io.Closer, error) {
 		Type: reflect.TypeFor[*ebpf.Program](),
 		Tag:  reflect.StructTag(fmt.Sprintf(`ebpf:%q`, p.Name)),
 	}}
-	for i, m := range maps {
+	for i, m := range used {
 		fields = append(fields, reflect.StructField{
 			Name: fmt.Sprintf("Map%d", i),
 			Type: reflect.TypeFor[*ebpf.Map](),
@@ -282,7 +288,9 @@ func attachFailure(err error, plan attachPlan) (Facts, string) {
 	case errors.Is(err, ebpf.ErrNotSupported):
 		f.Class = ClassNotSupported
 		if f.RequiresKernel = requiredKernel(err); f.RequiresKernel != "" {
-			msg = fmt.Sprintf("%s: requires Linux %s: %v", point, f.RequiresKernel, err)
+			// "tcx not supported (requires >= v6.6)" → "tcx ingress on lo:
+			// requires Linux 6.6: tcx not supported".
+			msg = fmt.Sprintf("%s: requires Linux %s: %s", point, f.RequiresKernel, strings.TrimSpace(requiresRE.ReplaceAllString(strings.ReplaceAll(err.Error(), " (requires >= v"+f.RequiresKernel+")", ""), "")))
 		}
 	case errors.Is(err, syscall.ENOENT): // no such function, tracepoint or interface
 		f.Class = ClassAttachTarget

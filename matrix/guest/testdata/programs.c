@@ -54,6 +54,22 @@ int verifier_reject(struct __sk_buff *skb)
 	return *v;
 }
 
+// No kernel creates a hash map without entries (EINVAL): only the program
+// that uses it may fail because of it.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 0);
+	__type(key, __u32);
+	__type(value, __u64);
+} broken_map SEC(".maps");
+
+SEC("socket")
+int uses_broken_map(struct __sk_buff *skb)
+{
+	__u32 k = 0;
+	return bpf_map_lookup_elem(&broken_map, &k) != 0;
+}
+
 // A local flavour of task_struct with a field no kernel has: the CO-RE
 // relocation cannot be resolved, so the instruction is poisoned and the
 // verifier rejects the program. kmatrix must name the type and the field.
