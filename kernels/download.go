@@ -201,4 +201,3 @@ func (s *session) downloadFile(ctx context.Context, dir, url, sha string, size i
 	}
 	return name, nil
 }
-

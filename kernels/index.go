@@ -20,11 +20,11 @@ import (
 // binPkg is one stanza of a Packages index, with the pocket it came from.
 type binPkg struct {
 	Name, Version, Arch string
-	Source             string // source package name, without "(version)"
-	Depends            string
-	Filename, SHA256   string
-	Size               int64
-	Pocket             string
+	Source              string // source package name, without "(version)"
+	Depends             string
+	Filename, SHA256    string
+	Size                int64
+	Pocket              string
 }
 
 // keepStanza decides which stanzas of the (50–65 MB) Packages indexes are

@@ -43,6 +43,9 @@ type Kernel struct {
 	BuildRootSuite string `json:"build_root_suite,omitempty"`
 	// BTF reports whether the kernel carries BTF (CONFIG_DEBUG_INFO_BTF=y).
 	BTF bool `json:"btf"`
+	// BTFPath is the kernel's raw BTF extracted from Vmlinuz (for
+	// btf.LoadSpec); empty until extracted (see LoadBTF).
+	BTFPath string `json:"btf_path,omitempty"`
 }
 
 // Version is an upstream kernel version.

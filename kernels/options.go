@@ -174,4 +174,3 @@ func (s *session) retries() int {
 	}
 	return 3
 }
-

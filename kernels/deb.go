@@ -1,0 +1,123 @@
+package kernels
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"pault.ag/go/debian/deb"
+)
+
+// skipModules leaves out the kernel modules of an image package (tens of MB
+// kmatrix never loads: its guests boot from an initramfs with the kernel's
+// built-in drivers). The rest of lib/modules/<release> (modules.builtin, and
+// on sid 7.x the vmlinuz and config themselves) is kept.
+var skipModules = regexp.MustCompile(`^(usr/)?lib/modules/[^/]+/kernel/`)
+
+// unpackDeb extracts the data archive of the .deb at debPath under root.
+// Entries that are absolute or climb out of root, symlinks whose target
+// resolves outside root, and hard links to outside are refused with
+// ErrUnsafeArchive; absolute symlink targets (lib/modules/X/build →
+// /usr/src/...) are rewritten to stay inside root, as if root were "/".
+// All writes go through os.Root, which refuses to follow anything out of
+// root even if a check here were wrong.
+func unpackDeb(debPath, root string, skip func(name string) bool) error {
+	d, closer, err := deb.LoadFile(debPath)
+	if err != nil {
+		return fmt.Errorf("%s: not a valid .deb: %w", filepath.Base(debPath), err)
+	}
+	defer closer()
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return &writeError{err}
+	}
+	defer r.Close()
+	bad := func(name, why string) error {
+		return fmt.Errorf("%s: %w: %q %s", filepath.Base(debPath), ErrUnsafeArchive, name, why)
+	}
+	for {
+		h, err := d.Data.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: data archive: %w", filepath.Base(debPath), err)
+		}
+		if strings.HasPrefix(h.Name, "/") {
+			return bad(h.Name, "is an absolute path")
+		}
+		name := path.Clean(strings.TrimPrefix(h.Name, "./"))
+		if name == "." {
+			continue
+		}
+		if !filepath.IsLocal(name) {
+			return bad(h.Name, "leaves the target directory")
+		}
+		if skip != nil && skip(name) {
+			continue
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := r.MkdirAll(name, 0o755); err != nil {
+				return &writeError{err}
+			}
+		case tar.TypeReg:
+			if err := r.MkdirAll(path.Dir(name), 0o755); err != nil {
+				return &writeError{err}
+			}
+			f, err := r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, os.FileMode(h.Mode)&0o755|0o644)
+			if err != nil {
+				return &writeError{err}
+			}
+			_, err = io.Copy(errWriter{f}, d.Data)
+			if cerr := f.Close(); err == nil && cerr != nil {
+				err = &writeError{cerr}
+			}
+			if err != nil {
+				if isWriteError(err) {
+					return err
+				}
+				return fmt.Errorf("%s: %s: %w", filepath.Base(debPath), name, err)
+			}
+		case tar.TypeSymlink:
+			target := h.Linkname
+			if path.IsAbs(target) {
+				rel, err := filepath.Rel(path.Dir("/"+name), path.Clean(target))
+				if err != nil {
+					return bad(h.Name, "links to "+target)
+				}
+				target = rel
+			}
+			if !filepath.IsLocal(path.Join(path.Dir(name), target)) {
+				return bad(h.Name, "links to "+h.Linkname+", outside the package")
+			}
+			if err := r.MkdirAll(path.Dir(name), 0o755); err != nil {
+				return &writeError{err}
+			}
+			r.Remove(name)
+			if err := r.Symlink(target, name); err != nil {
+				return &writeError{err}
+			}
+		case tar.TypeLink:
+			old := path.Clean(strings.TrimPrefix(h.Linkname, "./"))
+			if !filepath.IsLocal(old) {
+				return bad(h.Name, "hard-links to "+h.Linkname+", outside the package")
+			}
+			if skip != nil && skip(old) {
+				continue
+			}
+			r.Remove(name)
+			if err := r.Link(old, name); err != nil {
+				return &writeError{err}
+			}
+		default:
+			// Devices and FIFOs have no place in a kernel package; skip them.
+		}
+	}
+}

@@ -1,0 +1,346 @@
+package kernels
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-multierror"
+)
+
+// The cache layout (under CacheDir):
+//
+//	index/                      verified InRelease files and the linux-* stanzas of their Packages
+//	kernels/<release>-<key>/    one kernel: vmlinuz, config, vmlinuz.btf, entry.json, root/ (the unpacked packages)
+//	headers/<release>-<key>/    root/ with the headers, -common and kbuild packages; Makefile fixed up
+//	downloads/                  .part files being downloaded (removed once unpacked)
+//
+// <key> is derived from the SHA-256s of the packages in the entry, so a new
+// package build is a new entry and an entry never changes once complete.
+// An entry directory appears by rename only when complete; entry.json is its
+// last file. Work on an entry holds the flock <entry>.lock.
+
+const entryMeta = "entry.json"
+
+type entryInfo struct {
+	Vmlinuz        string `json:"vmlinuz"` // relative to the entry
+	Config         string `json:"config"`
+	VmlinuzPackage string `json:"vmlinuz_package"`
+	Headers        string `json:"headers,omitempty"` // relative, for headers entries
+}
+
+func entryKey(release string, pkgs []Package) string {
+	h := sha256.New()
+	var sums []string
+	for _, p := range pkgs {
+		sums = append(sums, p.SHA256)
+	}
+	sort.Strings(sums)
+	for _, s := range sums {
+		h.Write([]byte(s))
+	}
+	return release + "-" + hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// Cached reports whether Fetch would find r (and its headers, with
+// opts.Headers) in the cache without downloading.
+func Cached(r Resolved, opts Options) bool {
+	if r.Local != "" {
+		return true
+	}
+	dir := opts.CacheDir
+	if dir == "" {
+		var err error
+		if dir, err = CacheDir(); err != nil {
+			return false
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "kernels", entryKey(r.Release, r.boot()), entryMeta)); err != nil {
+		return false
+	}
+	if opts.Headers {
+		if _, err := os.Stat(filepath.Join(dir, "headers", entryKey(r.Release, r.headers()), entryMeta)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// Fetch makes r available: downloads its packages (SHA-256 checked against
+// the lock), unpacks them into the cache, extracts the BTF, and (with
+// opts.Headers) prepares the headers tree. A cached kernel needs no network.
+func Fetch(ctx context.Context, r Resolved, opts Options) (*Kernel, error) {
+	if r.Local != "" {
+		return LoadLocal(r.Name, r.Local)
+	}
+	s, err := newSession(opts, false)
+	if err != nil {
+		return nil, err
+	}
+	return s.fetch(ctx, r)
+}
+
+func (s *session) fetch(ctx context.Context, r Resolved) (*Kernel, error) {
+	if len(r.boot()) == 0 || r.Release == "" {
+		return nil, fmt.Errorf("kernel %q: nothing resolved to fetch", r.Name)
+	}
+	dir, info, err := s.entry(ctx, "kernels", r, r.boot(), s.buildKernel)
+	if err != nil {
+		return nil, err
+	}
+	k := &Kernel{
+		Name: r.Name, Suite: r.Image().Pocket, BuildRootSuite: r.Suite,
+		Vmlinuz: filepath.Join(dir, info.Vmlinuz), Config: filepath.Join(dir, info.Config),
+	}
+	for _, p := range r.boot() {
+		if p.Name == info.VmlinuzPackage {
+			k.Package, k.PackageVersion, k.SHA256 = p.Name, p.Version, p.SHA256
+		}
+	}
+	if err := k.readFacts(); err != nil {
+		return nil, fmt.Errorf("kernel %q: %w", r.Name, err)
+	}
+	if k.Release != r.Release {
+		return nil, fmt.Errorf("kernel %q: the vmlinuz says release %s, the packages say %s", r.Name, k.Release, r.Release)
+	}
+	if b := filepath.Join(dir, "vmlinuz.btf"); fileExists(b) {
+		k.BTFPath = b
+	}
+	if s.opts.Headers {
+		hdir, hinfo, err := s.entry(ctx, "headers", r, r.headers(), s.buildHeaders)
+		if err != nil {
+			return nil, err
+		}
+		k.Headers = filepath.Join(hdir, hinfo.Headers)
+	}
+	return k, nil
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// entry returns the complete cache entry of pkgs under kind/, building it
+// with build (into a temporary directory renamed into place) if missing.
+func (s *session) entry(ctx context.Context, kind string, r Resolved, pkgs []Package,
+	build func(ctx context.Context, r Resolved, tmp, final string) (*entryInfo, error)) (string, *entryInfo, error) {
+	base := filepath.Join(s.cache, kind)
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return "", nil, &writeError{fmt.Errorf("cache: %w", err)}
+	}
+	key := entryKey(r.Release, pkgs)
+	final := filepath.Join(base, key)
+	if info, err := readEntry(final); err == nil {
+		return final, info, nil
+	}
+	unlock, err := LockFile(final + ".lock")
+	if err != nil {
+		return "", nil, err
+	}
+	defer unlock()
+	if info, err := readEntry(final); err == nil { // another process made it meanwhile
+		return final, info, nil
+	}
+	// Whatever is left under this key is the debris of a killed run: we hold the lock.
+	os.RemoveAll(final)
+	stale, _ := filepath.Glob(filepath.Join(base, ".tmp-"+key+"-*"))
+	for _, d := range stale {
+		os.RemoveAll(d)
+	}
+	tmp, err := os.MkdirTemp(base, ".tmp-"+key+"-")
+	if err != nil {
+		return "", nil, &writeError{fmt.Errorf("cache: %w", err)}
+	}
+	defer os.RemoveAll(tmp) // a no-op after the rename
+	for _, p := range pkgs {
+		if err := s.fetchPackage(ctx, p, filepath.Join(tmp, "root"), kind == "kernels"); err != nil {
+			return "", nil, fmt.Errorf("kernel %q: %w", r.Name, err)
+		}
+	}
+	info, err := build(ctx, r, tmp, final)
+	if err != nil {
+		return "", nil, fmt.Errorf("kernel %q: %w", r.Name, err)
+	}
+	b, _ := json.MarshalIndent(info, "", "  ")
+	if err := WriteFileAtomic(filepath.Join(tmp, entryMeta), b, 0o644); err != nil {
+		return "", nil, err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return "", nil, &writeError{fmt.Errorf("cache: %w", err)}
+	}
+	return final, info, nil
+}
+
+func readEntry(dir string) (*entryInfo, error) {
+	b, err := os.ReadFile(filepath.Join(dir, entryMeta))
+	if err != nil {
+		return nil, err
+	}
+	var info entryInfo
+	if err := json.Unmarshal(b, &info); err != nil {
+		return nil, err
+	}
+	return &info, nil
+}
+
+// fetchPackage downloads one .deb, checks it, and unpacks it under root.
+func (s *session) fetchPackage(ctx context.Context, p Package, root string, skipMods bool) error {
+	if s.mirrors.Archive == "" || s.mirrors.Security == "" {
+		m, err := discoverMirrors(s.aptDir(), os.Getenv(EnvMirror), os.Getenv(EnvSecurityMirror))
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		if s.mirrors.Archive == "" {
+			s.mirrors.Archive = m.Archive
+		}
+		if s.mirrors.Security == "" {
+			s.mirrors.Security = m.Security
+		}
+		s.mu.Unlock()
+	}
+	url := s.mirrors.For(p.Pocket) + "/" + p.Filename
+	tmp, err := s.downloadFile(ctx, filepath.Join(s.cache, "downloads"), url, p.SHA256, p.Size)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", p.Name, p.Version, err)
+	}
+	defer os.Remove(tmp)
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return &writeError{err}
+	}
+	var skip func(string) bool
+	if skipMods {
+		skip = skipModules.MatchString
+	}
+	if err := unpackDeb(tmp, root, skip); err != nil {
+		return fmt.Errorf("%s %s: %w", p.Name, p.Version, err)
+	}
+	return nil
+}
+
+func (s *session) aptDir() string {
+	if s.opts.aptDir != "" {
+		return s.opts.aptDir
+	}
+	return aptSourcesDir
+}
+
+// buildKernel finds the vmlinuz and config in the unpacked packages (up to
+// 6.12 in boot/ of linux-image-*, from sid's 7.x in usr/lib/modules/<release>/
+// of linux-binary-*/linux-base-*) and extracts the BTF.
+func (s *session) buildKernel(ctx context.Context, r Resolved, tmp, final string) (*entryInfo, error) {
+	root := filepath.Join(tmp, "root")
+	find := func(cands ...string) string {
+		for _, c := range cands {
+			if fi, err := os.Stat(filepath.Join(root, c)); err == nil && fi.Mode().IsRegular() {
+				return c
+			}
+		}
+		return ""
+	}
+	rel := r.Release
+	vml := find("boot/vmlinuz-"+rel, "usr/lib/modules/"+rel+"/vmlinuz", "lib/modules/"+rel+"/vmlinuz")
+	cfg := find("boot/config-"+rel, "usr/lib/modules/"+rel+"/config", "lib/modules/"+rel+"/config")
+	if vml == "" || cfg == "" {
+		return nil, fmt.Errorf("no vmlinuz or config for %s in packages %s", rel, pkgNames(r.boot()))
+	}
+	info := &entryInfo{Vmlinuz: "root/" + vml, Config: "root/" + cfg}
+	for _, p := range r.boot() {
+		// The package named after the layout: linux-binary- holds the vmlinuz when there is one.
+		if strings.HasPrefix(vml, "boot/") && strings.HasPrefix(p.Name, "linux-image-") ||
+			!strings.HasPrefix(vml, "boot/") && strings.HasPrefix(p.Name, "linux-binary-") {
+			info.VmlinuzPackage = p.Name
+		}
+	}
+	if info.VmlinuzPackage == "" {
+		info.VmlinuzPackage = r.Image().Name
+	}
+	cfgMap, err := ReadConfig(filepath.Join(root, cfg))
+	if err != nil {
+		return nil, err
+	}
+	if cfgMap["CONFIG_DEBUG_INFO_BTF"] == "y" {
+		raw, err := ExtractBTF(filepath.Join(root, vml))
+		if err != nil {
+			return nil, err
+		}
+		if err := WriteFileAtomic(filepath.Join(tmp, "vmlinuz.btf"), raw, 0o644); err != nil {
+			return nil, &writeError{err}
+		}
+	}
+	return info, nil
+}
+
+func pkgNames(ps []Package) string {
+	var n []string
+	for _, p := range ps {
+		n = append(n, p.Name)
+	}
+	return strings.Join(n, ", ")
+}
+
+// Get resolves the named kernels of cat (all when names is empty) and
+// fetches them in parallel. One broken kernel never hides the others: the
+// kernels that worked are returned, in catalog order, along with a
+// *multierror.Error that names every kernel that did not.
+func Get(ctx context.Context, cat *Catalog, names []string, opts Options) ([]*Kernel, error) {
+	sel, err := cat.Select(names)
+	if err != nil {
+		return nil, err
+	}
+	rs, rerr := Resolve(ctx, sel, opts)
+	var errs *multierror.Error
+	if rerr != nil {
+		var me *multierror.Error
+		if !errors.As(rerr, &me) {
+			return nil, rerr
+		}
+		errs = multierror.Append(errs, me.Errors...)
+	}
+	s, err := newSession(opts, false)
+	if err != nil {
+		return nil, err
+	}
+	par := opts.Parallel
+	if par <= 0 {
+		par = 4
+	}
+	sem := make(chan struct{}, par)
+	ks := make([]*Kernel, len(rs))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i, r := range rs {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			var k *Kernel
+			var err error
+			if r.Local != "" {
+				k, err = LoadLocal(r.Name, r.Local)
+			} else {
+				k, err = s.fetch(ctx, r)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = multierror.Append(errs, err)
+				return
+			}
+			ks[i] = k
+		})
+	}
+	wg.Wait()
+	var out []*Kernel
+	for _, k := range ks {
+		if k != nil {
+			out = append(out, k)
+		}
+	}
+	return out, errs.ErrorOrNil()
+}
