@@ -1,0 +1,174 @@
+package kmod
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kmatrix/kmatrix/kernels"
+	"github.com/kmatrix/kmatrix/kernels/kernelstest"
+	"github.com/kmatrix/kmatrix/matrix/outcome"
+)
+
+// TestBuildAll builds the real module for every default kernel, each with
+// the gcc major version its kernel was built with, and checks that the
+// module is stamped for that kernel.
+func TestBuildAll(t *testing.T) {
+	hostOnly(t)
+	ks := kernelstest.Default(t)
+	src := t.TempDir()
+	require.NoError(t, WriteSource(src))
+
+	start := time.Now()
+	results, err := BuildAll(context.Background(), ks, src, BuildOptions{OutDir: t.TempDir()})
+	require.NoError(t, err)
+	t.Logf("kmatrix-evidence build_all_seconds=%.2f", time.Since(start).Seconds())
+	require.Len(t, results, len(ks))
+	for i, r := range results {
+		k := ks[i]
+		t.Run(k.Name, func(t *testing.T) {
+			require.Equal(t, outcome.Pass, r.Outcome, "build log:\n%s", r.Log)
+			assert.Equal(t, k.Name, r.Kernel)
+			assert.Contains(t, r.Compiler, fmt.Sprintf("gcc-%d ", k.Compiler.Major))
+			info, err := ModInfo(r.Ko)
+			require.NoError(t, err)
+			assert.True(t, strings.HasPrefix(info["vermagic"], k.Release+" "), "vermagic %q is not for %s", info["vermagic"], k.Release)
+			assert.Equal(t, "GPL", info["license"])
+			t.Logf("kmatrix-evidence %s compiler=%q setup=%s make=%s build_root_created=%v",
+				k.Name, r.Compiler, r.Setup.Round(time.Millisecond), r.Duration.Round(time.Millisecond), r.BuildRootCreated)
+		})
+	}
+}
+
+// TestBuildErrorOnOneKernel builds a fixture with a syntax error that only
+// kernels before 5.14 see: those must report build-error at the fixture's
+// file and line, the others must build it, and one failure must not stop
+// the other builds.
+func TestBuildErrorOnOneKernel(t *testing.T) {
+	hostOnly(t)
+	ks := kernelstest.Default(t)
+	results, err := BuildAll(context.Background(), ks, "testdata/versionerror", BuildOptions{OutDir: t.TempDir()})
+	require.NoError(t, err)
+	sawError := false
+	for i, r := range results {
+		k := ks[i]
+		if k.Version.AtLeast(5, 14) {
+			assert.Equal(t, outcome.Pass, r.Outcome, "%s (%s) should build the fixture:\n%s", k.Name, k.Version, r.Log)
+			continue
+		}
+		sawError = true
+		require.Equal(t, outcome.BuildError, r.Outcome, "%s (%s) should fail to build the fixture:\n%s", k.Name, k.Version, r.Log)
+		require.NotNil(t, r.FirstError)
+		assert.Equal(t, "versionerror.c", r.FirstError.File)
+		assert.Equal(t, 15, r.FirstError.Line)
+		assert.Contains(t, r.FirstError.Message, "expected expression")
+		assert.Empty(t, r.Ko)
+		assert.Contains(t, r.Log, "versionerror.c:15")
+		t.Logf("kmatrix-evidence %s first_error=%q", k.Name, r.FirstError.String())
+	}
+	if !sawError {
+		t.Logf("no kernel older than 5.14 in the catalog: only the passing half was checked")
+	}
+}
+
+// TestBuildBadInput feeds Build arguments it must refuse with an error
+// that says what is wrong.
+func TestBuildBadInput(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	require.NoError(t, WriteSource(src))
+	gcc12 := &kernels.Kernel{Name: "k", Release: "6.1.0-1-amd64", Compiler: kernels.Compiler{Name: "gcc", Major: 12}}
+
+	for _, tc := range []struct {
+		name string
+		k    *kernels.Kernel
+		src  string
+		opts BuildOptions
+		want string
+	}{
+		{"nil kernel", nil, src, BuildOptions{}, "no kernel given"},
+		{"missing source", gcc12, filepath.Join(src, "nope"), BuildOptions{}, "source directory: stat"},
+		{"empty source", gcc12, "", BuildOptions{}, "no source directory given"},
+		{"source without Kbuild", gcc12, t.TempDir(), BuildOptions{}, "neither a Kbuild nor a Makefile"},
+		{"source is a file", gcc12, filepath.Join(src, "Kbuild"), BuildOptions{}, "is not a directory"},
+		{"clang kernel", &kernels.Kernel{Name: "k", Release: "r", Compiler: kernels.Compiler{Name: "clang", Major: 17, Text: "clang version 17.0.6"}}, src, BuildOptions{}, "only for gcc-built kernels"},
+		{"bad name", &kernels.Kernel{Name: "../x", Release: "r", Compiler: gcc12.Compiler}, src, BuildOptions{}, "cannot name a build directory"},
+		{"no release", &kernels.Kernel{Name: "k", Compiler: gcc12.Compiler}, src, BuildOptions{}, "has no release"},
+		{"no compiler anywhere", &kernels.Kernel{Name: "k", Release: "r", Compiler: kernels.Compiler{Name: "gcc", Major: 3}}, src, BuildOptions{OutDir: t.TempDir()}, "no Debian suite is known to ship it"},
+		{"host only", &kernels.Kernel{Name: "k", Release: "r", Compiler: kernels.Compiler{Name: "gcc", Major: 3}}, src, BuildOptions{OutDir: t.TempDir(), HostOnly: true}, "HostOnly forbids a build root"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Build(ctx, tc.k, tc.src, tc.opts)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			if r != nil {
+				assert.Equal(t, outcome.InfraError, r.Outcome)
+			}
+		})
+	}
+
+	t.Run("no headers", func(t *testing.T) {
+		if !hostHasGCC(12) {
+			t.Skip("needs the host's gcc-12 to reach the headers check")
+		}
+		_, err := Build(ctx, gcc12, src, BuildOptions{OutDir: t.TempDir()})
+		require.Error(t, err)
+		assert.True(t, errors.Is(err, ErrBuildInput))
+		assert.Contains(t, err.Error(), "has no headers tree")
+	})
+}
+
+func TestEnsureBuildRootBadInput(t *testing.T) {
+	for _, tc := range []struct{ suite, release, want string }{
+		{"", "6.1.0-1-amd64", `suite ""`},
+		{"../etc", "6.1.0-1-amd64", `suite "../etc"`},
+		{"trixie", "", `kernel release ""`},
+		{"trixie", "a/b", `kernel release "a/b"`},
+	} {
+		_, err := EnsureBuildRoot(context.Background(), t.TempDir(), tc.suite, tc.release, nil, nil)
+		require.Error(t, err)
+		assert.ErrorIs(t, err, ErrBuildRoot)
+		assert.Contains(t, err.Error(), tc.want)
+	}
+}
+
+// BenchmarkBuildWarm rebuilds the module for every default kernel with
+// build roots already in the cache: the per-run cost of the kmod column.
+func BenchmarkBuildWarm(b *testing.B) {
+	hostOnly(b)
+	ks := kernelstest.Default(b)
+	src := b.TempDir()
+	require.NoError(b, WriteSource(src))
+	out := b.TempDir()
+	// Warm up: make any missing build root outside the timed loop.
+	if _, err := BuildAll(context.Background(), ks, src, BuildOptions{OutDir: out}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		results, err := BuildAll(context.Background(), ks, src, BuildOptions{OutDir: out})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range results {
+			if r.Outcome != outcome.Pass {
+				b.Fatalf("%s: %s\n%s", r.Kernel, r.Outcome, r.Log)
+			}
+		}
+	}
+}
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(envChild); mode != "" {
+		os.Exit(runChild(mode))
+	}
+	os.Exit(m.Run())
+}

@@ -1,0 +1,232 @@
+package kmod
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kmatrix/kmatrix/kernels"
+)
+
+// EnvAllowExpiredIndex, when set to a boolean, says whether apt may accept
+// archive indexes past their Valid-Until date when creating build roots.
+// When unset, the host's apt configuration (Acquire::Check-Valid-Until)
+// decides. Signatures are checked either way.
+//
+// TODO(lead): take this from the kernels package once it exposes its answer,
+// so that fetching and build roots follow one rule.
+const EnvAllowExpiredIndex = "KMATRIX_ALLOW_EXPIRED_INDEX"
+
+// BuildRoot is a Debian userland of one suite that holds one kernel's
+// headers package and, through its dependencies, the gcc that kernel was
+// built with. It lives in the cache and is made once, by mmdebstrap.
+type BuildRoot struct {
+	// Dir is the root directory.
+	Dir string `json:"dir"`
+	// Suite is the Debian suite of its userland ("trixie").
+	Suite string `json:"suite"`
+	// Release is the kernel release whose headers it holds; they are in
+	// /usr/src/linux-headers-<Release> inside it.
+	Release string `json:"release"`
+	// Created reports whether this call made it (false: it was cached);
+	// Duration is how long making it took.
+	Created  bool          `json:"created"`
+	Duration time.Duration `json:"duration"`
+}
+
+// ErrBuildRoot is wrapped by every failure to make a build root.
+var ErrBuildRoot = errors.New("build root")
+
+// buildRootMark records, inside a finished root, how it was made.
+const buildRootMark = ".kmatrix-buildroot.json"
+
+// EnsureBuildRoot returns the build root of suite holding the headers of
+// kernel release, creating it under <cacheDir>/buildroots if it is not
+// there yet. Concurrent callers (goroutines or processes) serialize on a
+// lock file; the root is made in a temporary directory and renamed into
+// place when complete, so a root that exists is whole. extraSuites are
+// added to the sources (e.g. "bookworm-backports" for a backports kernel).
+// progress, when not nil, receives mmdebstrap's output.
+func EnsureBuildRoot(ctx context.Context, cacheDir, suite, release string, extraSuites []string, progress io.Writer) (*BuildRoot, error) {
+	if suite == "" || strings.ContainsAny(suite, "/ ") {
+		return nil, fmt.Errorf("%w: suite %q: want a Debian suite name such as \"trixie\"", ErrBuildRoot, suite)
+	}
+	if release == "" || strings.ContainsAny(release, "/ ") {
+		return nil, fmt.Errorf("%w: kernel release %q: want a release such as \"6.12.118+deb13-cloud-amd64\"", ErrBuildRoot, release)
+	}
+	base := filepath.Join(cacheDir, "buildroots")
+	key := suite + "_" + release
+	br := &BuildRoot{Dir: filepath.Join(base, key), Suite: suite, Release: release}
+	unlock, err := kernels.LockFile(filepath.Join(base, key+".lock"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBuildRoot, err)
+	}
+	defer unlock()
+	if _, err := os.Stat(filepath.Join(br.Dir, buildRootMark)); err == nil {
+		return br, nil
+	}
+
+	start := time.Now()
+	tmp := filepath.Join(base, "."+key+".tmp")
+	// We hold the lock, so a temporary root is a leftover of a killed run.
+	// Never delete through a mount point (a leftover /proc mount would
+	// let RemoveAll wander into the host's /proc).
+	if mounts, err := mountsUnder(tmp); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBuildRoot, err)
+	} else if len(mounts) > 0 {
+		return nil, fmt.Errorf("%w: %s is left over from a killed run and still has mounts (%s): unmount them (umount -R) and retry",
+			ErrBuildRoot, tmp, strings.Join(mounts, ", "))
+	}
+	if err := os.RemoveAll(tmp); err != nil {
+		return nil, fmt.Errorf("%w: remove leftover %s: %w", ErrBuildRoot, tmp, err)
+	}
+
+	args, sources, err := mmdebstrapArgs(suite, release, extraSuites, tmp)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, "mmdebstrap", args...)
+	var log strings.Builder
+	if progress != nil {
+		cmd.Stdout = io.MultiWriter(&log, progress)
+	} else {
+		cmd.Stdout = &log
+	}
+	cmd.Stderr = cmd.Stdout
+	cmd.Env = cleanEnv()
+	if err := cmd.Run(); err != nil {
+		os.RemoveAll(tmp)
+		if errors.Is(err, exec.ErrNotFound) {
+			return nil, fmt.Errorf("%w: mmdebstrap is not installed: install the mmdebstrap package (make deps)", ErrBuildRoot)
+		}
+		return nil, fmt.Errorf("%w for %s with linux-headers-%s: mmdebstrap: %w\n%s", ErrBuildRoot, suite, release, err, tail(log.String(), 30))
+	}
+	if err := os.MkdirAll(filepath.Join(tmp, "build"), 0o755); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBuildRoot, err)
+	}
+	if _, err := os.Stat(filepath.Join(tmp, "usr/src/linux-headers-"+release, "Makefile")); err != nil {
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("%w for %s: mmdebstrap succeeded but /usr/src/linux-headers-%s/Makefile is missing", ErrBuildRoot, suite, release)
+	}
+	br.Duration = time.Since(start)
+	br.Created = true
+	mark, _ := json.MarshalIndent(map[string]any{
+		"suite": suite, "release": release, "sources": sources,
+		"created": start.UTC().Format(time.RFC3339), "seconds": br.Duration.Seconds(),
+	}, "", "  ")
+	if err := os.WriteFile(filepath.Join(tmp, buildRootMark), mark, 0o644); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBuildRoot, err)
+	}
+	if err := os.Rename(tmp, br.Dir); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBuildRoot, err)
+	}
+	return br, nil
+}
+
+// mmdebstrapArgs builds the mmdebstrap command line: suite, its -updates
+// and -security pockets (the newest kernel ABIs are often only in
+// -security), and extraSuites, from the mirrors the host's apt uses.
+func mmdebstrapArgs(suite, release string, extraSuites []string, target string) (args, sources []string, err error) {
+	m, err := kernels.DiscoverMirrors()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrBuildRoot, err)
+	}
+	suites := []string{suite}
+	if suite != "sid" && suite != "unstable" && suite != "experimental" {
+		suites = append(suites, suite+"-updates", suite+"-security")
+	}
+	for _, s := range extraSuites {
+		if s != "" && !contains(suites, s) {
+			suites = append(suites, s)
+		}
+	}
+	for _, s := range suites {
+		sources = append(sources, fmt.Sprintf("deb %s %s main", m.For(s), s))
+	}
+	args = []string{
+		"--variant=minbase",
+		"--include=make,linux-headers-" + release,
+		// Documentation is most of a root's size and never read.
+		"--dpkgopt=path-exclude=/usr/share/doc/*",
+		"--dpkgopt=path-exclude=/usr/share/man/*",
+		"--dpkgopt=path-exclude=/usr/share/locale/*",
+	}
+	if os.Geteuid() != 0 {
+		args = append(args, "--mode=unshare")
+	}
+	if allowExpiredIndex() {
+		args = append(args, `--aptopt=Acquire::Check-Valid-Until "false"`)
+	}
+	args = append(args, suite, target)
+	args = append(args, sources...)
+	return args, sources, nil
+}
+
+// allowExpiredIndex follows KMATRIX_ALLOW_EXPIRED_INDEX, else the host's
+// apt configuration.
+func allowExpiredIndex() bool {
+	if v := os.Getenv(EnvAllowExpiredIndex); v != "" {
+		b, err := strconv.ParseBool(v)
+		return err == nil && b
+	}
+	out, err := exec.Command("apt-config", "dump", "Acquire::Check-Valid-Until").Output()
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSuffix(strings.TrimSpace(line), ";"), " ")
+		if ok && k == "Acquire::Check-Valid-Until" {
+			b, err := strconv.ParseBool(strings.Trim(v, `"`))
+			return err == nil && !b
+		}
+	}
+	return false
+}
+
+// mountsUnder lists the mount points at or below dir.
+func mountsUnder(dir string) ([]string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := fields[4]
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	return out, sc.Err()
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
