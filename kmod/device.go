@@ -106,7 +106,7 @@ func parseTaskState(s string) (TaskState, error) {
 	pid, err1 := strconv.Atoi(f[0])
 	raw, err2 := strconv.ParseUint(f[1], 10, 32)
 	if err := errors.Join(err1, err2); err != nil {
-		return TaskState{}, fmt.Errorf("%w: state reply %q: %w", ErrDevice, s, err)
+		return TaskState{}, fmt.Errorf("%w: state reply %q: want \"<pid> <raw> <char>\": %w", ErrDevice, s, err)
 	}
 	return TaskState{Pid: pid, Raw: uint32(raw), Char: f[2][0]}, nil
 }
