@@ -13,6 +13,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -48,6 +49,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&opts.CheckTimeout, "check-timeout", 60*time.Second, "deadline of the check command")
 	fs.IntVar(&opts.LogLines, "log-lines", 50, "verifier log lines kept from the end of a log")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // asked for the usage, got it
+		}
 		return 2
 	}
 	rest := fs.Args()
