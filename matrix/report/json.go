@@ -61,8 +61,11 @@ func jsonError(data []byte, err error) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
+	case errors.As(err, &syn) && syn.Error() == "unexpected end of JSON input":
+		return fmt.Errorf("%w: the JSON ends early (truncated file?)", ErrInvalid)
 	case errors.As(err, &syn):
-		return fmt.Errorf("%w: not valid JSON at %s: %v", ErrInvalid, lineCol(data, syn.Offset), syn)
+		// Offset is just past the offending byte.
+		return fmt.Errorf("%w: not valid JSON at %s: %v", ErrInvalid, lineCol(data, syn.Offset-1), syn)
 	case errors.As(err, &typ):
 		field := typ.Field
 		if field == "" {
@@ -70,8 +73,6 @@ func jsonError(data []byte, err error) error {
 		}
 		return &FieldError{Field: field,
 			Problem: fmt.Sprintf("got a JSON %s at %s; want %s", typ.Value, lineCol(data, typ.Offset), typ.Type)}
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("%w: the JSON ends early (truncated file?)", ErrInvalid)
 	}
 	return fmt.Errorf("%w: %v", ErrInvalid, err)
 }

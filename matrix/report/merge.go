@@ -59,7 +59,7 @@ func Merge(reports ...*Report) (*Report, error) {
 	}
 	out := &Report{Schema: Schema, MissingShards: missing, Kernels: []Kernel{}, Cells: []Cell{}}
 
-	kernelFrom := make(map[string]int)  // kernel name → index into out.Kernels
+	kernelFrom := make(map[string]int)   // kernel name → index into out.Kernels
 	kernelSrc := make(map[string]string) // kernel name → input name
 	cellFrom := make(map[cellKey]int)
 	cellSrc := make(map[cellKey]string)
