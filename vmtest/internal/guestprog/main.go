@@ -1,0 +1,79 @@
+// Command guestprog is what vmtest's own tests run inside guests: small,
+// static, and able to misbehave on purpose (crash the kernel, hang, flood
+// its output), which no tool in a bare initramfs does.
+//
+//	guestprog echo ARGS...       print ARGS, the environment and the working directory
+//	guestprog exit N             exit with status N
+//	guestprog hang               sleep forever
+//	guestprog flood BYTES        write BYTES bytes of numbered lines to stdout, then "END"
+//	guestprog sysrq C            write C to /proc/sysrq-trigger ("c" crashes the kernel)
+//	guestprog stat PATH...       report whether each path exists
+//	guestprog mounts             print /proc/self/mounts
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: guestprog echo|exit|hang|flood|sysrq|stat|mounts ...")
+		os.Exit(2)
+	}
+	args := os.Args[2:]
+	switch os.Args[1] {
+	case "echo":
+		wd, _ := os.Getwd()
+		fmt.Printf("args=%s\n", strings.Join(args, ","))
+		fmt.Printf("cwd=%s\n", wd)
+		for _, kv := range os.Environ() {
+			fmt.Printf("env %s\n", kv)
+		}
+		fmt.Fprintln(os.Stderr, "to stderr")
+	case "exit":
+		n, _ := strconv.Atoi(args[0])
+		os.Exit(n)
+	case "hang":
+		fmt.Println("hanging")
+		for {
+			time.Sleep(time.Hour)
+		}
+	case "flood":
+		n, _ := strconv.ParseInt(args[0], 10, 64)
+		w := bufio.NewWriterSize(os.Stdout, 64<<10)
+		var written int64
+		for i := 0; written < n; i++ {
+			k, _ := fmt.Fprintf(w, "line %09d of the flood..............................................\n", i)
+			written += int64(k)
+		}
+		fmt.Fprintln(w, "END")
+		w.Flush()
+	case "sysrq":
+		if err := os.WriteFile("/proc/sysrq-trigger", []byte(args[0]), 0); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		time.Sleep(10 * time.Second)
+		fmt.Println("still alive after sysrq", args[0])
+	case "stat":
+		for _, p := range args {
+			_, err := os.Stat(p)
+			fmt.Printf("%s exists=%v\n", p, err == nil)
+		}
+	case "mounts":
+		b, err := os.ReadFile("/proc/self/mounts")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Stdout.Write(b)
+	default:
+		fmt.Fprintf(os.Stderr, "guestprog: unknown mode %q\n", os.Args[1])
+		os.Exit(2)
+	}
+}

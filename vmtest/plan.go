@@ -1,0 +1,242 @@
+package vmtest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/kmatrix/kmatrix/kernels"
+	"github.com/kmatrix/kmatrix/vmtest/internal/wire"
+)
+
+// plan is a validated Spec with its defaults applied and everything
+// resolved on the host: what goes into the initramfs and what the init runs.
+type plan struct {
+	spec  Spec
+	qemu  string
+	files []File   // per-run files, unique guest paths
+	dirs  []string // extra empty directories (command working directories)
+	wire  wire.Spec
+}
+
+// reservedGuestPaths belong to vmtest itself.
+var reservedGuestPaths = []string{"/init", "/vmtest"}
+
+// newPlan validates spec: every problem is a *SpecError naming the field,
+// what is wrong and what to do.
+func newPlan(spec Spec) (*plan, error) {
+	p := &plan{spec: spec}
+	s := &p.spec
+	if s.Timeout == 0 {
+		s.Timeout = DefaultTimeout
+	}
+	if s.MemoryMB == 0 {
+		s.MemoryMB = DefaultMemoryMB
+	}
+	if s.CPUs == 0 {
+		s.CPUs = DefaultCPUs
+	}
+	if s.OutputLimit == 0 {
+		s.OutputLimit = DefaultOutputLimit
+	}
+	switch {
+	case s.Timeout < 0:
+		return nil, &SpecError{"Timeout", fmt.Errorf("%v is negative: want a positive duration, or 0 for %v", s.Timeout, DefaultTimeout)}
+	case s.BootTimeout < 0:
+		return nil, &SpecError{"BootTimeout", fmt.Errorf("%v is negative: want a positive duration, or 0 for no limit but Timeout", s.BootTimeout)}
+	case s.MemoryMB < 64:
+		return nil, &SpecError{"MemoryMB", fmt.Errorf("%d MiB is too little for a cloud kernel to boot: want 64 or more (default %d)", s.MemoryMB, DefaultMemoryMB)}
+	case s.CPUs < 0:
+		return nil, &SpecError{"CPUs", fmt.Errorf("%d is negative: want 1 or more", s.CPUs)}
+	case s.OutputLimit < 0:
+		return nil, &SpecError{"OutputLimit", fmt.Errorf("%d is negative: want a byte count, or 0 for %d", s.OutputLimit, DefaultOutputLimit)}
+	}
+	if err := checkKernel(s.Kernel); err != nil {
+		return nil, &SpecError{"Kernel", err}
+	}
+
+	byGuest := map[string]string{} // guest path → field that put it there
+	add := func(field string, f File) error {
+		if prev, ok := byGuest[f.Guest]; ok {
+			return &SpecError{field, fmt.Errorf("guest path %s is already used by %s: give each file its own path", f.Guest, prev)}
+		}
+		byGuest[f.Guest] = field
+		p.files = append(p.files, f)
+		return nil
+	}
+	for i, f := range s.Files {
+		field := fmt.Sprintf("Files[%d]", i)
+		if err := checkFile(&f); err != nil {
+			return nil, &SpecError{field, err}
+		}
+		if err := add(field, f); err != nil {
+			return nil, err
+		}
+	}
+
+	p.wire = wire.Spec{StreamLimit: s.OutputLimit * 3 / 4, TailLimit: s.OutputLimit / 4}
+	for i := range s.Commands {
+		c := &s.Commands[i]
+		field := fmt.Sprintf("Commands[%d]", i)
+		if c.Name != "" {
+			field += fmt.Sprintf(" (%q)", c.Name)
+		}
+		exe, err := resolveCommand(c)
+		if err != nil {
+			return nil, &SpecError{field, err}
+		}
+		if c.Name == "" {
+			c.Name = path.Base(c.Path)
+		}
+		switch {
+		case c.Timeout < 0:
+			return nil, &SpecError{field + ".Timeout", fmt.Errorf("%v is negative: want a positive duration, or 0 for the VM's deadline", c.Timeout)}
+		case c.Dir != "" && !path.IsAbs(c.Dir):
+			return nil, &SpecError{field + ".Dir", fmt.Errorf("%q is relative: want an absolute guest path", c.Dir)}
+		}
+		for _, kv := range c.Env {
+			if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+				return nil, &SpecError{field + ".Env", fmt.Errorf("%q: want KEY=VALUE", kv)}
+			}
+		}
+		for _, f := range exe {
+			if prev, ok := byGuest[f.Guest]; ok {
+				if strings.HasPrefix(prev, "Commands") {
+					continue // the same library for two commands
+				}
+				return nil, &SpecError{field, fmt.Errorf("needs %s in the guest, which %s already places there", f.Guest, prev)}
+			}
+			byGuest[f.Guest] = field
+			p.files = append(p.files, f)
+		}
+		if c.Dir != "" {
+			p.dirs = append(p.dirs, path.Clean(c.Dir))
+		}
+		p.wire.Commands = append(p.wire.Commands, wire.Command{
+			Name: c.Name, Path: c.Path, Args: c.Args, Env: c.Env, Dir: c.Dir, Timeout: c.Timeout,
+		})
+	}
+
+	q, err := findQEMU(s.QEMU)
+	if err != nil {
+		return nil, err
+	}
+	p.qemu = q
+	return p, nil
+}
+
+// checkKernel makes sure path is a readable x86 bzImage before QEMU gets
+// it: QEMU's own message for a bad kernel is terse and arrives late.
+func checkKernel(path string) error {
+	if path == "" {
+		return errors.New("empty: want the path of a vmlinuz (x86 bzImage)")
+	}
+	if _, err := kernels.BzImageVersion(path); err != nil {
+		if errors.Is(err, kernels.ErrNotKernel) {
+			return fmt.Errorf("%w: want a vmlinuz/bzImage, as in /boot or a kernel package", err)
+		}
+		return fmt.Errorf("%w: want a readable vmlinuz (x86 bzImage)", err)
+	}
+	return nil
+}
+
+func checkFile(f *File) error {
+	if err := checkGuestPath(f.Guest); err != nil {
+		return fmt.Errorf("Guest: %w", err)
+	}
+	f.Guest = path.Clean(f.Guest)
+	if f.Host == "" {
+		if f.Mode == 0 {
+			f.Mode = 0o644
+		}
+		return nil
+	}
+	if f.Data != nil {
+		return fmt.Errorf("both Host (%s) and Data are set: want one of them", f.Host)
+	}
+	fi, err := os.Stat(f.Host)
+	if err != nil {
+		return fmt.Errorf("Host: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("Host: %s is a %s, not a regular file: list the files of a directory one by one", f.Host, fi.Mode().Type())
+	}
+	if f.Mode == 0 {
+		f.Mode = fi.Mode().Perm()
+	}
+	return nil
+}
+
+func checkGuestPath(p string) error {
+	if !path.IsAbs(p) {
+		return fmt.Errorf("%q is not absolute: want an absolute guest path such as /usr/local/bin/tool", p)
+	}
+	c := path.Clean(p)
+	if c == "/" {
+		return errors.New(`"/" is the root directory: want a file path`)
+	}
+	for _, r := range reservedGuestPaths {
+		if c == r || strings.HasPrefix(c, r+"/") {
+			return fmt.Errorf("%s is vmtest's own (%s): choose another path", c, r)
+		}
+	}
+	return nil
+}
+
+// resolveCommand finds the files a command needs copied into the guest:
+// a bare name from the host PATH, or Command.Host.
+func resolveCommand(c *Command) ([]File, error) {
+	if c.Host != "" {
+		if c.Path == "" {
+			c.Path = "/usr/local/bin/" + filepath.Base(c.Host)
+		}
+		if err := checkGuestPath(c.Path); err != nil {
+			return nil, fmt.Errorf("Path: %w", err)
+		}
+		c.Path = path.Clean(c.Path)
+		fi, err := os.Stat(c.Host)
+		if err != nil {
+			return nil, fmt.Errorf("Host: %w", err)
+		}
+		if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+			return nil, fmt.Errorf("Host: %s is not an executable file", c.Host)
+		}
+		files, err := executableFiles(c.Host, c.Path)
+		if err != nil {
+			return nil, fmt.Errorf("Host: %w", err)
+		}
+		return files, nil
+	}
+	switch {
+	case c.Path == "":
+		return nil, errors.New("Path is empty: want the guest path of an executable, or a bare name to copy from the host PATH")
+	case path.IsAbs(c.Path):
+		c.Path = path.Clean(c.Path)
+		return nil, nil // the guest reports it if it is not there
+	case strings.Contains(c.Path, "/"):
+		return nil, fmt.Errorf("Path %q is relative: want an absolute guest path, or a bare name to copy from the host PATH", c.Path)
+	}
+	host, err := exec.LookPath(c.Path)
+	if err != nil {
+		return nil, fmt.Errorf("Path %q: not found in the host PATH: install it on the host, or give the absolute guest path of an executable from Files", c.Path)
+	}
+	host, err = filepath.Abs(host)
+	if err != nil {
+		return nil, err
+	}
+	// The same path in the guest, resolved so that a merged-/usr symlink
+	// (/bin → usr/bin) does not matter.
+	if real, err := filepath.EvalSymlinks(host); err == nil && filepath.Base(real) == filepath.Base(host) {
+		host = real
+	}
+	c.Path = host
+	files, err := executableFiles(host, host)
+	if err != nil {
+		return nil, fmt.Errorf("Path %q: %w", c.Path, err)
+	}
+	return files, nil
+}

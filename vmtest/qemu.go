@@ -1,0 +1,153 @@
+package vmtest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+)
+
+// EnvQEMU names the QEMU binary to use instead of qemu-system-x86_64 from PATH.
+const EnvQEMU = "KMATRIX_QEMU"
+
+const qemuBinary = "qemu-system-x86_64"
+
+// findQEMU returns the QEMU to run: explicit, else $KMATRIX_QEMU, else PATH.
+func findQEMU(explicit string) (string, error) {
+	name, from := explicit, "Spec.QEMU"
+	if name == "" {
+		name, from = os.Getenv(EnvQEMU), EnvQEMU
+	}
+	if name == "" {
+		name, from = qemuBinary, "PATH"
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s (from %s): %v: install it with \"apt-get install qemu-system-x86\", or set %s to its path",
+			ErrQEMUNotFound, name, from, err, EnvQEMU)
+	}
+	return p, nil
+}
+
+// A qemuPart is one concern of the QEMU invocation: its QEMU arguments and
+// its kernel command line words. The command line is the concatenation of
+// small parts so that each choice is stated (and tested) once.
+type qemuPart interface {
+	args() []string
+	kargs() []string
+}
+
+// qemuCommandLine joins parts into QEMU's argument list (without the binary).
+func qemuCommandLine(parts ...qemuPart) []string {
+	var args, kargs []string
+	for _, p := range parts {
+		args = append(args, p.args()...)
+		kargs = append(kargs, p.kargs()...)
+	}
+	if len(kargs) > 0 {
+		args = append(args, "-append", strings.Join(kargs, " "))
+	}
+	return args
+}
+
+// bareMachine: no default devices (no VGA, NIC, floppy, monitor), no
+// display, no user config files. Everything the guest gets is added by
+// another part.
+type bareMachine struct{}
+
+func (bareMachine) args() []string {
+	return []string{"-nodefaults", "-no-user-config", "-nographic"}
+}
+func (bareMachine) kargs() []string { return nil }
+
+// accelerator is KVM with the host CPU, or TCG emulating the richest CPU
+// it can ("max": every feature TCG implements, so BPF JIT paths that test
+// for e.g. BMI are exercised).
+type accelerator string
+
+func (a accelerator) args() []string {
+	cpu := "max"
+	if a == "kvm" {
+		cpu = "host"
+	}
+	return []string{"-accel", string(a), "-cpu", cpu}
+}
+func (accelerator) kargs() []string { return nil }
+
+type resources struct{ memoryMB, cpus int }
+
+func (r resources) args() []string {
+	return []string{"-m", strconv.Itoa(r.memoryMB), "-smp", strconv.Itoa(r.cpus)}
+}
+func (resources) kargs() []string { return nil }
+
+type linuxBoot struct{ kernel, initrd string }
+
+func (l linuxBoot) args() []string {
+	return []string{"-kernel", l.kernel, "-initrd", l.initrd}
+}
+func (linuxBoot) kargs() []string { return []string{"rdinit=/init"} }
+
+// serialPort is an 8250 UART (ttyS<n>, in order of appearance) whose
+// output QEMU writes to path; the guest only ever writes to it. Serial
+// ports, not virtio-console: the 8250 is built into every Debian cloud
+// kernel, while virtio console and PCI are modules in 5.10 and 6.1.
+type serialPort struct{ id, path string }
+
+func (s serialPort) args() []string {
+	return []string{"-chardev", "file,id=" + s.id + ",path=" + s.path, "-serial", "chardev:" + s.id}
+}
+
+// Two ports are all there are: don't let the driver probe four.
+func (serialPort) kargs() []string { return nil }
+
+type consoleOn string
+
+func (c consoleOn) args() []string { return nil }
+func (c consoleOn) kargs() []string {
+	return []string{"console=" + string(c) + ",115200", "8250.nr_uarts=2"}
+}
+
+// exitOnPanic: the guest reboots at once on a panic (panic=-1) and QEMU
+// turns the reboot into its exit (-no-reboot), so a crashed kernel ends
+// the run instead of waiting for the deadline.
+type exitOnPanic struct{ oops bool }
+
+func (exitOnPanic) args() []string { return []string{"-no-reboot"} }
+func (e exitOnPanic) kargs() []string {
+	k := []string{"panic=-1"}
+	if e.oops {
+		k = append(k, "oops=panic")
+	}
+	return k
+}
+
+// quietButLoud keeps the console to warnings and worse: the boot log at
+// info level costs serial output time on every boot, but WARNING splats
+// (KERN_WARNING, 4) must still reach the console, which "quiet" (console
+// loglevel 4: only levels 0-3) would hide. Oopses and panics raise the
+// console level themselves (console_verbose()).
+type quietButLoud struct{}
+
+func (quietButLoud) args() []string  { return nil }
+func (quietButLoud) kargs() []string { return []string{"loglevel=5"} }
+
+// fastBoot skips probes that cost boot time and mean nothing here.
+type fastBoot struct{}
+
+func (fastBoot) args() []string { return nil }
+func (fastBoot) kargs() []string {
+	return []string{
+		"raid=noautodetect",   // no md autodetection
+		"psmouse.proto=exps",  // no PS/2 mouse protocol probing
+		"i8042.noaux",         // nor the AUX port
+		"random.trust_cpu=on", // crng ready without waiting for entropy (before 6.x the default varies)
+	}
+}
+
+// extraKargs is the caller's own kernel command line.
+type extraKargs []string
+
+func (extraKargs) args() []string    { return nil }
+func (e extraKargs) kargs() []string { return e }

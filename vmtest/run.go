@@ -1,0 +1,484 @@
+package vmtest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/vmtest/internal/wire"
+)
+
+// Watchdogs of the phases after the kernel's boot. Each is also bounded by
+// the VM's deadline. They are generous because TCG on a loaded machine is
+// slow; they exist so a hang is named by its phase.
+const (
+	initPhaseTimeout     = 60 * time.Second // mounts and setup, normally milliseconds
+	commandGrace         = 15 * time.Second // past a command's own Timeout, enforced by the guest
+	poweroffPhaseTimeout = 30 * time.Second // sync and ACPI power-off
+	killWait             = 10 * time.Second // for QEMU to die after SIGKILL
+	drainWait            = 5 * time.Second  // for the serial pipes to empty after QEMU's exit
+)
+
+// Run boots spec.Kernel in QEMU with a generated initramfs, runs
+// spec.Commands in the guest one after another, and reports what happened.
+//
+// The error is non-nil for an invalid spec (a *SpecError, no Result), a
+// missing QEMU (ErrQEMUNotFound, no Result), and for failures of vmtest's
+// own machinery (ErrInfra) or a cancelled ctx, for which the Result, with
+// Outcome InfraError, holds what was gathered. A guest that fails, hangs or
+// crashes is not an error: the Result says so.
+func Run(ctx context.Context, spec Spec) (*Result, error) {
+	p, err := newPlan(spec)
+	if err != nil {
+		return nil, err
+	}
+	release, err := acquireSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	// The initramfs base first: a failure to build it is ours, and must not
+	// be mistaken for KVM failing its trial boot.
+	if _, err := baseArchive(ctx); err != nil {
+		return &Result{Outcome: outcome.InfraError, Err: err.Error()}, err
+	}
+	acc, err := chooseAccel(ctx, p)
+	if err != nil {
+		return &Result{Outcome: outcome.InfraError, Err: err.Error()}, err
+	}
+	res, err := boot(ctx, p, acc.Accel, &p.wire)
+	if res != nil {
+		res.AccelReason = acc.Reason
+	}
+	return res, err
+}
+
+// vmRun is the state of one boot.
+type vmRun struct {
+	p     *plan
+	ws    *wire.Spec
+	res   *Result
+	out   []*[2]*headTail
+	start time.Time
+
+	tROM, tHello, tReady, tLastExit, tBye, tExit time.Time
+
+	phase    string
+	started  []bool
+	exited   []bool
+	bye      bool
+	initErrs []string
+}
+
+// boot runs one VM to its end.
+func boot(ctx context.Context, p *plan, accel string, ws *wire.Spec) (*Result, error) {
+	v := &vmRun{p: p, ws: ws, phase: "kernel",
+		res:     &Result{Accel: accel, Commands: make([]CommandResult, len(ws.Commands))},
+		started: make([]bool, len(ws.Commands)), exited: make([]bool, len(ws.Commands))}
+	for i, c := range ws.Commands {
+		v.res.Commands[i] = CommandResult{Name: c.Name, ExitCode: -1}
+		v.out = append(v.out, &[2]*headTail{newHeadTail(p.spec.OutputLimit), newHeadTail(p.spec.OutputLimit)})
+	}
+	infra := func(err error) (*Result, error) {
+		if !errors.Is(err, ErrInfra) {
+			err = fmt.Errorf("%w: %w", ErrInfra, err)
+		}
+		v.res.Outcome, v.res.Err = outcome.InfraError, err.Error()
+		return v.res, err
+	}
+
+	initrd, err := writeInitramfs(ctx, p, ws)
+	if err != nil {
+		return infra(err)
+	}
+	defer initrd.Close()
+	conR, conW, err := os.Pipe()
+	if err != nil {
+		return infra(err)
+	}
+	defer conR.Close()
+	evR, evW, err := os.Pipe()
+	if err != nil {
+		conW.Close()
+		return infra(err)
+	}
+	defer evR.Close()
+
+	// ExtraFiles are fds 3, 4, 5 in QEMU, which opens them by /dev/fd path.
+	args := qemuCommandLine(
+		bareMachine{},
+		accelerator(accel),
+		resources{p.spec.MemoryMB, p.spec.CPUs},
+		linuxBoot{kernel: p.spec.Kernel, initrd: "/dev/fd/3"},
+		serialPort{"console", "/dev/fd/4"},
+		serialPort{"events", "/dev/fd/5"},
+		consoleOn("ttyS0"),
+		exitOnPanic{oops: p.spec.OopsPanic},
+		quietButLoud{},
+		fastBoot{},
+		extraKargs(p.spec.Append),
+	)
+	cmd := exec.Command(p.qemu, args...)
+	cmd.ExtraFiles = []*os.File{initrd, conW, evW}
+	qemuOut := newRing(16 << 10)
+	cmd.Stdout, cmd.Stderr = qemuOut, qemuOut
+	// Its own process group, killed as a whole; and killed with us if we die.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+
+	// Pdeathsig fires when the thread that forked QEMU exits, not the
+	// process: keep this goroutine on one thread while starting it.
+	runtime.LockOSThread()
+	v.start = time.Now()
+	err = cmd.Start()
+	runtime.UnlockOSThread()
+	conW.Close()
+	evW.Close()
+	if err != nil {
+		return infra(fmt.Errorf("start %s: %v", p.qemu, err))
+	}
+	pgid := cmd.Process.Pid
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	qemuGone := false
+	kill := func() {
+		syscall.Kill(-pgid, syscall.SIGKILL)
+	}
+	defer func() {
+		if !qemuGone {
+			kill()
+			<-exited
+		}
+	}()
+
+	rom := make(chan time.Time, 1)
+	scanner := newConsoleScanner(p.spec.Console, func(line string) {
+		if strings.Contains(line, "Booting from ROM") {
+			select {
+			case rom <- time.Now():
+			default:
+			}
+		}
+	})
+	consoleDone := make(chan struct{})
+	go func() {
+		io.Copy(scanner, conR)
+		scanner.flush()
+		close(consoleDone)
+	}()
+	events := make(chan *wire.Event, 64)
+	go readEvents(evR, events)
+
+	overall := time.NewTimer(p.spec.Timeout)
+	defer overall.Stop()
+	phaseTimer := time.NewTimer(time.Hour)
+	phaseTimer.Stop()
+	defer phaseTimer.Stop()
+	setPhase := func(name string, limit time.Duration) {
+		v.phase = name
+		phaseTimer.Stop()
+		if limit > 0 {
+			phaseTimer.Reset(limit)
+		}
+	}
+	setPhase("kernel", p.spec.BootTimeout)
+
+	var (
+		exitErr   error
+		timedOut  bool
+		cancelled error
+	)
+loop:
+	for {
+		select {
+		case t := <-rom:
+			v.tROM = t
+		case e, ok := <-events:
+			if !ok {
+				events = nil // the guest side is closed; wait for QEMU
+				continue
+			}
+			v.handle(e, setPhase)
+		case exitErr = <-exited:
+			qemuGone = true
+			break loop
+		case <-phaseTimer.C:
+			timedOut = true
+			kill()
+		case <-overall.C:
+			timedOut = true
+			kill()
+		case <-ctx.Done():
+			cancelled = ctx.Err()
+			// Gracefully: QEMU quits on SIGTERM; SIGKILL if it does not.
+			syscall.Kill(-pgid, syscall.SIGTERM)
+			select {
+			case exitErr = <-exited:
+			case <-time.After(2 * time.Second):
+				kill()
+				exitErr = <-exited
+			}
+			qemuGone = true
+			break loop
+		}
+		if timedOut {
+			select {
+			case exitErr = <-exited:
+				qemuGone = true
+			case <-time.After(killWait):
+				return infra(fmt.Errorf("QEMU (pid %d) did not die within %v of SIGKILL", pgid, killWait))
+			}
+			break loop
+		}
+	}
+	v.tExit = time.Now()
+	syscall.Kill(-pgid, syscall.SIGKILL) // anything QEMU left in its group
+
+	// Whatever the guest wrote before the end is still in the pipes.
+	drain := time.After(drainWait)
+	for events != nil {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				events = nil
+				break
+			}
+			v.handle(e, setPhase)
+		case <-drain:
+			events = nil
+		}
+	}
+	select {
+	case <-consoleDone:
+	case <-drain:
+	}
+	select {
+	case t := <-rom:
+		v.tROM = t
+	default:
+	}
+
+	return v.finish(scanner, qemuOut, exitErr, timedOut, cancelled)
+}
+
+// readEvents decodes frames from the event port until EOF. Lines are
+// bounded: a frame carries at most 32 KiB of output, so a longer line is
+// damage, dropped rather than buffered.
+func readEvents(r io.Reader, out chan<- *wire.Event) {
+	defer close(out)
+	br := bufio.NewReaderSize(r, 128<<10)
+	var long bool
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long = true
+			continue
+		}
+		if long {
+			long = false
+		} else if len(line) > 0 {
+			if e, derr := wire.Decode(line); derr == nil {
+				out <- e
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// handle applies one guest event.
+func (v *vmRun) handle(e *wire.Event, setPhase func(string, time.Duration)) {
+	now := time.Now()
+	cmdAt := func(i int) (*CommandResult, bool) {
+		if i < 0 || i >= len(v.res.Commands) {
+			return nil, false
+		}
+		return &v.res.Commands[i], true
+	}
+	switch e.Kind {
+	case wire.Hello:
+		v.tHello = now
+		setPhase("init", initPhaseTimeout)
+	case wire.Ready:
+		v.tReady = now
+		v.res.Warnings = append(v.res.Warnings, e.Warnings...)
+		v.nextPhase(0, setPhase)
+	case wire.Start:
+		if _, ok := cmdAt(e.Index); !ok {
+			return
+		}
+		v.started[e.Index] = true
+		v.nextPhase(e.Index, setPhase)
+	case wire.Output, wire.Gap:
+		if _, ok := cmdAt(e.Index); !ok || e.FD < 1 || e.FD > 2 {
+			return
+		}
+		data := e.Data
+		if e.Kind == wire.Gap {
+			data = []byte(gapLine(e.Skipped))
+		}
+		v.out[e.Index][e.FD-1].Write(data)
+		c := v.p.spec.Commands
+		if e.Index < len(c) {
+			if w := [2]io.Writer{c[e.Index].Stdout, c[e.Index].Stderr}[e.FD-1]; w != nil {
+				w.Write(data)
+			}
+		}
+	case wire.Exit:
+		r, ok := cmdAt(e.Index)
+		if !ok {
+			return
+		}
+		v.exited[e.Index] = true
+		r.ExitCode, r.Err, r.Duration = e.Code, e.Err, e.Duration
+		if e.Err != "" && e.Code == 0 {
+			r.ExitCode = -1
+		}
+		v.tLastExit = now
+		v.nextPhase(e.Index+1, setPhase)
+	case wire.Log:
+		v.initErrs = append(v.initErrs, e.Message)
+	case wire.Bye:
+		v.tBye = now
+		v.bye = true
+		setPhase("poweroff", poweroffPhaseTimeout)
+	}
+}
+
+// nextPhase is command i's phase, or poweroff after the last.
+func (v *vmRun) nextPhase(i int, setPhase func(string, time.Duration)) {
+	if i >= len(v.ws.Commands) {
+		setPhase("poweroff", poweroffPhaseTimeout)
+		return
+	}
+	c := v.ws.Commands[i]
+	var limit time.Duration
+	if c.Timeout > 0 {
+		limit = c.Timeout + commandGrace
+	}
+	setPhase("command "+c.Name, limit)
+}
+
+// finish turns what was observed into the Result.
+func (v *vmRun) finish(sc *consoleScanner, qemuOut *ring, exitErr error, timedOut bool, cancelled error) (*Result, error) {
+	res := v.res
+	for i := range res.Commands {
+		h := v.out[i]
+		res.Commands[i].Stdout = h[0].Bytes()
+		res.Commands[i].Stderr = h[1].Bytes()
+	}
+	res.Console = sc.tail.Bytes()
+	v.timings()
+
+	cons := sc.Outcome()
+	worst := []outcome.Outcome{cons}
+	if cons != outcome.Pass {
+		res.Excerpt = sc.Excerpt()
+	}
+
+	// Commands that did not finish, and why.
+	why := ""
+	switch {
+	case cancelled != nil:
+		why = "cancelled"
+	case timedOut:
+		why = "timeout"
+	case cons == outcome.KernelPanic:
+		why = "the kernel panicked"
+	case !v.bye:
+		why = "the VM stopped"
+	}
+	for i := range res.Commands {
+		r := &res.Commands[i]
+		switch {
+		case v.exited[i] && r.Err == "" && r.ExitCode == 0:
+			continue
+		case v.exited[i]:
+		case v.started[i]:
+			r.Err = why
+		default:
+			r.Err = "not run: " + why
+		}
+		if r.Err == "timeout" {
+			worst = append(worst, outcome.Timeout)
+			if res.Phase == "" && !timedOut {
+				res.Phase = "command " + r.Name
+			}
+		} else {
+			worst = append(worst, outcome.Fail)
+		}
+	}
+
+	var err error
+	switch {
+	case cancelled != nil:
+		err = fmt.Errorf("%w: run cancelled: %w", ErrInfra, cancelled)
+	case timedOut:
+		res.Phase = v.phase
+		worst = append(worst, outcome.Timeout)
+		if res.Excerpt == "" {
+			res.Excerpt = sc.lastLines(40)
+		}
+		res.Err = fmt.Sprintf("timeout in phase %q after %v", v.phase, res.Timings.Total.Round(time.Millisecond))
+	case len(v.initErrs) > 0:
+		err = fmt.Errorf("%w: the guest init failed: %s", ErrInfra, strings.Join(v.initErrs, "; "))
+	case cons == outcome.KernelPanic:
+		// QEMU exits after the panic reboot (-no-reboot): expected.
+	case exitErr != nil:
+		err = fmt.Errorf("%w: QEMU exited: %v%s", ErrInfra, exitErr, qemuSays(qemuOut))
+	case !v.bye:
+		err = fmt.Errorf("%w: the VM stopped before the guest init finished (reset or triple fault?)%s", ErrInfra, qemuSays(qemuOut))
+	}
+	if err != nil {
+		worst = append(worst, outcome.InfraError)
+		res.Err = err.Error()
+		if res.Excerpt == "" {
+			res.Excerpt = sc.lastLines(20)
+		}
+	}
+	res.Outcome = outcome.Worst(worst...)
+	return res, err
+}
+
+func qemuSays(r *ring) string {
+	s := strings.TrimSpace(string(r.Bytes()))
+	if s == "" {
+		return ""
+	}
+	return "; QEMU said: " + s
+}
+
+func (v *vmRun) timings() {
+	t := &v.res.Timings
+	t.Total = v.tExit.Sub(v.start)
+	kernelStart := v.start
+	if !v.tROM.IsZero() {
+		t.QEMUStart = v.tROM.Sub(v.start)
+		kernelStart = v.tROM
+	}
+	last := kernelStart
+	if !v.tHello.IsZero() {
+		t.Kernel = v.tHello.Sub(kernelStart)
+		last = v.tHello
+	}
+	if !v.tReady.IsZero() {
+		t.Init = v.tReady.Sub(v.tHello)
+		last = v.tReady
+	}
+	if !v.tLastExit.IsZero() {
+		t.Commands = v.tLastExit.Sub(v.tReady)
+		last = v.tLastExit
+	}
+	if v.bye {
+		t.Poweroff = v.tExit.Sub(last)
+	}
+}

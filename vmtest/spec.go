@@ -1,0 +1,147 @@
+package vmtest
+
+import (
+	"io"
+	"os"
+	"time"
+
+	"github.com/kmatrix/kmatrix/matrix/outcome"
+)
+
+// File is a file to place in the guest's initramfs.
+type File struct {
+	// Host is the path of a regular file on the host; or
+	Host string
+	// Data is the literal contents.
+	Data []byte
+	// Guest is the absolute path in the guest.
+	Guest string
+	// Mode is the permission bits: 0 means the host file's mode, or 0644 for Data.
+	Mode os.FileMode
+}
+
+// Command is one command to run in the guest.
+type Command struct {
+	// Name labels the command in results and timeouts, e.g. "bpf".
+	Name string
+	// Path is the guest path of the executable. A bare name ("uname") is
+	// looked up in the host PATH and copied in, with its ELF interpreter and
+	// shared libraries, to the same path in the guest.
+	Path string
+	// Host, when set, is a host executable copied to Path in the guest (with
+	// its ELF interpreter and shared libraries when it is dynamic): how
+	// `kmatrix exec` brings in a test binary.
+	Host string
+	Args []string
+	// Env is KEY=VALUE, added to a minimal default environment
+	// (PATH, HOME=/root, TMPDIR=/tmp); a key given here replaces the default.
+	Env []string
+	// Dir is the working directory in the guest (created empty if the
+	// initramfs holds nothing there); default "/".
+	Dir string
+	// Timeout bounds the command, enforced by the guest init, which kills
+	// its process group and goes on with the next command; 0: until the
+	// VM's deadline.
+	Timeout time.Duration
+	// Stdout and Stderr, when set, get the command's output live, as the
+	// guest streams it (flood gaps are marked in it as in the result).
+	Stdout, Stderr io.Writer
+}
+
+// Spec describes one VM run.
+type Spec struct {
+	// Kernel is the path of the vmlinuz (x86 bzImage).
+	Kernel string
+	Files  []File
+	// Commands run in order, each even if an earlier one failed.
+	Commands []Command
+	// Timeout is the deadline for the whole VM from QEMU's start (default
+	// DefaultTimeout). Waiting for a free VM slot (see MaxParallel) does not
+	// count against it.
+	Timeout time.Duration
+	// BootTimeout, when set, bounds the kernel's boot up to the init's
+	// first word (the "kernel" phase); otherwise only Timeout does.
+	BootTimeout time.Duration
+	// MemoryMB is the guest RAM (default 512).
+	MemoryMB int
+	// CPUs is the number of vCPUs (default 1).
+	CPUs int
+	// Append is extra kernel command line.
+	Append []string
+	// OopsPanic adds oops=panic: an oops ends the VM at once.
+	OopsPanic bool
+	// Console, when set, gets a live copy of the kernel console (ttyS0).
+	Console io.Writer
+	// OutputLimit bounds the bytes kept of each command's stdout and of its
+	// stderr (default DefaultOutputLimit). Past it, the head and the tail
+	// are kept with a line saying how much was left out between them.
+	OutputLimit int
+	// QEMU is the qemu-system-x86_64 binary; default $KMATRIX_QEMU, else
+	// qemu-system-x86_64 from PATH.
+	QEMU string
+}
+
+// Defaults of Spec.
+const (
+	DefaultTimeout     = 2 * time.Minute
+	DefaultMemoryMB    = 512
+	DefaultCPUs        = 1
+	DefaultOutputLimit = 1 << 20
+)
+
+// CommandResult is what one command did.
+type CommandResult struct {
+	Name string
+	// ExitCode is the exit status; -1 when it did not run to completion.
+	ExitCode int
+	// Stdout and Stderr are bounded by Spec.OutputLimit: a flood keeps its
+	// head and tail and says how much it left out.
+	Stdout, Stderr []byte
+	// Duration is measured by the guest, from start to exit.
+	Duration time.Duration
+	// Err says why it could not run to completion, e.g.
+	// "exec /bin/nope: no such file or directory", "timeout",
+	// "signal: killed", "not run: the kernel panicked".
+	Err string
+}
+
+// Timings are the phases of one run, measured on the host.
+type Timings struct {
+	// QEMUStart: QEMU's start to the firmware handing over to the kernel
+	// ("Booting from ROM" on the console).
+	QEMUStart time.Duration
+	// Kernel: from there to the init's first event.
+	Kernel time.Duration
+	// Init: the init's mounts and setup.
+	Init time.Duration
+	// Commands: from the init being ready to the last command's end.
+	Commands time.Duration
+	// Poweroff: from the last command's end to QEMU's exit.
+	Poweroff time.Duration
+	// Total: QEMU's start to its exit.
+	Total time.Duration
+}
+
+// Result is what one VM run did.
+type Result struct {
+	// Outcome is Pass (every command exited 0), Fail, KernelPanic, Oops,
+	// Splat, Timeout or InfraError; the worst one observed.
+	Outcome  outcome.Outcome
+	Commands []CommandResult
+	// Console is the bounded tail of the kernel console (ttyS0).
+	Console []byte
+	// Excerpt is the panic/oops/WARNING text, or the console tail at a timeout.
+	Excerpt string
+	// Phase is the phase that timed out: "kernel", "init", "command <name>", "poweroff".
+	Phase   string
+	Timings Timings
+	// Accel is "kvm" or "tcg", and AccelReason why (forced, or what the
+	// trial boot under KVM showed).
+	Accel       string
+	AccelReason string
+	// Warnings are the init's notes about what it skipped (a filesystem an
+	// old kernel lacks, ...).
+	Warnings []string
+	// Err is why the run is an InfraError (or timed out), in words.
+	Err string
+}

@@ -1,0 +1,311 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/kmatrix/kmatrix/vmtest/internal/wire"
+)
+
+// system is everything the init does to the machine rather than to its
+// commands: the real one makes syscalls as PID 1 of the guest, the tests'
+// one records the calls on the host.
+type system interface {
+	// Mount mounts one filesystem, creating target if it is missing and
+	// creatable.
+	Mount(m mount) error
+	// RaiseMemlock lifts RLIMIT_MEMLOCK: before 5.11 BPF maps and programs
+	// are charged against it and the default 64 KiB (8 MiB since 5.16's
+	// distributions) is not enough for real programs.
+	RaiseMemlock() error
+	// LoopbackUp brings lo up: tests that open sockets on 127.0.0.1 need it
+	// and nothing else configures network in the guest.
+	LoopbackUp() error
+	// Events opens the channel to the host.
+	Events() (io.Writer, error)
+	// ReadSpec returns the run description the host put into the initramfs.
+	ReadSpec() ([]byte, error)
+	// Uptime is the time since the kernel started (CLOCK_BOOTTIME).
+	Uptime() time.Duration
+	// Sync flushes filesystems before the power goes off.
+	Sync()
+	// PowerOff ends the VM; it returns only on failure.
+	PowerOff() error
+}
+
+// mount is one entry of the init's mount table.
+type mount struct {
+	Source, Target, FSType string
+	Flags                  uintptr
+	Data                   string
+	// Optional mounts are skipped with a warning when the kernel lacks the
+	// filesystem (ENODEV) or its mount point (sysfs directories such as
+	// /sys/fs/bpf only exist when the kernel has the feature).
+	Optional bool
+}
+
+const nosuidNodevNoexec = syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_NOEXEC
+
+// mounts is the guest's mount table, in order (sysfs before what lives on
+// it). Modelled on systemd's mount-setup.c; the versions are when each
+// filesystem appeared, which is why they are optional: tracefs 4.1, bpffs
+// 4.4, cgroup2 4.5.
+var mounts = []mount{
+	{"devtmpfs", "/dev", "devtmpfs", syscall.MS_NOSUID, "mode=0755", false},
+	{"proc", "/proc", "proc", nosuidNodevNoexec, "", false},
+	{"sysfs", "/sys", "sysfs", nosuidNodevNoexec, "", false},
+	{"tmpfs", "/dev/shm", "tmpfs", syscall.MS_NOSUID | syscall.MS_NODEV, "mode=1777", true},
+	{"devpts", "/dev/pts", "devpts", syscall.MS_NOSUID | syscall.MS_NOEXEC, "mode=0620,ptmxmode=0666", true},
+	{"debugfs", "/sys/kernel/debug", "debugfs", nosuidNodevNoexec, "", true},
+	{"tracefs", "/sys/kernel/tracing", "tracefs", nosuidNodevNoexec, "", true},
+	{"bpf", "/sys/fs/bpf", "bpf", nosuidNodevNoexec, "mode=0700", true},
+	{"cgroup2", "/sys/fs/cgroup", "cgroup2", nosuidNodevNoexec, "", true},
+}
+
+// defaultEnv is every command's environment before its own Env.
+var defaultEnv = []string{
+	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	"HOME=/root",
+	"TMPDIR=/tmp",
+}
+
+// initProc is the init's logic.
+type initProc struct {
+	sys system
+	// console gets the init's own diagnostics (the kernel console in the guest).
+	console io.Writer
+
+	mu     sync.Mutex
+	events io.Writer
+}
+
+// run does everything but powering off, which the caller does whatever happens.
+func (p *initProc) run() error {
+	// devtmpfs first: /dev/ttyS1 does not exist before it.
+	if err := p.sys.Mount(mounts[0]); err != nil {
+		return err
+	}
+	ev, err := p.sys.Events()
+	if err != nil {
+		return fmt.Errorf("open the event port: %w", err)
+	}
+	p.events = ev
+	p.send(&wire.Event{Kind: wire.Hello, Uptime: p.sys.Uptime()})
+
+	raw, err := p.sys.ReadSpec()
+	if err != nil {
+		return fmt.Errorf("read the run description: %w", err)
+	}
+	var spec wire.Spec
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		return fmt.Errorf("parse the run description %s: %w", wire.SpecPath, err)
+	}
+	if spec.PowerOffOnly {
+		return nil
+	}
+
+	var warnings []string
+	for _, m := range mounts[1:] {
+		err := p.sys.Mount(m)
+		switch {
+		case err == nil:
+		case m.Optional && (errors.Is(err, syscall.ENODEV) || errors.Is(err, fs.ErrNotExist)):
+			warnings = append(warnings, fmt.Sprintf("%s on %s skipped: %v", m.FSType, m.Target, err))
+		default:
+			return err
+		}
+	}
+	if err := p.sys.RaiseMemlock(); err != nil {
+		warnings = append(warnings, fmt.Sprintf("raise RLIMIT_MEMLOCK: %v", err))
+	}
+	if err := p.sys.LoopbackUp(); err != nil {
+		warnings = append(warnings, fmt.Sprintf("bring lo up: %v", err))
+	}
+	p.send(&wire.Event{Kind: wire.Ready, Warnings: warnings})
+
+	for i, c := range spec.Commands {
+		p.runCommand(i, c, spec.StreamLimit, spec.TailLimit)
+	}
+	return nil
+}
+
+// finish reports err (if any), syncs, and says goodbye.
+func (p *initProc) finish(err error) {
+	if err != nil {
+		fmt.Fprintf(p.console, "vmtest init: %v\n", err)
+		p.send(&wire.Event{Kind: wire.Log, Message: err.Error()})
+	}
+	p.sys.Sync()
+	p.send(&wire.Event{Kind: wire.Bye})
+}
+
+// send writes one event; a failure goes to the console, since the host
+// channel is the thing that failed.
+func (p *initProc) send(e *wire.Event) {
+	line, err := wire.Encode(e)
+	if err == nil {
+		p.mu.Lock()
+		if p.events != nil {
+			_, err = p.events.Write(line)
+		} else {
+			err = errors.New("event port not open")
+		}
+		p.mu.Unlock()
+	}
+	if err != nil {
+		fmt.Fprintf(p.console, "vmtest init: send %s event: %v\n", e.Kind, err)
+	}
+}
+
+// runCommand runs one command to its end and reports it; it never fails,
+// since the next command runs whatever happened to this one.
+func (p *initProc) runCommand(i int, c wire.Command, streamLimit, tailLimit int) {
+	p.send(&wire.Event{Kind: wire.Start, Index: i})
+	stdout := &streamer{p: p, index: i, fd: 1, limit: streamLimit, tailLimit: tailLimit}
+	stderr := &streamer{p: p, index: i, fd: 2, limit: streamLimit, tailLimit: tailLimit}
+
+	cmd := exec.Command(c.Path, c.Args...)
+	cmd.Env = mergeEnv(defaultEnv, c.Env)
+	cmd.Dir = c.Dir
+	cmd.Stdout = stdout
+	cmd.Stderr = stderr
+	// Its own process group, so a timeout kills what it started too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A daemon the command left behind may hold the output pipes open:
+	// don't wait for it forever once the command itself has exited.
+	cmd.WaitDelay = time.Second
+
+	exit := &wire.Event{Kind: wire.Exit, Index: i, Code: -1}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		exit.Err = startError(c.Path, err)
+		p.send(exit)
+		return
+	}
+	var timedOut atomic.Bool
+	if c.Timeout > 0 {
+		t := time.AfterFunc(c.Timeout, func() {
+			timedOut.Store(true)
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		})
+		defer t.Stop()
+	}
+	err := cmd.Wait()
+	exit.Duration = time.Since(start)
+	stdout.finish()
+	stderr.finish()
+
+	var ee *exec.ExitError
+	switch {
+	case timedOut.Load():
+		exit.Err = "timeout"
+	case err == nil:
+		exit.Code = 0
+	case errors.As(err, &ee) && ee.Exited():
+		exit.Code = ee.ExitCode()
+	case errors.As(err, &ee):
+		exit.Err = ee.ProcessState.String() // "signal: killed"
+	default:
+		// exec.ErrWaitDelay: it exited, but something kept its output open.
+		exit.Code = cmd.ProcessState.ExitCode()
+		exit.Err = err.Error()
+	}
+	p.send(exit)
+}
+
+// startError phrases why a command could not start the way a shell user
+// reads it: "exec /bin/nope: no such file or directory".
+func startError(path string, err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Sprintf("exec %s: %v", path, pe.Err)
+	}
+	return fmt.Sprintf("exec %s: %v", path, err)
+}
+
+// mergeEnv returns base with extra appended, a later KEY= replacing an earlier one.
+func mergeEnv(base, extra []string) []string {
+	out := make([]string, 0, len(base)+len(extra))
+	index := map[string]int{}
+	for _, kv := range append(append([]string{}, base...), extra...) {
+		k, _, _ := strings.Cut(kv, "=")
+		if j, ok := index[k]; ok {
+			out[j] = kv
+			continue
+		}
+		index[k] = len(out)
+		out = append(out, kv)
+	}
+	return out
+}
+
+// streamer sends a command's output as it comes, up to limit bytes; past
+// that it keeps only the last tailLimit bytes, sent by finish after a Gap.
+type streamer struct {
+	p         *initProc
+	index, fd int
+	limit     int
+	tailLimit int
+
+	sent    int
+	tail    []byte // ring buffer once over the limit
+	pos     int    // next write position in tail when full
+	full    bool
+	skipped int64
+}
+
+func (s *streamer) Write(b []byte) (int, error) {
+	n := len(b)
+	if room := s.limit - s.sent; room > 0 {
+		chunk := b[:min(room, len(b))]
+		s.p.send(&wire.Event{Kind: wire.Output, Index: s.index, FD: s.fd, Data: chunk})
+		s.sent += len(chunk)
+		b = b[len(chunk):]
+	}
+	for len(b) > 0 && s.tailLimit > 0 {
+		if !s.full {
+			take := min(s.tailLimit-len(s.tail), len(b))
+			s.tail = append(s.tail, b[:take]...)
+			b = b[take:]
+			if len(s.tail) == s.tailLimit {
+				s.full = true
+			}
+			continue
+		}
+		// Overwrite the oldest bytes.
+		take := min(s.tailLimit-s.pos, len(b))
+		copy(s.tail[s.pos:], b[:take])
+		s.skipped += int64(take)
+		s.pos = (s.pos + take) % s.tailLimit
+		b = b[take:]
+	}
+	s.skipped += int64(len(b)) // tailLimit 0: everything past the limit is dropped
+	return n, nil
+}
+
+// finish sends the tail kept past the limit.
+func (s *streamer) finish() {
+	if s.skipped > 0 {
+		s.p.send(&wire.Event{Kind: wire.Gap, Index: s.index, FD: s.fd, Skipped: s.skipped})
+	}
+	if len(s.tail) == 0 {
+		return
+	}
+	tail := append(append([]byte{}, s.tail[s.pos:]...), s.tail[:s.pos]...)
+	const chunk = 32 << 10
+	for len(tail) > 0 {
+		n := min(chunk, len(tail))
+		s.p.send(&wire.Event{Kind: wire.Output, Index: s.index, FD: s.fd, Data: tail[:n]})
+		tail = tail[n:]
+	}
+	s.tail, s.pos, s.full, s.skipped = nil, 0, false, 0
+}

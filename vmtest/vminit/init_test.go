@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kmatrix/kmatrix/vmtest/internal/wire"
+)
+
+// fakeSystem stands in for the guest kernel; the commands the init runs
+// are real host processes.
+type fakeSystem struct {
+	spec       []byte
+	mountErr   map[string]error // by target
+	mounted    []string
+	events     bytes.Buffer
+	memlockErr error
+	synced     bool
+}
+
+func (f *fakeSystem) Mount(m mount) error {
+	if err := f.mountErr[m.Target]; err != nil {
+		return fmt.Errorf("mount %s on %s: %w", m.FSType, m.Target, err)
+	}
+	f.mounted = append(f.mounted, m.Target)
+	return nil
+}
+func (f *fakeSystem) RaiseMemlock() error        { return f.memlockErr }
+func (f *fakeSystem) LoopbackUp() error          { return nil }
+func (f *fakeSystem) Events() (io.Writer, error) { return &f.events, nil }
+func (f *fakeSystem) ReadSpec() ([]byte, error) {
+	if f.spec == nil {
+		return nil, os.ErrNotExist
+	}
+	return f.spec, nil
+}
+func (f *fakeSystem) Uptime() time.Duration { return 1500 * time.Millisecond }
+func (f *fakeSystem) Sync()                 { f.synced = true }
+func (f *fakeSystem) PowerOff() error       { return errors.New("not on the host") }
+
+func runInit(t *testing.T, sys *fakeSystem, spec wire.Spec) ([]*wire.Event, error, string) {
+	t.Helper()
+	if sys.spec == nil {
+		b, err := json.Marshal(spec)
+		require.NoError(t, err)
+		sys.spec = b
+	}
+	var console bytes.Buffer
+	p := &initProc{sys: sys, console: &console}
+	err := p.run()
+	p.finish(err)
+	var evs []*wire.Event
+	sc := bufio.NewScanner(&sys.events)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		e, derr := wire.Decode(sc.Bytes())
+		require.NoError(t, derr, "every line the init writes is a frame")
+		evs = append(evs, e)
+	}
+	return evs, err, console.String()
+}
+
+func kinds(evs []*wire.Event) string {
+	var k []string
+	for _, e := range evs {
+		k = append(k, e.Kind)
+	}
+	return strings.Join(k, " ")
+}
+
+// output joins command i's output on fd, gaps marked as "<gap N>".
+func output(evs []*wire.Event, i, fd int) string {
+	var b strings.Builder
+	for _, e := range evs {
+		if e.Index == i && e.FD == fd {
+			if e.Kind == wire.Gap {
+				fmt.Fprintf(&b, "<gap %d>", e.Skipped)
+			} else if e.Kind == wire.Output {
+				b.Write(e.Data)
+			}
+		}
+	}
+	return b.String()
+}
+
+func exitOf(evs []*wire.Event, i int) *wire.Event {
+	for _, e := range evs {
+		if e.Kind == wire.Exit && e.Index == i {
+			return e
+		}
+	}
+	return nil
+}
+
+func sh(script string) wire.Command {
+	return wire.Command{Name: "sh", Path: "/bin/sh", Args: []string{"-c", script}}
+}
+
+func TestRunsCommandsInOrderWhateverTheyDo(t *testing.T) {
+	sys := &fakeSystem{}
+	evs, err, _ := runInit(t, sys, wire.Spec{StreamLimit: 1 << 20, Commands: []wire.Command{
+		sh("echo out; echo err >&2; exit 3"),
+		{Name: "nope", Path: "/nonexistent/nope"},
+		sh(`echo "$HOME $TMPDIR $FOO $PATH"`),
+	}})
+	require.NoError(t, err)
+	assert.Equal(t, "hello ready start out out exit start exit start out out exit bye", kinds(evs))
+	assert.Equal(t, time.Duration(1500*time.Millisecond), evs[0].Uptime)
+	assert.True(t, sys.synced)
+
+	assert.Equal(t, "out\n", output(evs, 0, 1))
+	assert.Equal(t, "err\n", output(evs, 0, 2))
+	assert.Equal(t, 3, exitOf(evs, 0).Code)
+	assert.Empty(t, exitOf(evs, 0).Err)
+
+	assert.Equal(t, -1, exitOf(evs, 1).Code)
+	assert.Equal(t, "exec /nonexistent/nope: no such file or directory", exitOf(evs, 1).Err)
+
+	assert.Equal(t, 0, exitOf(evs, 2).Code)
+	assert.Equal(t, "/root /tmp  /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n", output(evs, 2, 1),
+		"the default environment, and nothing from the init's own")
+}
+
+func TestEnvAndDir(t *testing.T) {
+	dir := t.TempDir()
+	c := sh(`echo "$HOME|$FOO|$PATH"; pwd`)
+	c.Env = []string{"FOO=bar", "HOME=/home/x"}
+	c.Dir = dir
+	evs, err, _ := runInit(t, &fakeSystem{}, wire.Spec{StreamLimit: 1 << 20, Commands: []wire.Command{c}})
+	require.NoError(t, err)
+	assert.Equal(t, "/home/x|bar|"+defaultEnv[0][len("PATH="):]+"\n"+dir+"\n", output(evs, 0, 1))
+}
+
+func TestMountsSkipWhatTheKernelLacks(t *testing.T) {
+	sys := &fakeSystem{mountErr: map[string]error{
+		"/sys/kernel/tracing": syscall.ENODEV, // before 4.1
+		"/sys/fs/bpf":         os.ErrNotExist, // no CONFIG_BPF_SYSCALL: no mount point in sysfs
+	}}
+	evs, err, _ := runInit(t, sys, wire.Spec{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"/dev", "/proc", "/sys", "/dev/shm", "/dev/pts", "/sys/kernel/debug", "/sys/fs/cgroup"}, sys.mounted)
+	require.Equal(t, wire.Ready, evs[1].Kind)
+	require.Len(t, evs[1].Warnings, 2)
+	assert.Contains(t, evs[1].Warnings[0], "tracefs on /sys/kernel/tracing skipped")
+	assert.Contains(t, evs[1].Warnings[1], "bpf on /sys/fs/bpf skipped")
+}
+
+func TestRequiredMountFailureIsReported(t *testing.T) {
+	sys := &fakeSystem{mountErr: map[string]error{"/proc": syscall.EPERM}}
+	evs, err, console := runInit(t, sys, wire.Spec{Commands: []wire.Command{sh("true")}})
+	require.Error(t, err)
+	assert.Equal(t, "hello log bye", kinds(evs), "no command runs on a half-set-up guest")
+	assert.Contains(t, evs[1].Message, "mount proc on /proc: operation not permitted")
+	assert.Contains(t, console, "mount proc on /proc")
+}
+
+func TestMemlockFailureIsAWarning(t *testing.T) {
+	evs, err, _ := runInit(t, &fakeSystem{memlockErr: syscall.EPERM}, wire.Spec{})
+	require.NoError(t, err)
+	assert.Contains(t, evs[1].Warnings, "raise RLIMIT_MEMLOCK: operation not permitted")
+}
+
+func TestUnreadableSpec(t *testing.T) {
+	sys := &fakeSystem{spec: []byte("{not json")}
+	evs, err, _ := runInit(t, sys, wire.Spec{})
+	require.Error(t, err)
+	assert.Equal(t, "hello log bye", kinds(evs))
+	assert.Contains(t, evs[1].Message, "parse the run description /vmtest/spec.json")
+}
+
+func TestPowerOffOnlyMountsNothingMore(t *testing.T) {
+	sys := &fakeSystem{}
+	evs, err, _ := runInit(t, sys, wire.Spec{PowerOffOnly: true, Commands: []wire.Command{sh("true")}})
+	require.NoError(t, err)
+	assert.Equal(t, "hello bye", kinds(evs))
+	assert.Equal(t, []string{"/dev"}, sys.mounted)
+}
+
+func TestTimeoutKillsTheProcessGroup(t *testing.T) {
+	// The background sleep keeps stdout open: without the group kill (and
+	// WaitDelay) the init would wait for it.
+	c := sh("echo started; sleep 30 & sleep 30")
+	c.Timeout = 300 * time.Millisecond
+	evs, err, _ := runInit(t, &fakeSystem{}, wire.Spec{StreamLimit: 1 << 20, Commands: []wire.Command{c, sh("echo next")}})
+	require.NoError(t, err)
+	e := exitOf(evs, 0)
+	assert.Equal(t, "timeout", e.Err)
+	assert.Equal(t, -1, e.Code)
+	assert.Less(t, e.Duration, 10*time.Second)
+	assert.Equal(t, "started\n", output(evs, 0, 1))
+	assert.Equal(t, "next\n", output(evs, 1, 1), "the next command runs after a timeout")
+}
+
+func TestKilledBySignal(t *testing.T) {
+	evs, err, _ := runInit(t, &fakeSystem{}, wire.Spec{Commands: []wire.Command{sh("kill -9 $$")}})
+	require.NoError(t, err)
+	assert.Equal(t, -1, exitOf(evs, 0).Code)
+	assert.Equal(t, "signal: killed", exitOf(evs, 0).Err)
+}
+
+func TestFloodKeepsHeadAndTail(t *testing.T) {
+	c := sh(`i=0; while [ $i -lt 5000 ]; do echo "line $i"; i=$((i+1)); done; echo END`)
+	evs, err, _ := runInit(t, &fakeSystem{}, wire.Spec{StreamLimit: 1000, TailLimit: 100, Commands: []wire.Command{c}})
+	require.NoError(t, err)
+	out := output(evs, 0, 1)
+	head, rest, ok := strings.Cut(out, "<gap ")
+	require.True(t, ok, "a gap marks the left-out middle: %q", out)
+	assert.Len(t, head, 1000)
+	assert.True(t, strings.HasPrefix(head, "line 0\nline 1\n"))
+	n, tail, _ := strings.Cut(rest, ">")
+	assert.Len(t, tail, 100)
+	assert.True(t, strings.HasSuffix(tail, "line 4999\nEND\n"))
+	full, _ := exec.Command("/bin/sh", "-c", c.Args[1]).Output()
+	assert.Equal(t, fmt.Sprint(len(full)-1100), n, "the gap counts exactly the bytes left out")
+}
+
+func TestMergeEnv(t *testing.T) {
+	assert.Equal(t, []string{"A=3", "B=2", "C=4"}, mergeEnv([]string{"A=1", "B=2"}, []string{"A=3", "C=4"}))
+}
