@@ -1,72 +1,14 @@
 package vmtest
 
 import (
-	"bytes"
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
-	"os"
-	"os/exec"
-	"path"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/kmatrix/kmatrix/kernels"
 	"github.com/kmatrix/kmatrix/matrix/outcome"
 )
-
-// BuildTestBinary compiles the tests of pkg (an import path, or a
-// directory relative to the working directory as the go command takes it)
-// into a static binary (CGO_ENABLED=0) for a guest, and returns its path.
-// The binary lives in the cache under a name derived from pkg and the
-// working directory, so a rebuild writes over it; the go command skips the
-// link when the binary there is already up to date, and its build cache
-// makes the rest cheap.
-func BuildTestBinary(ctx context.Context, pkg string) (string, error) {
-	if pkg == "" {
-		return "", fmt.Errorf("%w: BuildTestBinary: empty package: want an import path or a ./relative directory", ErrInvalidSpec)
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return "", fmt.Errorf("BuildTestBinary %s: %w: install Go", pkg, err)
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	dir, err := vmtestCacheDir()
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256([]byte(wd + "\x00" + pkg))
-	base := strings.TrimSuffix(path.Base(filepath.ToSlash(filepath.Clean(pkg))), "...")
-	if base == "." || base == "/" || base == "" {
-		base = filepath.Base(wd)
-	}
-	target := filepath.Join(dir, "testbin", hex.EncodeToString(sum[:8]), base+".test")
-	unlock, err := kernels.LockFile(target + ".lock")
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-	cmd := exec.CommandContext(ctx, goBin, "test", "-c", "-o", target, pkg)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("BuildTestBinary: go test -c %s: %v\n%s", pkg, err, strings.TrimSpace(out.String()))
-	}
-	if _, err := os.Stat(target); err != nil {
-		// go test -c writes nothing for a package without test files.
-		return "", fmt.Errorf("BuildTestBinary: %s: no test binary was written (a package without _test.go files?): %s", pkg, strings.TrimSpace(out.String()))
-	}
-	return target, nil
-}
 
 // TestResult is one test or subtest of a go test binary's -test.v output.
 type TestResult struct {

@@ -117,7 +117,7 @@ func TestRunsCommandsInOrderWhateverTheyDo(t *testing.T) {
 		sh(`echo "$HOME $TMPDIR $FOO $PATH"`),
 	}})
 	require.NoError(t, err)
-	assert.Equal(t, "hello ready start out out exit start exit start out out exit bye", kinds(evs))
+	assert.Equal(t, "hello ready start out out exit start exit start out exit bye", kinds(evs))
 	assert.Equal(t, time.Duration(1500*time.Millisecond), evs[0].Uptime)
 	assert.True(t, sys.synced)
 
