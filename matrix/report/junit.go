@@ -49,13 +49,20 @@ type junitCase struct {
 	Failure   *junitProblem `xml:"failure,omitempty"`
 	Error     *junitProblem `xml:"error,omitempty"`
 	Skipped   *junitSkipped `xml:"skipped,omitempty"`
-	SystemOut string        `xml:"system-out,omitempty"`
+	SystemOut *junitText    `xml:"system-out,omitempty"`
 }
 
+// Bodies are CDATA so logs keep their line breaks in the file (chardata
+// would turn every newline into &#xA;); cleanLog already dropped the
+// characters XML forbids, and encoding/xml splits any "]]>" in the text.
 type junitProblem struct {
 	Message string `xml:"message,attr"`
 	Type    string `xml:"type,attr"`
-	Body    string `xml:",chardata"`
+	Body    string `xml:",cdata"`
+}
+
+type junitText struct {
+	Text string `xml:",cdata"`
 }
 
 type junitSkipped struct {
@@ -109,7 +116,7 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 				tc.Failure = &junitProblem{Message: msg, Type: string(c.Outcome), Body: body}
 				s.Failures++
 			}
-			tc.SystemOut = junitFacts(c)
+			tc.SystemOut = &junitText{junitFacts(c)}
 			s.Cases = append(s.Cases, tc)
 		}
 		s.Tests = len(s.Cases)

@@ -77,7 +77,8 @@ func cleanLog(s string) string {
 			return r
 		case r == '\r':
 			return '\n'
-		case r < 0x20 || r == 0x7f:
+		case r < 0x20 || r == 0x7f || r == 0xFFFE || r == 0xFFFF:
+			// Not displayable, and not allowed in XML 1.0 (junit.xml).
 			return -1
 		}
 		return r
