@@ -131,11 +131,19 @@ func (s *session) fetchRelease(ctx context.Context, suite string) (*release, err
 	fromCache := false
 	if err != nil {
 		var he *httpError
+		notFound := fmt.Errorf("suite %q: %w: %s does not exist (HTTP 404); use a Debian suite name such as bullseye, bookworm, trixie or sid", suite, ErrUnknownSuite, url)
 		if errors.As(err, &he) && he.code == 404 {
-			return nil, fmt.Errorf("suite %q: %w: %s does not exist (HTTP 404); use a Debian suite name such as bullseye, bookworm, trixie or sid", suite, ErrUnknownSuite, url)
+			// Remembered, so that offline runs know sid has no -security.
+			if os.MkdirAll(filepath.Dir(cached), 0o755) == nil {
+				WriteFileAtomic(cached+".absent", nil, 0o644)
+			}
+			return nil, notFound
 		}
 		b, cerr := os.ReadFile(cached)
 		if cerr != nil {
+			if _, aerr := os.Stat(cached + ".absent"); aerr == nil {
+				return nil, notFound
+			}
 			return nil, fmt.Errorf("suite %q: %w", suite, err)
 		}
 		s.logf("kernels: %s unreachable (%v); using the copy cached at %s", url, err, cached)
@@ -166,6 +174,7 @@ func (s *session) fetchRelease(ctx context.Context, suite string) (*release, err
 		}
 	}
 	if !fromCache {
+		os.Remove(cached + ".absent")
 		if err := os.MkdirAll(filepath.Dir(cached), 0o755); err == nil {
 			if err := WriteFileAtomic(cached, data, 0o644); err != nil {
 				return nil, err

@@ -18,7 +18,7 @@ func init() {
 
 // kernelFlags are the flags kernels and fetch share.
 type kernelFlags struct {
-	catalog, lock string
+	catalog, lock  string
 	float, expired bool
 }
 
