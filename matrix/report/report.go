@@ -5,7 +5,8 @@
 // JUnit XML for CI test tabs (junit.xml) and a compact terminal table.
 //
 // It also joins the reports of sharded runs (Merge) and compares a run with a
-// baseline (Compare), so CI can fail on a regression and say what changed.
+// baseline (Diff), so CI can fail on a regression and say what changed.
+// SCHEMA.md documents report.json for people who do not read Go.
 //
 // The package is pure data and rendering: it never boots a kernel, and it
 // imports nothing of kmatrix but the outcome taxonomy, so any tool can read
