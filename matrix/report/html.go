@@ -94,7 +94,7 @@ func (r *Report) htmlPage() htmlPage {
 	if len(r.MissingShards) > 0 {
 		p.Missing = strings.Join(r.MissingShards, ", ")
 	}
-	p.Good = p.Missing == ""
+	p.Good = p.Missing == "" && len(r.Cells) > 0
 	for _, o := range outcome.All {
 		p.Legend = append(p.Legend, htmlCount{Outcome: o})
 		if n := r.Summary[o]; n > 0 {

@@ -95,6 +95,12 @@ func TestMergeListsMissingShards(t *testing.T) {
 	assert.Empty(t, partial.Shard)
 	assert.Len(t, partial.Kernels, 2)
 	assert.Contains(t, partial.Markdown(), "Incomplete matrix: shards 2/4, 4/4 missing")
+	var h bytes.Buffer
+	require.NoError(t, partial.WriteHTML(&h))
+	has(t, h.String(), "Incomplete matrix: shard(s) 2/4, 4/4 missing")
+	var txt bytes.Buffer
+	require.NoError(t, partial.WriteText(&txt, false))
+	assert.Contains(t, txt.String(), "incomplete: shards 2/4, 4/4 missing")
 
 	// Merging the partial merge with the rest completes it, and equals the whole.
 	done, err := Merge(throughDisk(t, partial), shard(whole, 2, 4), shard(whole, 4, 4))

@@ -73,3 +73,19 @@ func TestWriteFinalizesAFreshReport(t *testing.T) {
 	assert.Equal(t, "a", r.Cells[0].Kernel)
 	assert.Equal(t, 1, r.Summary["fail"])
 }
+
+func TestWriteEmptyReport(t *testing.T) {
+	// A run whose every kernel failed to fetch still writes a report that says so.
+	r := &Report{}
+	dir := t.TempDir()
+	require.NoError(t, r.Write(dir))
+	md, err := os.ReadFile(filepath.Join(dir, MarkdownFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "## kmatrix: no cells ran on 0 kernels")
+	back, err := Read(filepath.Join(dir, JSONFile))
+	require.NoError(t, err)
+	assert.Empty(t, back.Cells)
+	html, err := os.ReadFile(filepath.Join(dir, HTMLFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(html), "no cells ran on 0 kernels")
+}
