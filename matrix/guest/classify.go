@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+	"unicode"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
 	"golang.org/x/sys/unix"
 )
 
@@ -81,6 +84,11 @@ func loadFailure(err error, spec *ebpf.ProgramSpec, types *btf.Spec, tail int) (
 			msg = fmt.Sprintf("CO-RE relocation failed: %s has no match in the kernel's BTF (instruction %d)", f.CORERelocation, off)
 			return f, msg, log
 		}
+		if what, ok := unsupportedFeature(spec); ok {
+			f.Class = ClassNotSupported
+			f.RequiresKernel = requiredKernel(what)
+			return f, what.Error() + ": " + msg, log
+		}
 		f.Class = ClassVerifier
 		return f, "verifier rejected the program: " + msg, log
 	}
@@ -109,8 +117,76 @@ func loadFailure(err error, spec *ebpf.ProgramSpec, types *btf.Spec, tail int) (
 		f.Class = ClassMap
 	default:
 		f.Class = ClassOther
+		if what, ok := unsupportedFeature(spec); ok {
+			f.Class = ClassNotSupported
+			f.RequiresKernel = requiredKernel(what)
+			msg = what.Error() + ": " + msg
+		}
 	}
 	return f, msg, log
+}
+
+// unsupportedFeature asks cilium/ebpf's feature probes whether the kernel
+// lacks the program's type or one of the helpers it calls: a verifier
+// rejection can be the kernel not knowing a helper at all (bpf_loop before
+// Linux 5.17 even fails earlier, on the callback's func_info), which is an
+// unsupported feature, not a bug in the program. Only asked after a
+// failure: each probe loads a small program.
+func unsupportedFeature(spec *ebpf.ProgramSpec) (error, bool) {
+	if err := features.HaveProgramType(spec.Type); errors.Is(err, ebpf.ErrNotSupported) {
+		return fmt.Errorf("program type %s is not supported by this kernel (%w)", spec.Type, err), true
+	}
+	// cilium/ebpf cannot probe helpers for program types that need an
+	// attach target (Tracing, LSM, Extension, StructOps); for those, ask
+	// whether a kprobe may call the helper, and only believe a "no" that
+	// says the kernel knows no such helper at all, not one that says
+	// kprobes may not use it.
+	probeType, strict := spec.Type, false
+	switch spec.Type {
+	case ebpf.Tracing, ebpf.LSM, ebpf.Extension, ebpf.StructOps:
+		probeType, strict = ebpf.Kprobe, true
+	}
+	var seen []asm.BuiltinFunc
+	iter := spec.Instructions.Iterate()
+	for iter.Next() {
+		if !iter.Ins.IsBuiltinCall() {
+			continue
+		}
+		fn := asm.BuiltinFunc(iter.Ins.Constant)
+		if slices.Contains(seen, fn) || fn == asm.BuiltinFunc(btf.COREBadRelocationSentinel) {
+			continue
+		}
+		seen = append(seen, fn)
+		err := features.HaveProgramHelper(probeType, fn)
+		if !errors.Is(err, ebpf.ErrNotSupported) {
+			continue
+		}
+		if err == ebpf.ErrNotSupported { // "invalid func": unknown to the kernel
+			return fmt.Errorf("helper %s does not exist in this kernel", helperName(fn)), true
+		}
+		if !strict {
+			return fmt.Errorf("helper %s is not available to %s programs in this kernel", helperName(fn), spec.Type), true
+		}
+	}
+	return nil, false
+}
+
+// helperName turns cilium/ebpf's FnProbeReadKernel into the C name
+// bpf_probe_read_kernel.
+func helperName(fn asm.BuiltinFunc) string {
+	name := strings.TrimPrefix(fn.String(), "Fn")
+	var b strings.Builder
+	b.WriteString("bpf_")
+	for i, r := range name {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // mapErrorRE matches cilium/ebpf's wrapping of a failure to create one of

@@ -109,6 +109,24 @@ func TestLoadObjectFixture(t *testing.T) {
 		assert.LessOrEqual(t, len(strings.Split(r.Log, "\n")), 50, "only the log's tail is kept")
 	})
 
+	t.Run("helper not available to the program type", func(t *testing.T) {
+		r := m["helper_wrong_type/load"]
+		assert.Equal(t, outcome.LoadError, r.Outcome)
+		assert.Equal(t, ClassNotSupported, r.Facts.Class)
+		assert.True(t, strings.HasPrefix(r.Message, "helper bpf_probe_write_user is not available to SocketFilter programs in this kernel: "), r.Message)
+		assert.Equal(t, "EINVAL", r.Facts.Errno)
+	})
+
+	t.Run("helper the kernel may lack", func(t *testing.T) {
+		if v.AtLeast(5, 17) {
+			assert.Equal(t, outcome.Pass, m["uses_bpf_loop/attach"].Outcome, m["uses_bpf_loop/load"].Message)
+			return
+		}
+		r := m["uses_bpf_loop/load"]
+		assert.Equal(t, ClassNotSupported, r.Facts.Class)
+		assert.True(t, strings.HasPrefix(r.Message, "helper bpf_loop does not exist in this kernel: "), r.Message)
+	})
+
 	t.Run("CO-RE relocation failure names the field", func(t *testing.T) {
 		r := m["core_missing_field/load"]
 		assert.Equal(t, outcome.LoadError, r.Outcome)

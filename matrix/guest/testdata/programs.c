@@ -70,6 +70,26 @@ int uses_broken_map(struct __sk_buff *skb)
 	return bpf_map_lookup_elem(&broken_map, &k) != 0;
 }
 
+// Socket filters may not call bpf_probe_write_user (tracing programs only):
+// the verifier rejects it on every kernel, and kmatrix says which helper.
+SEC("socket")
+int helper_wrong_type(struct __sk_buff *skb)
+{
+	return bpf_probe_write_user((void *)0, (void *)0, 0);
+}
+
+static long loop_body(__u32 i, void *ctx)
+{
+	return 0;
+}
+
+// bpf_loop arrived in Linux 5.17: older kernels know no such helper.
+SEC("socket")
+int uses_bpf_loop(struct __sk_buff *skb)
+{
+	return bpf_loop(4, loop_body, 0, 0) == 4;
+}
+
 // A local flavour of task_struct with a field no kernel has: the CO-RE
 // relocation cannot be resolved, so the instruction is poisoned and the
 // verifier rejects the program. kmatrix must name the type and the field.
