@@ -52,6 +52,11 @@ type LoadError struct {
 	Reason string
 	// Dmesg is what the kernel logged during the load.
 	Dmesg []string
+	// ModuleVermagic is the module's vermagic (from its .modinfo) and
+	// KernelRelease the running kernel's `uname -r`: the two sides of a
+	// vermagic mismatch, also when the kernel's own message names neither.
+	ModuleVermagic string
+	KernelRelease  string
 }
 
 func (e *LoadError) Error() string {
@@ -88,7 +93,18 @@ func Load(path string, params string) error {
 	if klog != nil {
 		dmesg, _ = klog.Read()
 	}
-	return classifyLoad(path, errno, dmesg)
+	e := classifyLoad(path, errno, dmesg)
+	if info, err := ModInfo(path); err == nil {
+		e.ModuleVermagic = info["vermagic"]
+	}
+	var uts unix.Utsname
+	if unix.Uname(&uts) == nil {
+		e.KernelRelease = unix.ByteSliceToString(uts.Release[:])
+	}
+	if e.Kind == KindVermagic && !vermagicRE.MatchString(e.Reason) && e.ModuleVermagic != "" {
+		e.Reason = fmt.Sprintf("%s (module vermagic '%s', running kernel %s)", e.Reason, e.ModuleVermagic, e.KernelRelease)
+	}
+	return e
 }
 
 var (
@@ -96,6 +112,10 @@ var (
 	vermagicRE = regexp.MustCompile(`version magic '.*' should be '.*'`)
 	// "kmatrix: disagrees about version of symbol module_layout"
 	symversRE = regexp.MustCompile(`disagrees about version of symbol (\S+)`)
+	// "module kmatrix: .gnu.linkonce.this_module section size must match the
+	// kernel's built struct module size at run time" (since 6.4, before the
+	// vermagic check)
+	thisModuleRE = regexp.MustCompile(`this_module section size must match`)
 	// "kmatrix: Unknown symbol kmatrix_nope (err -2)"
 	unknownSymRE = regexp.MustCompile(`Unknown symbol (\S+)`)
 	// "Loading of unsigned module is rejected", "module verification failed: ...",
@@ -122,6 +142,10 @@ func classifyLoad(path string, errno unix.Errno, dmesg []string) *LoadError {
 		// With CONFIG_MODVERSIONS the kernel compares symbol CRCs (first
 		// module_layout, until 6.2) before the vermagic string, and a
 		// module built for another kernel fails there.
+		e.Kind, e.Reason = KindVermagic, "built for another kernel: "+line
+		return e
+	}
+	if line, _ := find(thisModuleRE); line != "" && errno == unix.ENOEXEC {
 		e.Kind, e.Reason = KindVermagic, "built for another kernel: "+line
 		return e
 	}

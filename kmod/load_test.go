@@ -25,6 +25,8 @@ func TestClassifyLoad(t *testing.T) {
 			KindVermagic, outcome.LoadError, "wrong vermagic: kmatrix: version magic '6.1.0-56-cloud-amd64 SMP preempt mod_unload modversions ' should be '5.10.0-46-cloud-amd64 SMP mod_unload modversions '"},
 		{"symbol versions", unix.ENOEXEC, []string{"kmatrix: disagrees about version of symbol module_layout"},
 			KindVermagic, outcome.LoadError, "built for another kernel: kmatrix: disagrees about version of symbol module_layout"},
+		{"struct module size", unix.ENOEXEC, []string{"module kmatrix: .gnu.linkonce.this_module section size must match the kernel's built struct module size at run time"},
+			KindVermagic, outcome.LoadError, "built for another kernel: module kmatrix: .gnu.linkonce.this_module section size must match"},
 		{"unknown symbols", unix.ENOENT, []string{"kmatrix: Unknown symbol kmatrix_nope (err -2)", "kmatrix: Unknown symbol other (err -2)", "kmatrix: Unknown symbol kmatrix_nope (err -2)"},
 			KindUnknownSymbol, outcome.LoadError, "unknown symbol kmatrix_nope, other"},
 		{"unsigned rejected", unix.EKEYREJECTED, []string{"Loading of unsigned module is rejected"},
