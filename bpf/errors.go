@@ -11,20 +11,32 @@ import (
 // ErrInvalidOptions is wrapped by errors about bad Options.
 var ErrInvalidOptions = errors.New("invalid options")
 
-// LoadError is returned when the BPF object cannot be loaded into the
+// LoadError is returned when a BPF object cannot be loaded into the
 // kernel: CO-RE relocation failures, verifier rejections, missing BTF,
 // unsupported program or map types. It wraps cilium/ebpf's error, so
 // errors.As(err, &ebpfVerifierError) finds the full verifier log and
 // errors.Is(err, ebpf.ErrNotSupported) and errno values work.
 type LoadError struct {
-	// Variant is the variant that was being loaded.
-	Variant Variant
+	// Object names what was being loaded, e.g. "the bpf_loop tracer".
+	Object string
 	// Err is cilium/ebpf's error.
 	Err error
+	// CORE lists the CO-RE relocations that cannot be resolved against the
+	// running kernel, when the verifier refused a poisoned instruction
+	// ("bad CO-RE relocation"); the kernel's log cannot name them.
+	CORE []COREFailure
 }
 
 func (e *LoadError) Error() string {
-	return fmt.Sprintf("bpf: loading the %s tracer: %v", e.Variant, e.Err)
+	s := fmt.Sprintf("bpf: loading %s: %v", e.Object, e.Err)
+	if len(e.CORE) > 0 {
+		var fs []string
+		for _, f := range e.CORE {
+			fs = append(fs, f.String())
+		}
+		s += "; unresolved CO-RE relocations on this kernel: " + strings.Join(fs, ", ")
+	}
+	return s
 }
 
 func (e *LoadError) Unwrap() error { return e.Err }

@@ -44,7 +44,7 @@ func TestDecodeEvent(t *testing.T) {
 func TestLoadErrorWrapsVerifierLog(t *testing.T) {
 	// A verifier error as cilium/ebpf builds it, wrapped like Load does.
 	inner := fmt.Errorf("program exec_bounded: %w", &ebpf.VerifierError{Cause: unix.EACCES, Log: []string{"0: (85) call unknown#195896080", "invalid func unknown#195896080"}})
-	err := error(&LoadError{Variant: VariantBoundedLoop, Err: inner})
+	err := error(&LoadError{Object: tracerObject(VariantBoundedLoop), Err: inner})
 	var le *LoadError
 	require.ErrorAs(t, err, &le)
 	assert.ErrorIs(t, err, unix.EACCES)
@@ -52,7 +52,7 @@ func TestLoadErrorWrapsVerifierLog(t *testing.T) {
 	assert.Contains(t, le.FullError(), "verifier log:\n0: (85) call unknown#195896080\ninvalid func unknown#195896080")
 	assert.Contains(t, err.Error(), "bpf: loading the bounded_loop tracer: program exec_bounded")
 
-	plain := &LoadError{Variant: VariantBPFLoop, Err: errors.New("no BTF")}
+	plain := &LoadError{Object: tracerObject(VariantBPFLoop), Err: errors.New("no BTF")}
 	assert.Nil(t, plain.VerifierLog())
 	assert.Equal(t, plain.Error(), plain.FullError())
 }

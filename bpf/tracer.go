@@ -7,6 +7,7 @@ import (
 	"io"
 	"regexp"
 	"slices"
+	"strings"
 	"strconv"
 
 	"github.com/cilium/ebpf"
@@ -107,19 +108,19 @@ func Load(opts Options) (*Tracer, error) {
 		// Fail with a sentence rather than the verifier's "invalid func
 		// unknown#181" when the caller forces a variant the kernel lacks.
 		if p, err := ProbeVariant(); err == nil && p != VariantBPFLoop {
-			return nil, &LoadError{Variant: v, Err: fmt.Errorf("this kernel has no bpf_loop helper (it needs 5.17+): %w", ebpf.ErrNotSupported)}
+			return nil, &LoadError{Object: tracerObject(v), Err: fmt.Errorf("this kernel has no bpf_loop helper (it needs 5.17+): %w", ebpf.ErrNotSupported)}
 		}
 	}
 
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones
 	// use memory cgroups and this is a no-op.
 	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, &LoadError{Variant: v, Err: err}
+		return nil, &LoadError{Object: tracerObject(v), Err: err}
 	}
 
 	spec, err := loadTracer()
 	if err != nil {
-		return nil, &LoadError{Variant: v, Err: err}
+		return nil, &LoadError{Object: tracerObject(v), Err: err}
 	}
 	if err := spec.Variables["filter_tgid"].Set(opts.FilterTgid); err != nil {
 		return nil, fmt.Errorf("bpf: setting filter_tgid: %w", err)
@@ -143,7 +144,7 @@ func Load(opts Options) (*Tracer, error) {
 		t.exec, common = o.Exec, &o.commonObjects
 	}
 	if err != nil {
-		return nil, &LoadError{Variant: v, Err: err}
+		return nil, loadError(tracerObject(v), spec, err)
 	}
 	t.iter, t.events, t.bss = common.Iter, common.Events, common.Bss
 
@@ -151,61 +152,103 @@ func Load(opts Options) (*Tracer, error) {
 		name string
 		prog *ebpf.Program
 	}{{v.program(), t.exec}, {iterProgram, t.iter}} {
-		st, err := programStats(p.name, p.prog)
+		st, err := VerifierStats(p.name, p.prog)
 		if err != nil {
 			t.Close()
-			return nil, &LoadError{Variant: v, Err: err}
+			return nil, &LoadError{Object: tracerObject(v), Err: err}
 		}
 		t.stats = append(t.stats, st)
 	}
 	if t.reader, err = ringbuf.NewReader(t.events); err != nil {
 		t.Close()
-		return nil, &LoadError{Variant: v, Err: fmt.Errorf("opening the events ring buffer: %w", err)}
+		return nil, &LoadError{Object: tracerObject(v), Err: fmt.Errorf("opening the events ring buffer: %w", err)}
 	}
 	return t, nil
 }
 
-// loadAndAssign loads what objs names from spec, asking the verifier only
-// for its statistics (cheap), and, when that fails, loads again with the
-// full log so the error carries every line the verifier wrote.
+// tracerObject names the tracer in errors.
+func tracerObject(v Variant) string { return "the " + string(v) + " tracer" }
+
+// statsOnly asks the verifier for its statistics only: cheap, and enough
+// for VerifierStats. fullLog asks for everything, to explain a failure.
+var (
+	statsOnly = ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{LogLevel: ebpf.LogLevelStats}}
+	fullLog   = ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{LogLevel: ebpf.LogLevelBranch | ebpf.LogLevelStats}}
+)
+
+// loadAndAssign loads what objs names from spec with statsOnly, and, when
+// the verifier refuses, again with fullLog so the error carries every line
+// the verifier wrote (it is deterministic: it refuses again).
 func loadAndAssign(spec *ebpf.CollectionSpec, objs any) error {
-	err := spec.LoadAndAssign(objs, &ebpf.CollectionOptions{
-		Programs: ebpf.ProgramOptions{LogLevel: ebpf.LogLevelStats},
-	})
+	err := spec.LoadAndAssign(objs, &statsOnly)
 	var ve *ebpf.VerifierError
 	if err == nil || !errors.As(err, &ve) {
 		return err
 	}
-	// The verifier is deterministic, so this fails again, now with a log
-	// of every instruction and branch.
-	return spec.LoadAndAssign(objs, &ebpf.CollectionOptions{
-		Programs: ebpf.ProgramOptions{LogLevel: ebpf.LogLevelBranch | ebpf.LogLevelStats},
-	})
+	return spec.LoadAndAssign(objs, &fullLog)
+}
+
+// LoadCollection loads every program and map of spec, which object names in
+// errors (e.g. a file name), the way Load loads the tracer: on success each
+// program's VerifierStats are available; on failure the error is a
+// *LoadError with the complete verifier log and, for a bad CO-RE
+// relocation, the relocations this kernel cannot resolve.
+//
+// Like ebpf.NewCollection, it memory-maps the data sections behind the
+// collection's Variables; cilium/ebpf unmaps them when the garbage collector
+// finalizes them, so those maps outlive Collection.Close until then.
+func LoadCollection(object string, spec *ebpf.CollectionSpec) (*ebpf.Collection, error) {
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, &LoadError{Object: object, Err: err}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, statsOnly)
+	var ve *ebpf.VerifierError
+	if err != nil && errors.As(err, &ve) {
+		coll, err = ebpf.NewCollectionWithOptions(spec, fullLog)
+	}
+	if err != nil {
+		return nil, loadError(object, spec, err)
+	}
+	return coll, nil
+}
+
+// loadError wraps a load failure, naming the unresolved CO-RE relocations
+// when that is what the verifier refused.
+func loadError(object string, spec *ebpf.CollectionSpec, err error) *LoadError {
+	le := &LoadError{Object: object, Err: err}
+	// cilium/ebpf's sentinel for this is unexported; its text is stable.
+	if strings.Contains(err.Error(), "bad CO-RE relocation") {
+		if fs, ferr := UnresolvedCORE(spec, nil); ferr == nil {
+			le.CORE = fs
+		}
+	}
+	return le
 }
 
 var processedRE = regexp.MustCompile(`(?m)^processed (\d+) insns`)
 
-// programStats reads the verified instruction count from the verifier's
-// statistics line, which every kernel since 5.2 writes with
-// BPF_LOG_STATS. (bpf_prog_info.verified_insns says the same but only
-// since 5.16.)
-func programStats(name string, p *ebpf.Program) (ProgramStats, error) {
+// VerifierStats reads what the verifier reported about a program loaded by
+// Load or LoadCollection: the instruction count from its statistics line,
+// which every kernel since 5.2 writes with BPF_LOG_STATS
+// (bpf_prog_info.verified_insns says the same, but only since 5.16), and
+// the program's id.
+func VerifierStats(name string, p *ebpf.Program) (ProgramStats, error) {
 	st := ProgramStats{Name: name}
 	if p == nil {
-		return st, fmt.Errorf("program %s missing from the loaded collection", name)
+		return st, fmt.Errorf("bpf: program %s was not loaded", name)
 	}
 	m := processedRE.FindStringSubmatch(p.VerifierLog)
 	if m == nil {
-		return st, fmt.Errorf("program %s: no \"processed N insns\" line in the verifier log %q", name, p.VerifierLog)
+		return st, fmt.Errorf("bpf: program %s: no \"processed N insns\" line in its verifier log %q: load it with ebpf.LogLevelStats (Load and LoadCollection do)", name, p.VerifierLog)
 	}
 	st.VerifiedInsns, _ = strconv.Atoi(m[1])
 	info, err := p.Info()
 	if err != nil {
-		return st, fmt.Errorf("program %s: reading its info: %w", name, err)
+		return st, fmt.Errorf("bpf: program %s: reading its info: %w", name, err)
 	}
 	id, ok := info.ID()
 	if !ok {
-		return st, fmt.Errorf("program %s: the kernel reports no program id (needs 4.13+)", name)
+		return st, fmt.Errorf("bpf: program %s: the kernel reports no program id (needs 4.13+)", name)
 	}
 	st.ID = id
 	return st, nil
