@@ -37,7 +37,7 @@ type archive struct {
 	aptDir  string
 
 	mu       sync.Mutex
-	files    map[string][]byte          // URL path → body
+	files    map[string][]byte // URL path → body
 	override func(w http.ResponseWriter, r *http.Request) bool
 	hits     map[string]int
 }
