@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"unicode"
 
@@ -126,25 +127,15 @@ func loadFailure(err error, spec *ebpf.ProgramSpec, types *btf.Spec, tail int) (
 	return f, msg, log
 }
 
-// unsupportedFeature asks cilium/ebpf's feature probes whether the kernel
-// lacks the program's type or one of the helpers it calls: a verifier
-// rejection can be the kernel not knowing a helper at all (bpf_loop before
-// Linux 5.17 even fails earlier, on the callback's func_info), which is an
-// unsupported feature, not a bug in the program. Only asked after a
-// failure: each probe loads a small program.
+// unsupportedFeature asks the kernel whether it lacks the program's type
+// or one of the helpers it calls: a verifier rejection can be the kernel
+// not knowing a helper at all (a bpf_loop caller on Linux before 5.17 even
+// fails earlier, on the callback's func_info), which is an unsupported
+// feature, not a bug in the program. Only asked after a failure: each
+// probe loads a small program.
 func unsupportedFeature(spec *ebpf.ProgramSpec) (error, bool) {
 	if err := features.HaveProgramType(spec.Type); errors.Is(err, ebpf.ErrNotSupported) {
 		return fmt.Errorf("program type %s is not supported by this kernel (%w)", spec.Type, err), true
-	}
-	// cilium/ebpf cannot probe helpers for program types that need an
-	// attach target (Tracing, LSM, Extension, StructOps); for those, ask
-	// whether a kprobe may call the helper, and only believe a "no" that
-	// says the kernel knows no such helper at all, not one that says
-	// kprobes may not use it.
-	probeType, strict := spec.Type, false
-	switch spec.Type {
-	case ebpf.Tracing, ebpf.LSM, ebpf.Extension, ebpf.StructOps:
-		probeType, strict = ebpf.Kprobe, true
 	}
 	var seen []asm.BuiltinFunc
 	iter := spec.Instructions.Iterate()
@@ -157,18 +148,61 @@ func unsupportedFeature(spec *ebpf.ProgramSpec) (error, bool) {
 			continue
 		}
 		seen = append(seen, fn)
-		err := features.HaveProgramHelper(probeType, fn)
-		if !errors.Is(err, ebpf.ErrNotSupported) {
-			continue
-		}
-		if err == ebpf.ErrNotSupported { // "invalid func": unknown to the kernel
+		if !helperExists(fn) {
 			return fmt.Errorf("helper %s does not exist in this kernel", helperName(fn)), true
 		}
-		if !strict {
+		switch spec.Type {
+		case ebpf.Tracing, ebpf.LSM, ebpf.Extension, ebpf.StructOps:
+			// cilium/ebpf cannot probe helpers for types that need an
+			// attach target.
+			continue
+		}
+		if err := features.HaveProgramHelper(spec.Type, fn); errors.Is(err, ebpf.ErrNotSupported) {
 			return fmt.Errorf("helper %s is not available to %s programs in this kernel", helperName(fn), spec.Type), true
 		}
 	}
 	return nil, false
+}
+
+var (
+	helperMu    sync.Mutex
+	helperKnown = map[asm.BuiltinFunc]bool{}
+)
+
+// helperExists reports whether the kernel knows helper fn at all, for any
+// program type: the verifier says "invalid func" only for helper IDs past
+// the kernel's __BPF_FUNC_MAX_ID, and "unknown func" or "cannot use helper"
+// for known helpers a program type may not call. (cilium/ebpf's
+// features.HaveProgramHelper answers per program type and cannot tell the
+// two apart.) A probe that fails otherwise counts as "exists", so that
+// kmatrix never blames a helper it is not sure about.
+func helperExists(fn asm.BuiltinFunc) bool {
+	helperMu.Lock()
+	defer helperMu.Unlock()
+	if known, ok := helperKnown[fn]; ok {
+		return known
+	}
+	spec := &ebpf.ProgramSpec{
+		Type:         ebpf.SocketFilter,
+		License:      "GPL",
+		Instructions: asm.Instructions{fn.Call(), asm.LoadImm(asm.R0, 0, asm.DWord), asm.Return()},
+	}
+	prog, err := ebpf.NewProgramWithOptions(spec, ebpf.ProgramOptions{LogLevel: ebpf.LogLevelBranch})
+	if err == nil {
+		prog.Close()
+	}
+	known := true
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) && errors.Is(err, syscall.EINVAL) {
+		tag := fmt.Sprintf("#%d", fn)
+		for _, line := range ve.Log {
+			if strings.Contains(line, "invalid func") && strings.Contains(line, tag) {
+				known = false
+			}
+		}
+	}
+	helperKnown[fn] = known
+	return known
 }
 
 // helperName turns cilium/ebpf's FnProbeReadKernel into the C name
