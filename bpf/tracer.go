@@ -7,8 +7,8 @@ import (
 	"io"
 	"regexp"
 	"slices"
-	"strings"
 	"strconv"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
