@@ -1,0 +1,91 @@
+package matrix
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"time"
+)
+
+// Options configure Run, and the `kmatrix run` flags map onto them one to one.
+type Options struct {
+	// Catalog is a catalog file; empty means the default catalog.
+	Catalog string
+	// Kernels selects catalog entries by name; empty means all of them.
+	Kernels []string
+	// Payloads selects built-in payloads ("bpf", "kmod"). Nil means both,
+	// unless user payloads are given, in which case it means none.
+	Payloads []string
+	// BPFObjects are users' BPF ELF objects: every program in each is
+	// loaded and attached where its section says, on every kernel.
+	BPFObjects []string
+	// KmodDirs are users' out-of-tree module source directories (with their
+	// own Kbuild/Makefile): built per kernel, loaded, unloaded.
+	KmodDirs []string
+	// CheckCmd is an optional command run in each guest after the user
+	// payloads are loaded and attached (no shell: argv[0] is executed).
+	CheckCmd []string
+	// OutDir receives report.json, report.md, report.html and junit.xml;
+	// empty writes nothing.
+	OutDir string
+	// Parallel is how many kernels run at once; 0 means one per CPU.
+	Parallel int
+	// Shard runs only this shard of the selected kernels.
+	Shard Shard
+	// Float re-resolves the catalog to the newest kernels instead of the lock file.
+	Float bool
+	// AllowExpired accepts archive indexes past their Valid-Until.
+	AllowExpired bool
+	// Baseline is a previous report.json to diff against; regressions make
+	// Run return ErrRegression (after writing the report and diff.md).
+	Baseline string
+	// Progress receives progress lines (live on a terminal); nil is silent.
+	Progress io.Writer
+	// Timeout bounds each kernel's VM; 0 means 10 minutes.
+	Timeout time.Duration
+
+	progress *Progress
+}
+
+func (o Options) withDefaults() Options {
+	if o.Payloads == nil && len(o.BPFObjects)+len(o.KmodDirs) == 0 {
+		o.Payloads = []string{PayloadBPF, PayloadKmod}
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = runtime.NumCPU()
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Minute
+	}
+	if o.progress == nil {
+		o.progress = NewProgress(o.Progress)
+	}
+	return o
+}
+
+// validate checks what can be checked before anything is downloaded or booted.
+func (o Options) validate() error {
+	for _, p := range o.Payloads {
+		if p != PayloadBPF && p != PayloadKmod {
+			return fmt.Errorf("payload %q: kmatrix has the built-in payloads %q and %q; test your own with --bpf FILE.o or --kmod DIR", p, PayloadBPF, PayloadKmod)
+		}
+	}
+	for _, f := range o.BPFObjects {
+		if fi, err := os.Stat(f); err != nil || fi.IsDir() {
+			return fmt.Errorf("--bpf %s: not a readable file: want a BPF ELF object built with clang -target bpf", f)
+		}
+	}
+	for _, d := range o.KmodDirs {
+		fi, err := os.Stat(d)
+		if err != nil || !fi.IsDir() {
+			return fmt.Errorf("--kmod %s: not a directory: want an out-of-tree module source directory with a Kbuild or Makefile", d)
+		}
+		_, e1 := os.Stat(d + "/Kbuild")
+		_, e2 := os.Stat(d + "/Makefile")
+		if e1 != nil && e2 != nil {
+			return fmt.Errorf("--kmod %s: no Kbuild or Makefile in it: kmatrix builds it with `make -C <headers> M=%s modules`", d, d)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,206 @@
+package matrix
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/kmatrix/kmatrix/kernels"
+	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/matrix/report"
+)
+
+// ErrRegression is returned by Run (wrapped) when Options.Baseline is set
+// and a cell that passed there fails now.
+var ErrRegression = report.ErrRegression
+
+// Run resolves and fetches the selected kernels, runs every payload on each
+// (Parallel kernels at a time), and writes the report to OutDir. It returns
+// the report even when kernels fail: the error aggregates every infra
+// failure across kernels (each is also a cell), so one broken kernel never
+// hides the others' results.
+func Run(ctx context.Context, opts Options) (*report.Report, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	cat, err := loadCatalog(opts.Catalog)
+	if err != nil {
+		return nil, err
+	}
+	kopts := kernels.Options{Float: opts.Float, AllowExpired: opts.AllowExpired, Headers: true, Progress: nil}
+	resolved, err := kernels.Resolve(ctx, cat, kopts)
+	if err != nil {
+		return nil, fmt.Errorf("resolving the catalog: %w", err)
+	}
+	resolved, err = selectKernels(resolved, opts.Kernels, opts.Shard)
+	if err != nil {
+		return nil, err
+	}
+
+	rep := &report.Report{Schema: report.Schema, Shard: opts.Shard.String(), Host: hostFacts()}
+	var (
+		mu      sync.Mutex
+		errs    *multierror.Error
+		wg      sync.WaitGroup
+		vmSlots = make(chan struct{}, opts.Parallel)
+	)
+	record := func(cells []report.Cell, row report.Kernel, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		rep.Cells = append(rep.Cells, cells...)
+		if row.Name != "" {
+			rep.Kernels = append(rep.Kernels, row)
+		}
+		if err != nil {
+			errs = multierror.Append(errs, err)
+		}
+	}
+
+	// Guest binaries build while kernels download.
+	var (
+		runner    *Runner
+		runnerErr error
+		built     = make(chan struct{})
+	)
+	go func() {
+		defer close(built)
+		runner, runnerErr = NewRunner(ctx, opts)
+	}()
+	defer func() {
+		<-built
+		if runner != nil {
+			runner.Close()
+		}
+	}()
+
+	for _, rk := range resolved {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := rk.Name
+			opts.progress.Stage(name, StageFetch, rk.Release)
+			start := time.Now()
+			k, err := kernels.Fetch(ctx, rk, kopts)
+			if err != nil {
+				record([]report.Cell{infraCell(name, "fetch", time.Since(start), err)}, report.Kernel{Name: name}, fmt.Errorf("%s: %w", name, err))
+				opts.progress.Stage(name, StageDone, "fetch failed")
+				return
+			}
+			<-built
+			if runnerErr != nil {
+				record([]report.Cell{infraCell(name, "build", 0, runnerErr)}, reportKernel(k), nil)
+				return
+			}
+			vmSlots <- struct{}{}
+			defer func() { <-vmSlots }()
+			cells, row, err := runner.Kernel(ctx, k)
+			record(cells, row, err)
+		}()
+	}
+	wg.Wait()
+	opts.progress.Stop()
+	<-built
+	if runnerErr != nil {
+		errs = multierror.Append(errs, runnerErr)
+	}
+	rep.GeneratedAt = time.Now().UTC()
+	rep.Finalize()
+
+	var diff *report.Delta
+	if opts.Baseline != "" {
+		base, err := report.Read(opts.Baseline)
+		if err != nil {
+			return rep, fmt.Errorf("baseline: %w", err)
+		}
+		d := report.Diff(base, rep)
+		diff = &d
+	}
+	if opts.OutDir != "" {
+		if err := rep.Write(opts.OutDir); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+		if diff != nil {
+			if err := os.WriteFile(filepath.Join(opts.OutDir, "diff.md"), []byte(diff.Markdown()), 0o644); err != nil {
+				errs = multierror.Append(errs, err)
+			}
+		}
+	}
+	if diff != nil && diff.Regressed() {
+		errs = multierror.Append(errs, diff.Err())
+	}
+	return rep, errs.ErrorOrNil()
+}
+
+// Failed reports whether any cell of rep failed (anything but pass and skip).
+func Failed(rep *report.Report) bool {
+	for _, c := range rep.Cells {
+		if c.Outcome.Failed() {
+			return true
+		}
+	}
+	return false
+}
+
+func infraCell(kernel, stage string, d time.Duration, err error) report.Cell {
+	return report.Cell{Kernel: kernel, Payload: PayloadKernel, Check: stage, Stage: stage, Outcome: outcome.InfraError,
+		DurationMS: ms(d), Evidence: report.Evidence{Message: err.Error()}}
+}
+
+func loadCatalog(path string) (*kernels.Catalog, error) {
+	if path == "" {
+		return kernels.DefaultCatalog()
+	}
+	return kernels.LoadCatalog(path)
+}
+
+// selectKernels keeps the named kernels (all when names is empty), in
+// catalog order, then the shard's share of them.
+func selectKernels(all []kernels.Resolved, names []string, shard Shard) ([]kernels.Resolved, error) {
+	var picked []kernels.Resolved
+	for _, n := range names {
+		found := false
+		for _, r := range all {
+			found = found || r.Name == n
+		}
+		if !found {
+			var known []string
+			for _, r := range all {
+				known = append(known, r.Name)
+			}
+			return nil, fmt.Errorf("kernel %q is not in the catalog: known kernels are %v", n, known)
+		}
+	}
+	for _, r := range all {
+		if len(names) == 0 || contains(names, r.Name) {
+			picked = append(picked, r)
+		}
+	}
+	var out []kernels.Resolved
+	for i, r := range picked {
+		if shard.Has(i) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func hostFacts() report.Host {
+	h := report.Host{Go: runtime.Version(), CPUs: runtime.NumCPU()}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		h.Kmatrix = bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				h.Kmatrix = s.Value[:12]
+			}
+		}
+	}
+	return h
+}

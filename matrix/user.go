@@ -1,0 +1,129 @@
+package matrix
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"strconv"
+
+	"github.com/kmatrix/kmatrix/kernels"
+	"github.com/kmatrix/kmatrix/matrix/guest"
+	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/matrix/report"
+	"github.com/kmatrix/kmatrix/vmtest"
+)
+
+// userCommand is one of the user's payloads as run in the guest.
+type userCommand struct {
+	payload string // "bpf:probe", "kmod:mydriver"
+	command string // vmtest.Command.Name
+}
+
+// userCommands adds the files and guest commands for the user's BPF objects
+// and modules (modules maps a built user module's payload to its guest path).
+// Each object or module is its own command, so one that crashes the loader
+// cannot hide another's results.
+func (r *Runner) userCommands(spec *vmtest.Spec, modules map[string]string) []userCommand {
+	if r.tool == "" {
+		return nil
+	}
+	tool := guestDir + "/kmatrix-guest"
+	spec.Files = append(spec.Files, vmtest.File{Host: r.tool, Guest: tool})
+	var cmds []userCommand
+	check := func(args []string) []string {
+		if len(r.opts.CheckCmd) > 0 {
+			args = append(append(args, "--"), r.opts.CheckCmd...)
+		}
+		return args
+	}
+	for i, obj := range r.opts.BPFObjects {
+		payload := userPayloadName("bpf", obj)
+		gp := fmt.Sprintf("%s/user/%d-%s", guestDir, i, filepath.Base(obj))
+		spec.Files = append(spec.Files, vmtest.File{Host: obj, Guest: gp})
+		name := "user-" + strconv.Itoa(len(cmds))
+		spec.Commands = append(spec.Commands, vmtest.Command{Name: name, Path: tool, Args: check([]string{gp})})
+		cmds = append(cmds, userCommand{payload: payload, command: name})
+	}
+	for _, d := range r.opts.KmodDirs {
+		payload := userPayloadName("kmod", d)
+		gp, built := modules[payload]
+		if !built {
+			continue
+		}
+		name := "user-" + strconv.Itoa(len(cmds))
+		spec.Commands = append(spec.Commands, vmtest.Command{Name: name, Path: tool, Args: check([]string{"-kmod", gp})})
+		cmds = append(cmds, userCommand{payload: payload, command: name})
+	}
+	return cmds
+}
+
+// userCells turns kmatrix-guest's results into cells: one per program and
+// stage ("<program>/load", "<program>/attach"), one per module stage, and
+// the check command's.
+func (r *Runner) userCells(k *kernels.Kernel, cmds []userCommand, results map[string]vmtest.CommandResult, buildFailed map[string]report.Cell, missing outcome.Outcome, why string) []report.Cell {
+	var cells []report.Cell
+	for _, d := range r.opts.KmodDirs {
+		payload := userPayloadName("kmod", d)
+		if bc, failed := buildFailed[payload]; failed {
+			cells = append(cells, report.Cell{Kernel: k.Name, Payload: payload, Check: "load", Stage: "build", Outcome: bc.Outcome,
+				Evidence: report.Evidence{Message: "not run: the module did not build: " + bc.Evidence.Message}})
+		}
+	}
+	for _, uc := range cmds {
+		cr, ran := results[uc.command]
+		progs, err := guest.Decode(bytes.NewReader(cr.Stdout))
+		if !ran || err != nil || len(progs) == 0 {
+			c := report.Cell{Kernel: k.Name, Payload: uc.payload, Check: "load", Stage: "load", Outcome: missing,
+				Evidence: report.Evidence{Message: "kmatrix-guest reported nothing: " + why, Log: string(cr.Stderr)}}
+			if ran && cr.ExitCode != 0 {
+				// The loader itself refused the input (unreadable object): the user's problem, named.
+				c.Outcome, c.Evidence.Message = outcome.LoadError, firstMeaningfulLine(string(cr.Stderr))
+			}
+			if err != nil {
+				c.Evidence.Message += " (" + err.Error() + ")"
+			}
+			cells = append(cells, c)
+			continue
+		}
+		for _, p := range progs {
+			check := string(p.Stage)
+			if p.Program != "" {
+				check = p.Program + "/" + string(p.Stage)
+			}
+			stage := string(p.Stage)
+			if stage == "check" {
+				stage = "behave"
+			}
+			c := report.Cell{Kernel: k.Name, Payload: uc.payload, Check: check, Stage: stage, Outcome: p.Outcome,
+				DurationMS: int64(p.DurationMS), Evidence: report.Evidence{Message: p.Message, Log: p.Log, Facts: programFacts(p)}}
+			cells = append(cells, c)
+		}
+	}
+	return cells
+}
+
+func programFacts(p guest.ProgramResult) map[string]string {
+	f := map[string]string{}
+	set := func(k, v string) {
+		if v != "" {
+			f[k] = v
+		}
+	}
+	set("section", p.Section)
+	set("type", p.Type)
+	set("attach_point", p.Facts.AttachPoint)
+	set("errno", p.Facts.Errno)
+	set("class", string(p.Facts.Class))
+	set("requires_kernel", p.Facts.RequiresKernel)
+	set("core_relocation", p.Facts.CORERelocation)
+	if p.Facts.VerifiedInsns != nil {
+		set("verified_insns", p.Facts.VerifiedInsns.String())
+	}
+	if p.Facts.ExitCode != nil {
+		set("exit_code", strconv.Itoa(*p.Facts.ExitCode))
+	}
+	if len(f) == 0 {
+		return nil
+	}
+	return f
+}
