@@ -259,3 +259,16 @@ func TestLoadObjectBadInput(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkLoadObject measures a whole kmatrix-guest run on the host kernel:
+// parse the fixture, load each of its programs on its own, attach, detach.
+func BenchmarkLoadObject(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("loading BPF programs needs root")
+	}
+	for b.Loop() {
+		if _, err := LoadObject(fixture, Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -50,7 +50,11 @@ func TestLoadObjectInGuests(t *testing.T) {
 			rs, err := Decode(strings.NewReader(string(c.Stdout)))
 			require.NoError(t, err)
 			t.Logf("kmatrix-guest took %v in the guest (%s), the VM %v", c.Duration, res.Accel, res.Timings.Total)
-			checkGuestResults(t, k, byKey(t, rs))
+			m := byKey(t, rs)
+			for _, key := range []string{"tcx_ingress/attach", "uses_bpf_loop/load", "core_missing_field/load"} {
+				t.Logf("%s on %s: %s: %s", key, k.Version, m[key].Outcome, m[key].Message)
+			}
+			checkGuestResults(t, k, m)
 		})
 	}
 }
