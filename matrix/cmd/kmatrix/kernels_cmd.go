@@ -61,8 +61,9 @@ func kernelsCmd(ctx context.Context, args []string) int {
 	var kf kernelFlags
 	kf.register(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
+	names := fs.Bool("names", false, "print only the names, as one JSON list (for a CI job matrix: fromJSON)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: kmatrix kernels [--json] [--catalog FILE] [--float]\n\nLists every kernel of the catalog as resolved (name, release, package version, compiler, BTF, cached).")
+		fmt.Fprintln(fs.Output(), "usage: kmatrix kernels [--json|--names] [--catalog FILE] [--float]\n\nLists every kernel of the catalog as resolved (name, release, package version, compiler, BTF, cached).")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -100,7 +101,14 @@ func kernelsCmd(ctx context.Context, args []string) int {
 		}
 		rows = append(rows, row)
 	}
-	if *asJSON {
+	if *names {
+		list := []string{}
+		for _, r := range rows {
+			list = append(list, r.Name)
+		}
+		b, _ := json.Marshal(list)
+		fmt.Println(string(b))
+	} else if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		enc.Encode(rows)
