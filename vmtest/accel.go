@@ -23,7 +23,7 @@ const EnvAccel = "KMATRIX_ACCEL"
 // cloud kernel to its init in well under a second; a broken one (here:
 // /dev/kvm opens, QEMU starts, and the guest never gets past the firmware's
 // "Booting from ROM...") spins until killed, so the trial must give up soon.
-const kvmTrialTimeout = 8 * time.Second
+const kvmTrialTimeout = 5 * time.Second
 
 // AccelChoice is the accelerator decision, as cached.
 type AccelChoice struct {
@@ -153,7 +153,7 @@ func probeKVM(ctx context.Context, p *plan) *AccelChoice {
 	default:
 		why = fmt.Sprintf("it ended with %s: %s", res.Outcome, res.Err)
 	}
-	return &AccelChoice{Accel: "tcg", Reason: fmt.Sprintf("KVM unusable: a trial boot of %s under KVM failed: %s", filepath.Base(p.spec.Kernel), why)}
+	return &AccelChoice{Accel: "tcg", Reason: fmt.Sprintf("KVM unusable: a trial boot of %s under KVM failed: %s", p.spec.Kernel, why)}
 }
 
 func lastLine(b []byte) string {

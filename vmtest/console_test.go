@@ -1,0 +1,124 @@
+package vmtest
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kmatrix/kmatrix/matrix/outcome"
+)
+
+// scanConsole feeds a console capture in small uneven chunks, as a pipe
+// delivers it.
+func scanConsole(t *testing.T, file string) (*consoleScanner, string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "console", file))
+	require.NoError(t, err)
+	var live bytes.Buffer
+	var lines []string
+	sc := newConsoleScanner(&live, func(l string) { lines = append(lines, l) })
+	for i := 0; len(b) > 0; i++ {
+		n := min(len(b), 1+i*7%61)
+		sc.Write(b[:n])
+		b = b[n:]
+	}
+	sc.flush()
+	assert.Equal(t, live.String(), string(sc.tail.Bytes()), "the live copy and the kept tail are the same text")
+	return sc, live.String()
+}
+
+func TestConsoleCleanBoot(t *testing.T) {
+	sc, live := scanConsole(t, "clean-boot.txt")
+	assert.Equal(t, outcome.Pass, sc.Outcome())
+	assert.Empty(t, sc.Excerpt())
+	assert.NotContains(t, live, "\x1b", "terminal control sequences are stripped")
+	assert.NotContains(t, live, "\r")
+	assert.True(t, strings.HasPrefix(live, "SeaBIOS (version"), live)
+	assert.Contains(t, live, "\nBooting from ROM...\n")
+	assert.Equal(t, "[    2.059354] reboot: Power down", sc.lastLines(1))
+}
+
+func TestConsolePanic(t *testing.T) {
+	sc, _ := scanConsole(t, "panic-sysrq-5.10.txt") // captured from a real guest: `echo c > /proc/sysrq-trigger`
+	assert.Equal(t, outcome.KernelPanic, sc.Outcome())
+	ex := sc.Excerpt()
+	assert.Contains(t, ex, "sysrq: Trigger a crash", "context before the panic line")
+	assert.Contains(t, ex, "Kernel panic - not syncing: sysrq triggered crash")
+	assert.Contains(t, ex, "sysrq_handle_crash+0x16/0x20", "the trace")
+	assert.Contains(t, ex, "Kernel Offset:")
+}
+
+func TestConsoleOops(t *testing.T) {
+	sc, _ := scanConsole(t, "oops-null-deref.txt")
+	assert.Equal(t, outcome.Oops, sc.Outcome())
+	ex := sc.Excerpt()
+	assert.True(t, strings.HasPrefix(ex, "[    2.101234] random: crng init done\n[    3.456789] BUG: kernel NULL pointer dereference"), ex)
+	assert.Contains(t, ex, "do_init_module+0x4a/0x1f0")
+	assert.Contains(t, ex, "---[ end trace 0000000000000000 ]---")
+	assert.NotContains(t, ex, "this line is after the oops", "the excerpt ends with the report")
+}
+
+func TestConsoleWarning(t *testing.T) {
+	sc, _ := scanConsole(t, "warning.txt")
+	assert.Equal(t, outcome.Splat, sc.Outcome())
+	ex := sc.Excerpt()
+	assert.True(t, strings.HasPrefix(ex, "[    4.000001] ------------[ cut here ]------------\n"), ex)
+	assert.Contains(t, ex, "WARNING: CPU: 0 PID: 90 at kernel/trace/bpf_trace.c:1234")
+	assert.NotContains(t, ex, "unrelated line")
+}
+
+func TestConsoleSoftLockupIsASplat(t *testing.T) {
+	sc, _ := scanConsole(t, "soft-lockup.txt")
+	assert.Equal(t, outcome.Splat, sc.Outcome(), "a soft lockup is a BUG: line, but a report, not a crash")
+	assert.Contains(t, sc.Excerpt(), "stuck for 22s")
+}
+
+func TestConsoleOopsThenPanicKeepsBoth(t *testing.T) {
+	sc, _ := scanConsole(t, "oops-then-panic.txt")
+	assert.Equal(t, outcome.KernelPanic, sc.Outcome(), "the worst report wins")
+	ex := sc.Excerpt()
+	assert.Contains(t, ex, "general protection fault")
+	assert.Contains(t, ex, "kmx_exit+0x20/0x40")
+	assert.Contains(t, ex, "Kernel panic - not syncing: Fatal exception")
+}
+
+func TestClassifyLine(t *testing.T) {
+	for line, want := range map[string]outcome.Outcome{
+		"[ 1.0] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000200": outcome.KernelPanic,
+		"[ 1.0] BUG: unable to handle page fault for address: ffffffffc0000000":         outcome.Oops,
+		"[ 1.0] kernel BUG at mm/slub.c:123!":                                           outcome.Oops,
+		"[ 1.0] invalid opcode: 0000 [#1] SMP NOPTI":                                    outcome.Oops,
+		"[ 1.0] BUG: sleeping function called from invalid context at mm/slab.h:1":      outcome.Splat,
+		"[ 1.0] rcu: INFO: rcu_preempt self-detected stall on CPU":                      outcome.Splat,
+		"[ 1.0] INFO: task kworker/0:1:12 blocked for more than 120 seconds.":           outcome.Splat,
+		"[ 1.0] UBSAN: shift-out-of-bounds in kernel/foo.c:1:2":                         outcome.Splat,
+	} {
+		got, ok := classifyLine(line)
+		assert.True(t, ok, line)
+		assert.Equal(t, want, got, line)
+	}
+	for _, line := range []string{
+		"[ 0.5] tsc: Unable to calibrate against PIT",
+		"[ 1.0] ACPI: no WARNING here, just text",
+		"[ 1.0] bpf: program loaded",
+	} {
+		_, ok := classifyLine(line)
+		assert.False(t, ok, line)
+	}
+}
+
+func TestConsoleBounded(t *testing.T) {
+	sc := newConsoleScanner(nil, nil)
+	line := []byte(strings.Repeat("x", 99) + "\n")
+	for i := 0; i < 100000; i++ { // 10 MB of console
+		sc.Write(line)
+	}
+	assert.Len(t, sc.tail.Bytes(), consoleTailSize)
+	sc.Write(bytes.Repeat([]byte("y"), 1<<20)) // a line that never ends
+	assert.LessOrEqual(t, cap(sc.partial), 2<<20)
+}

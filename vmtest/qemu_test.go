@@ -1,0 +1,44 @@
+package vmtest
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestQEMUCommandLine(t *testing.T) {
+	args := qemuCommandLine(
+		bareMachine{},
+		accelerator("tcg"),
+		resources{512, 2},
+		linuxBoot{kernel: "/k/vmlinuz", initrd: "/dev/fd/3"},
+		serialPort{"console", "/dev/fd/4"},
+		serialPort{"events", "/dev/fd/5"},
+		consoleOn("ttyS0"),
+		exitOnPanic{oops: true},
+		quietButLoud{},
+		extraKargs{"foo=bar"},
+	)
+	line := strings.Join(args, " ")
+	for _, want := range []string{
+		"-nodefaults -no-user-config -nographic",
+		"-accel tcg -cpu max",
+		"-m 512 -smp 2",
+		"-kernel /k/vmlinuz -initrd /dev/fd/3",
+		"-chardev file,id=console,path=/dev/fd/4 -serial chardev:console -chardev file,id=events,path=/dev/fd/5 -serial chardev:events",
+		"-no-reboot",
+	} {
+		assert.Contains(t, line, want)
+	}
+	// The kernel command line is one argument, last.
+	assert.Equal(t, "-append", args[len(args)-2])
+	assert.Equal(t, "rdinit=/init console=ttyS0,115200 8250.nr_uarts=2 panic=-1 oops=panic loglevel=5 foo=bar", args[len(args)-1])
+	assert.NotContains(t, line, "quiet", "quiet would hide WARNING splats")
+	assert.NotContains(t, line, "virtio", "virtio console is a module in 5.10 and 6.1")
+}
+
+func TestQEMUCommandLineKVM(t *testing.T) {
+	line := strings.Join(qemuCommandLine(accelerator("kvm"), exitOnPanic{}), " ")
+	assert.Equal(t, "-accel kvm -cpu host -no-reboot -append panic=-1", line)
+}
