@@ -90,13 +90,13 @@ func TestConsoleOopsThenPanicKeepsBoth(t *testing.T) {
 func TestClassifyLine(t *testing.T) {
 	for line, want := range map[string]outcome.Outcome{
 		"[ 1.0] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000200": outcome.KernelPanic,
-		"[ 1.0] BUG: unable to handle page fault for address: ffffffffc0000000":         outcome.Oops,
-		"[ 1.0] kernel BUG at mm/slub.c:123!":                                           outcome.Oops,
-		"[ 1.0] invalid opcode: 0000 [#1] SMP NOPTI":                                    outcome.Oops,
-		"[ 1.0] BUG: sleeping function called from invalid context at mm/slab.h:1":      outcome.Splat,
-		"[ 1.0] rcu: INFO: rcu_preempt self-detected stall on CPU":                      outcome.Splat,
-		"[ 1.0] INFO: task kworker/0:1:12 blocked for more than 120 seconds.":           outcome.Splat,
-		"[ 1.0] UBSAN: shift-out-of-bounds in kernel/foo.c:1:2":                         outcome.Splat,
+		"[ 1.0] BUG: unable to handle page fault for address: ffffffffc0000000":          outcome.Oops,
+		"[ 1.0] kernel BUG at mm/slub.c:123!":                                            outcome.Oops,
+		"[ 1.0] invalid opcode: 0000 [#1] SMP NOPTI":                                     outcome.Oops,
+		"[ 1.0] BUG: sleeping function called from invalid context at mm/slab.h:1":       outcome.Splat,
+		"[ 1.0] rcu: INFO: rcu_preempt self-detected stall on CPU":                       outcome.Splat,
+		"[ 1.0] INFO: task kworker/0:1:12 blocked for more than 120 seconds.":            outcome.Splat,
+		"[ 1.0] UBSAN: shift-out-of-bounds in kernel/foo.c:1:2":                          outcome.Splat,
 	} {
 		got, ok := classifyLine(line)
 		assert.True(t, ok, line)
