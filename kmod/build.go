@@ -159,10 +159,10 @@ func Build(ctx context.Context, k *kernels.Kernel, srcDir string, opts BuildOpti
 				return fail(err)
 			}
 		}
+		// A kernel from another pocket of the root's suite
+		// ("bookworm-backports") has its headers there.
 		var extra []string
-		if k.Suite != "" && !strings.HasPrefix(k.Suite, suite+"-") && k.Suite != suite {
-			extra = nil // a kernel of another suite: its headers are not in this root's sources
-		} else if k.Suite != "" {
+		if strings.HasPrefix(k.Suite, suite+"-") {
 			extra = []string{k.Suite}
 		}
 		br, err := EnsureBuildRoot(ctx, cacheDir, suite, k.Release, extra, opts.Progress)
