@@ -33,7 +33,8 @@ var (
 // the order they started. A binary that died mid-way (a panic, a kernel
 // crash, a timeout) leaves tests without a result line: they are failed,
 // with the panic text (everything from "panic:" on) or a note that no
-// result was reported.
+// result was reported. The test that panicked (which the testing package
+// reports FAIL just before the panic) gets the panic text too.
 func ParseGoTest(output []byte) []TestResult {
 	var (
 		results []TestResult
@@ -96,6 +97,11 @@ func ParseGoTest(output []byte) []TestResult {
 		r := &results[i]
 		r.Output = outs[i].String()
 		if done[r.Name] {
+			// A test that panics is reported FAIL before the panic is
+			// printed: the panic is its output.
+			if crash != "" && i == current {
+				r.Output += crash
+			}
 			continue
 		}
 		r.Outcome = outcome.Fail
