@@ -86,8 +86,10 @@ func (r *Runner) userCells(k *kernels.Kernel, cmds []userCommand, results map[st
 			continue
 		}
 		for _, p := range progs {
+			// A BPF object has many programs: "<program>/<stage>". A
+			// module payload is one module: its stage is the check.
 			check := string(p.Stage)
-			if p.Program != "" {
+			if p.Program != "" && p.Type != "module" {
 				check = p.Program + "/" + string(p.Stage)
 			}
 			stage := string(p.Stage)

@@ -23,6 +23,8 @@ const (
 	StageDetach Stage = "detach"
 	// StageCheck: the user's check command, run while every program is attached.
 	StageCheck Stage = "check"
+	// StageUnload: removing a user's kernel module after its checks.
+	StageUnload Stage = "unload"
 )
 
 // ProgramResult is one line of kmatrix-guest's output: the outcome of one

@@ -5,6 +5,7 @@
 // (decode them with guest.Decode).
 //
 //	kmatrix-guest [flags] object.o [-- check-command [args...]]
+//	kmatrix-guest -kmod [flags] module.ko [-- check-command [args...]]
 //
 // It exits 0 whenever it could report, even when every program failed
 // (failures are data), 1 when the object itself is unusable, 2 on bad
@@ -48,6 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&programs, "program", "load only this program (repeatable)")
 	fs.DurationVar(&opts.CheckTimeout, "check-timeout", 60*time.Second, "deadline of the check command")
 	fs.IntVar(&opts.LogLines, "log-lines", 50, "verifier log lines kept from the end of a log")
+	module := fs.Bool("kmod", false, "the argument is a kernel module (.ko): load it, run the check, unload it")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0 // asked for the usage, got it
@@ -92,6 +94,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err := guest.Encode(stdout, r); err != nil && writeErr == nil {
 			writeErr = err
 		}
+	}
+	if *module {
+		guest.LoadModule(object, opts)
+		if writeErr != nil {
+			fmt.Fprintf(stderr, "kmatrix-guest: writing results: %v\n", writeErr)
+			return 1
+		}
+		return 0
 	}
 	_, err := guest.LoadObject(object, opts)
 	if err != nil {
