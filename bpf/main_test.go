@@ -1,3 +1,5 @@
+//go:build linux
+
 package bpf
 
 import (
@@ -92,13 +94,6 @@ func testExecutable(t *testing.T) (path, comm string) {
 		comm = comm[:15]
 	}
 	return path, comm
-}
-
-// evidence records a fact for the matrix report; the lead's driver parses
-// exactly this format from the test log.
-func evidence(t *testing.T, key string, value any) {
-	t.Helper()
-	t.Logf("kmatrix-evidence %s=%v", key, value)
 }
 
 // requireBPF skips tests that load BPF when this process cannot, saying
