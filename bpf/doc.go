@@ -14,4 +14,13 @@
 // cilium/ebpf's errors, with the full verifier log), [Tracer.Attach]
 // ([*AttachError]), [Tracer.Read] for exec events, [Tracer.Tasks] for the
 // task-state dump, [Tracer.Close].
+//
+// For any other object (a user's `kmatrix run --bpf obj.o`), [LoadCollection]
+// loads the same way: [VerifierStats] per program on success, a *LoadError
+// on failure whose CORE field names the unresolved CO-RE relocations
+// ([UnresolvedCORE]: the kernel's own log cannot say which field it was).
+//
+// The tests in this package run inside each guest kernel (see main_test.go:
+// the test binary re-execs itself as the processes it traces) and record
+// facts for the matrix as "kmatrix-evidence key=value" log lines.
 package bpf
