@@ -31,6 +31,8 @@ func TestLoad(t *testing.T) {
 	// the verifier prunes the ancestor walk, the part the variants differ in.
 	tr := load(t, Options{FilterTgid: uint32(os.Getpid())})
 	evidence(t, "variant", tr.Variant())
+	_, err := tr.Tasks()
+	assert.EqualError(t, err, "bpf: Tasks needs an attached tracer: call Attach first")
 	progs := tr.Programs()
 	require.Len(t, progs, 2, "the variant's exec program and the task iterator")
 	assert.Equal(t, tr.Variant().Program(), progs[0].Name)
@@ -62,6 +64,7 @@ func TestAttach(t *testing.T) {
 	}
 	require.NoError(t, err)
 	evidence(t, "attach_point", execAttachPoint)
+	assert.EqualError(t, tr.Attach(), "bpf: Tracer.Attach called twice")
 	res, err := tr.Resources()
 	require.NoError(t, err)
 	assert.Len(t, res.Links, 2, "the exec link and the iterator link")
