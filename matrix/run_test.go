@@ -1,0 +1,130 @@
+package matrix
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/hashicorp/go-multierror"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kmatrix/kmatrix/kernels/kernelstest"
+	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/matrix/report"
+)
+
+func cellsOf(rep *report.Report, kernel, payload, check string) []report.Cell {
+	var out []report.Cell
+	for _, c := range rep.Cells {
+		if c.Kernel == kernel && c.Payload == payload && (check == "" || c.Check == check) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// A user's object with a tcx program (Linux 6.6+) and a kprobe, and a
+// module directory that does not compile on kernels before 5.14: the
+// report must show each failure, classified, where it happens, and
+// nowhere else. This is how we know failures are reported, not hidden.
+func TestRunUserPayloads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots every catalog kernel in QEMU; run without -short")
+	}
+	ks := kernelstest.Default(t)
+	out := t.TempDir()
+	rep, err := Run(context.Background(), Options{
+		BPFObjects: []string{"../bpf/testdata/tcx_kprobe_x86_bpfel.o"},
+		KmodDirs:   []string{"../kmod/testdata/versionerror"},
+		OutDir:     out,
+	})
+	require.NoError(t, err)
+	for _, f := range []string{"report.json", "report.md", "report.html", "junit.xml"} {
+		assert.FileExists(t, filepath.Join(out, f))
+	}
+	require.Len(t, rep.Kernels, len(ks))
+	for _, k := range ks {
+		tcx := cellsOf(rep, k.Name, "bpf:tcx_kprobe_x86_bpfel", "count_ingress/attach")
+		require.Len(t, tcx, 1, k.Name)
+		kp := cellsOf(rep, k.Name, "bpf:tcx_kprobe_x86_bpfel", "count_getpid/attach")
+		require.Len(t, kp, 1, k.Name)
+		assert.Equal(t, outcome.Pass, kp[0].Outcome, "%s: the kprobe attaches everywhere: %s", k.Name, kp[0].Evidence.Message)
+		if k.Version.AtLeast(6, 6) {
+			assert.Equal(t, outcome.Pass, tcx[0].Outcome, "%s: %s", k.Name, tcx[0].Evidence.Message)
+		} else {
+			assert.Equal(t, outcome.AttachError, tcx[0].Outcome, k.Name)
+			assert.Contains(t, tcx[0].Evidence.Message, "6.6", k.Name)
+		}
+
+		build := cellsOf(rep, k.Name, "kmod:versionerror", "Build")
+		require.Len(t, build, 1, k.Name)
+		if k.Version.AtLeast(5, 14) {
+			assert.Equal(t, outcome.Pass, build[0].Outcome, "%s: %s", k.Name, build[0].Evidence.Message)
+			for _, stage := range []string{"load", "unload"} {
+				c := cellsOf(rep, k.Name, "kmod:versionerror", stage)
+				require.Len(t, c, 1, "%s %s", k.Name, stage)
+				assert.Equal(t, outcome.Pass, c[0].Outcome, "%s %s: %s", k.Name, stage, c[0].Evidence.Message)
+			}
+		} else {
+			assert.Equal(t, outcome.BuildError, build[0].Outcome, k.Name)
+			assert.Regexp(t, `^versionerror\.c:\d+:\d+: `, build[0].Evidence.Message, k.Name)
+			load := cellsOf(rep, k.Name, "kmod:versionerror", "load")
+			require.Len(t, load, 1, k.Name)
+			assert.Equal(t, outcome.BuildError, load[0].Outcome, "a module that did not build is never loaded")
+		}
+	}
+}
+
+// One broken kernel never hides the others: its failure is an infra-error
+// cell and part of Run's aggregated error, and the good kernel's cells are
+// all there.
+func TestRunBrokenKernelHidesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a kernel in QEMU; run without -short")
+	}
+	good := kernelstest.Default(t)[0]
+	dir := t.TempDir()
+	gdir, bdir := filepath.Join(dir, "good"), filepath.Join(dir, "broken")
+	require.NoError(t, os.MkdirAll(gdir, 0o755))
+	require.NoError(t, os.MkdirAll(bdir, 0o755))
+	require.NoError(t, os.Symlink(good.Vmlinuz, filepath.Join(gdir, "vmlinuz")))
+	require.NoError(t, os.Symlink(good.Config, filepath.Join(gdir, "config")))
+	require.NoError(t, os.WriteFile(filepath.Join(bdir, "vmlinuz"), []byte("not a kernel"), 0o644))
+	require.NoError(t, os.Symlink(good.Config, filepath.Join(bdir, "config")))
+	catalog := filepath.Join(dir, "catalog.yaml")
+	require.NoError(t, os.WriteFile(catalog, []byte("kernels:\n  - name: good\n    local: "+gdir+"\n  - name: broken\n    local: "+bdir+"\n"), 0o644))
+
+	rep, err := Run(context.Background(), Options{Catalog: catalog, Payloads: []string{PayloadBPF}})
+	require.Error(t, err)
+	var merr *multierror.Error
+	require.True(t, errors.As(err, &merr), "Run aggregates per-kernel infra errors: %v", err)
+	assert.Len(t, merr.Errors, 1)
+	assert.Contains(t, err.Error(), "broken")
+
+	require.NotNil(t, rep)
+	broken := cellsOf(rep, "broken", PayloadKernel, "")
+	require.Len(t, broken, 1)
+	assert.Equal(t, outcome.InfraError, broken[0].Outcome)
+	assert.Contains(t, broken[0].Evidence.Message, "not an x86 bzImage")
+
+	goodCells := cellsOf(rep, "good", PayloadBPF, "")
+	require.Len(t, goodCells, len(guestChecks[PayloadBPF]))
+	for _, c := range goodCells {
+		assert.Equal(t, outcome.Pass, c.Outcome, "%s: %s", c.Check, c.Evidence.Message)
+	}
+}
+
+func TestRunBadOptions(t *testing.T) {
+	ctx := context.Background()
+	_, err := Run(ctx, Options{Payloads: []string{"ebpf"}})
+	assert.ErrorContains(t, err, `payload "ebpf"`)
+	_, err = Run(ctx, Options{BPFObjects: []string{"/nonexistent/probe.o"}})
+	assert.ErrorContains(t, err, "--bpf /nonexistent/probe.o: not a readable file")
+	_, err = Run(ctx, Options{KmodDirs: []string{t.TempDir()}})
+	assert.ErrorContains(t, err, "no Kbuild or Makefile")
+	_, err = Run(ctx, Options{Kernels: []string{"debian-potato"}})
+	assert.ErrorContains(t, err, `kernel "debian-potato" is not in the catalog`)
+}
