@@ -1,6 +1,28 @@
 // Package vmtest boots a kernel in QEMU (KVM when it really works, TCG
 // otherwise) with a generated initramfs whose PID 1 is a small static Go
 // init, runs commands inside it, and reports their output, the kernel
-// console, the guest's events, per-phase timings and an outcome: pass, fail,
-// kernel-panic, oops, splat, timeout or infra-error.
+// console, the guest's events, per-phase timings and an outcome: pass,
+// fail, kernel-panic, oops, splat, timeout or infra-error.
+//
+//	res, err := vmtest.Run(ctx, vmtest.Spec{
+//		Kernel:   k.Vmlinuz,
+//		Files:    []vmtest.File{{Host: "prog.o", Guest: "/payload/prog.o"}},
+//		Commands: []vmtest.Command{{Path: "uname", Args: []string{"-r"}}},
+//	})
+//
+// How a run goes: the initramfs is a cached base archive (the init, built
+// once from source embedded in this package, and a skeleton root) followed
+// by the run's own archive (spec, files, executables with their shared
+// libraries), written into a memfd, so a run leaves no temporary file.
+// QEMU gets two 8250 serial ports: ttyS0 is the kernel console, scanned
+// for panics, oopses and warnings; ttyS1 carries the init's framed events
+// (vmtest/internal/wire). Each phase (kernel, init, command <name>,
+// poweroff) has a watchdog; on expiry the QEMU process group is killed.
+//
+// The accelerator is chosen once per host setup by a short trial boot under
+// KVM (cached in the kmatrix cache dir with its reason); KMATRIX_ACCEL
+// forces it. At most MaxParallel VMs run at once in a process.
+//
+// For go tests in guests: BuildTestBinary, ParseGoTest, Replay; and
+// `kmatrix exec` is a `go test -exec` adapter built on Run.
 package vmtest

@@ -359,3 +359,20 @@ func TestBadKernel(t *testing.T) {
 	_, err = Run(context.Background(), Spec{})
 	assert.ErrorContains(t, err, "vmtest: Kernel: empty: want the path of a vmlinuz")
 }
+
+func TestCancelledRunStopsQEMU(t *testing.T) {
+	noQEMULeft(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hang := gp(t, "hang", "hang")
+	hang.Stdout = writerFunc(func(p []byte) {
+		if bytes.Contains(p, []byte("hanging")) {
+			cancel()
+		}
+	})
+	res, err := Run(ctx, Spec{Kernel: newest(t).Vmlinuz, Commands: []Command{hang}, Timeout: 3 * time.Minute})
+	require.ErrorIs(t, err, context.Canceled)
+	require.ErrorIs(t, err, ErrInfra)
+	assert.Equal(t, outcome.InfraError, res.Outcome)
+	assert.Equal(t, "cancelled", res.Commands[0].Err)
+}
