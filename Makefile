@@ -11,7 +11,7 @@ FLOAT    ?=
 SHARDS   ?= shards
 BASELINE ?=
 ACTIONLINT  := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2026.2.2
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # Guest binaries must be static: the guest has no libc.
 export CGO_ENABLED = 0

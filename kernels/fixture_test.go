@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -286,17 +285,4 @@ func writeCatalog(t *testing.T, text string) *Catalog {
 	c, err := LoadCatalog(path)
 	require.NoError(t, err)
 	return c
-}
-
-func listDir(t *testing.T, dir string) []string {
-	var out []string
-	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err == nil && p != dir {
-			r, _ := filepath.Rel(dir, p)
-			out = append(out, r)
-		}
-		return nil
-	})
-	sort.Strings(out)
-	return out
 }

@@ -146,7 +146,7 @@ func checkKernel(path string) error {
 
 func checkFile(f *File) error {
 	if err := checkGuestPath(f.Guest); err != nil {
-		return fmt.Errorf("Guest: %w", err)
+		return fmt.Errorf("guest path: %w", err)
 	}
 	f.Guest = path.Clean(f.Guest)
 	if f.Host == "" {
@@ -160,10 +160,10 @@ func checkFile(f *File) error {
 	}
 	fi, err := os.Stat(f.Host)
 	if err != nil {
-		return fmt.Errorf("Host: %w", err)
+		return fmt.Errorf("host file: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("Host: %s is a %s, not a regular file: list the files of a directory one by one", f.Host, fi.Mode().Type())
+		return fmt.Errorf("host file %s is a %s, not a regular file: list the files of a directory one by one", f.Host, fi.Mode().Type())
 	}
 	if f.Mode == 0 {
 		f.Mode = fi.Mode().Perm()
@@ -195,34 +195,34 @@ func resolveCommand(c *Command) ([]File, error) {
 			c.Path = "/usr/local/bin/" + filepath.Base(c.Host)
 		}
 		if err := checkGuestPath(c.Path); err != nil {
-			return nil, fmt.Errorf("Path: %w", err)
+			return nil, fmt.Errorf("command path: %w", err)
 		}
 		c.Path = path.Clean(c.Path)
 		fi, err := os.Stat(c.Host)
 		if err != nil {
-			return nil, fmt.Errorf("Host: %w", err)
+			return nil, fmt.Errorf("host executable: %w", err)
 		}
 		if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
-			return nil, fmt.Errorf("Host: %s is not an executable file", c.Host)
+			return nil, fmt.Errorf("host executable %s is not an executable file", c.Host)
 		}
 		files, err := executableFiles(c.Host, c.Path)
 		if err != nil {
-			return nil, fmt.Errorf("Host: %w", err)
+			return nil, fmt.Errorf("host executable: %w", err)
 		}
 		return files, nil
 	}
 	switch {
 	case c.Path == "":
-		return nil, errors.New("Path is empty: want the guest path of an executable, or a bare name to copy from the host PATH")
+		return nil, errors.New("command path is empty: want the guest path of an executable, or a bare name to copy from the host PATH")
 	case path.IsAbs(c.Path):
 		c.Path = path.Clean(c.Path)
 		return nil, nil // the guest reports it if it is not there
 	case strings.Contains(c.Path, "/"):
-		return nil, fmt.Errorf("Path %q is relative: want an absolute guest path, or a bare name to copy from the host PATH", c.Path)
+		return nil, fmt.Errorf("command path %q is relative: want an absolute guest path, or a bare name to copy from the host PATH", c.Path)
 	}
 	host, err := exec.LookPath(c.Path)
 	if err != nil {
-		return nil, fmt.Errorf("Path %q: not found in the host PATH: install it on the host, or give the absolute guest path of an executable from Files", c.Path)
+		return nil, fmt.Errorf("command path %q: not found in the host PATH: install it on the host, or give the absolute guest path of an executable from Files", c.Path)
 	}
 	host, err = filepath.Abs(host)
 	if err != nil {
@@ -236,7 +236,7 @@ func resolveCommand(c *Command) ([]File, error) {
 	c.Path = host
 	files, err := executableFiles(host, host)
 	if err != nil {
-		return nil, fmt.Errorf("Path %q: %w", c.Path, err)
+		return nil, fmt.Errorf("command path %q: %w", c.Path, err)
 	}
 	return files, nil
 }

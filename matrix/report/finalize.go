@@ -83,8 +83,7 @@ type colKey struct{ payload, check string }
 // behaviour check at load time does not move the column.
 func (r *Report) Columns() []Column {
 	type tally struct {
-		n     map[string]int
-		first int
+		n map[string]int
 	}
 	t := make(map[colKey]*tally)
 	for _, c := range r.Cells {

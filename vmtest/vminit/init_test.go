@@ -51,7 +51,7 @@ func (f *fakeSystem) Uptime() time.Duration { return 1500 * time.Millisecond }
 func (f *fakeSystem) Sync()                 { f.synced = true }
 func (f *fakeSystem) PowerOff() error       { return errors.New("not on the host") }
 
-func runInit(t *testing.T, sys *fakeSystem, spec wire.Spec) ([]*wire.Event, error, string) {
+func runInit(t *testing.T, sys *fakeSystem, spec wire.Spec) ([]*wire.Event, string, error) {
 	t.Helper()
 	if sys.spec == nil {
 		b, err := json.Marshal(spec)
@@ -70,7 +70,7 @@ func runInit(t *testing.T, sys *fakeSystem, spec wire.Spec) ([]*wire.Event, erro
 		require.NoError(t, derr, "every line the init writes is a frame")
 		evs = append(evs, e)
 	}
-	return evs, err, console.String()
+	return evs, console.String(), err
 }
 
 func kinds(evs []*wire.Event) string {
@@ -111,7 +111,7 @@ func sh(script string) wire.Command {
 
 func TestRunsCommandsInOrderWhateverTheyDo(t *testing.T) {
 	sys := &fakeSystem{}
-	evs, err, _ := runInit(t, sys, wire.Spec{StreamLimit: 1 << 20, Commands: []wire.Command{
+	evs, _, err := runInit(t, sys, wire.Spec{StreamLimit: 1 << 20, Commands: []wire.Command{
 		sh("echo out; echo err >&2; exit 3"),
 		{Name: "nope", Path: "/nonexistent/nope"},
 		sh(`echo "$HOME $TMPDIR $FOO $PATH"`),
@@ -139,7 +139,7 @@ func TestEnvAndDir(t *testing.T) {
 	c := sh(`echo "$HOME|$FOO|$PATH"; pwd`)
 	c.Env = []string{"FOO=bar", "HOME=/home/x"}
 	c.Dir = dir
-	evs, err, _ := runInit(t, &fakeSystem{}, wire.Spec{StreamLimit: 1 << 20, Commands: []wire.Command{c}})
+	evs, _, err := runInit(t, &fakeSystem{}, wire.Spec{StreamLimit: 1 << 20, Commands: []wire.Command{c}})
 	require.NoError(t, err)
 	assert.Equal(t, "/home/x|bar|"+defaultEnv[0][len("PATH="):]+"\n"+dir+"\n", output(evs, 0, 1))
 }
@@ -149,7 +149,7 @@ func TestMountsSkipWhatTheKernelLacks(t *testing.T) {
 		"/sys/kernel/tracing": syscall.ENODEV, // before 4.1
 		"/sys/fs/bpf":         os.ErrNotExist, // no CONFIG_BPF_SYSCALL: no mount point in sysfs
 	}}
-	evs, err, _ := runInit(t, sys, wire.Spec{})
+	evs, _, err := runInit(t, sys, wire.Spec{})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"/dev", "/proc", "/sys", "/dev/shm", "/dev/pts", "/sys/kernel/debug", "/sys/fs/cgroup"}, sys.mounted)
 	require.Equal(t, wire.Ready, evs[1].Kind)
@@ -160,7 +160,7 @@ func TestMountsSkipWhatTheKernelLacks(t *testing.T) {
 
 func TestRequiredMountFailureIsReported(t *testing.T) {
 	sys := &fakeSystem{mountErr: map[string]error{"/proc": syscall.EPERM}}
-	evs, err, console := runInit(t, sys, wire.Spec{Commands: []wire.Command{sh("true")}})
+	evs, console, err := runInit(t, sys, wire.Spec{Commands: []wire.Command{sh("true")}})
 	require.Error(t, err)
 	assert.Equal(t, "hello log bye", kinds(evs), "no command runs on a half-set-up guest")
 	assert.Contains(t, evs[1].Message, "mount proc on /proc: operation not permitted")
@@ -168,14 +168,14 @@ func TestRequiredMountFailureIsReported(t *testing.T) {
 }
 
 func TestMemlockFailureIsAWarning(t *testing.T) {
-	evs, err, _ := runInit(t, &fakeSystem{memlockErr: syscall.EPERM}, wire.Spec{})
+	evs, _, err := runInit(t, &fakeSystem{memlockErr: syscall.EPERM}, wire.Spec{})
 	require.NoError(t, err)
 	assert.Contains(t, evs[1].Warnings, "raise RLIMIT_MEMLOCK: operation not permitted")
 }
 
 func TestUnreadableSpec(t *testing.T) {
 	sys := &fakeSystem{spec: []byte("{not json")}
-	evs, err, _ := runInit(t, sys, wire.Spec{})
+	evs, _, err := runInit(t, sys, wire.Spec{})
 	require.Error(t, err)
 	assert.Equal(t, "hello log bye", kinds(evs))
 	assert.Contains(t, evs[1].Message, "parse the run description /vmtest/spec.json")
@@ -183,7 +183,7 @@ func TestUnreadableSpec(t *testing.T) {
 
 func TestPowerOffOnlyMountsNothingMore(t *testing.T) {
 	sys := &fakeSystem{}
-	evs, err, _ := runInit(t, sys, wire.Spec{PowerOffOnly: true, Commands: []wire.Command{sh("true")}})
+	evs, _, err := runInit(t, sys, wire.Spec{PowerOffOnly: true, Commands: []wire.Command{sh("true")}})
 	require.NoError(t, err)
 	assert.Equal(t, "hello bye", kinds(evs))
 	assert.Equal(t, []string{"/dev"}, sys.mounted)
@@ -194,7 +194,7 @@ func TestTimeoutKillsTheProcessGroup(t *testing.T) {
 	// WaitDelay) the init would wait for it.
 	c := sh("echo started; sleep 30 & sleep 30")
 	c.Timeout = 300 * time.Millisecond
-	evs, err, _ := runInit(t, &fakeSystem{}, wire.Spec{StreamLimit: 1 << 20, Commands: []wire.Command{c, sh("echo next")}})
+	evs, _, err := runInit(t, &fakeSystem{}, wire.Spec{StreamLimit: 1 << 20, Commands: []wire.Command{c, sh("echo next")}})
 	require.NoError(t, err)
 	e := exitOf(evs, 0)
 	assert.Equal(t, "timeout", e.Err)
@@ -205,7 +205,7 @@ func TestTimeoutKillsTheProcessGroup(t *testing.T) {
 }
 
 func TestKilledBySignal(t *testing.T) {
-	evs, err, _ := runInit(t, &fakeSystem{}, wire.Spec{Commands: []wire.Command{sh("kill -9 $$")}})
+	evs, _, err := runInit(t, &fakeSystem{}, wire.Spec{Commands: []wire.Command{sh("kill -9 $$")}})
 	require.NoError(t, err)
 	assert.Equal(t, -1, exitOf(evs, 0).Code)
 	assert.Equal(t, "signal: killed", exitOf(evs, 0).Err)
@@ -213,7 +213,7 @@ func TestKilledBySignal(t *testing.T) {
 
 func TestFloodKeepsHeadAndTail(t *testing.T) {
 	c := sh(`i=0; while [ $i -lt 5000 ]; do echo "line $i"; i=$((i+1)); done; echo END`)
-	evs, err, _ := runInit(t, &fakeSystem{}, wire.Spec{StreamLimit: 1000, TailLimit: 100, Commands: []wire.Command{c}})
+	evs, _, err := runInit(t, &fakeSystem{}, wire.Spec{StreamLimit: 1000, TailLimit: 100, Commands: []wire.Command{c}})
 	require.NoError(t, err)
 	out := output(evs, 0, 1)
 	head, rest, ok := strings.Cut(out, "<gap ")

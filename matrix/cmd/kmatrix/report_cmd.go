@@ -84,7 +84,8 @@ func diffCmd(_ context.Context, args []string) int {
 	d := report.Diff(base, cur)
 	d.WriteText(os.Stdout)
 	if *out != "" {
-		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err == nil {
+		err := os.MkdirAll(filepath.Dir(*out), 0o755)
+		if err == nil {
 			err = os.WriteFile(*out, []byte(d.Markdown()), 0o644)
 		}
 		if err != nil {
