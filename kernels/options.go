@@ -126,20 +126,7 @@ func newSession(opts Options, needMirrors bool) (*session, error) {
 	if s.log == nil {
 		s.log = os.Stderr
 	}
-	switch {
-	case opts.AllowExpired:
-		s.allowExpired, s.allowReason = true, "asked for by the caller"
-	case os.Getenv(EnvAllowExpired) == "1":
-		s.allowExpired, s.allowReason = true, EnvAllowExpired+"=1"
-	default:
-		aptDir := opts.aptDir
-		if aptDir == "" {
-			aptDir = aptSourcesDir
-		}
-		if f, ok := hostSkipsValidUntil(aptDir); ok {
-			s.allowExpired, s.allowReason = true, `following the host's apt policy: `+f+` sets Acquire::Check-Valid-Until "false"`
-		}
-	}
+	s.allowExpired, s.allowReason = ExpiredIndexPolicy(opts)
 	s.progress = newProgress(opts.Progress)
 	return s, nil
 }
@@ -173,4 +160,28 @@ func (s *session) retries() int {
 		return s.opts.Retries
 	}
 	return 3
+}
+
+// ExpiredIndexPolicy says whether archive indexes past their Valid-Until
+// are accepted under opts, and why: when the caller asks (opts.AllowExpired),
+// when KMATRIX_ALLOW_EXPIRED_INDEX=1, or when the host's own apt
+// configuration sets Acquire::Check-Valid-Until "false" (a frozen mirror
+// snapshot). Everything that talks to the archive (fetching here, build
+// roots in package kmod) follows this one rule. Signatures are checked
+// either way.
+func ExpiredIndexPolicy(opts Options) (allow bool, reason string) {
+	switch {
+	case opts.AllowExpired:
+		return true, "asked for by the caller"
+	case os.Getenv(EnvAllowExpired) == "1":
+		return true, EnvAllowExpired + "=1"
+	}
+	aptDir := opts.aptDir
+	if aptDir == "" {
+		aptDir = aptSourcesDir
+	}
+	if f, ok := hostSkipsValidUntil(aptDir); ok {
+		return true, `following the host's apt policy: ` + f + ` sets Acquire::Check-Valid-Until "false"`
+	}
+	return false, ""
 }

@@ -42,6 +42,9 @@ type BuildOptions struct {
 	HostOnly bool
 	// Progress, when set, receives build-root creation output.
 	Progress io.Writer
+	// AllowExpired lets build-root creation accept archive indexes past
+	// their Valid-Until, like kernels.Options.AllowExpired.
+	AllowExpired bool
 }
 
 // BuildResult is the outcome of building a module for one kernel. A build
@@ -165,7 +168,7 @@ func Build(ctx context.Context, k *kernels.Kernel, srcDir string, opts BuildOpti
 		if strings.HasPrefix(k.Suite, suite+"-") {
 			extra = []string{k.Suite}
 		}
-		br, err := EnsureBuildRoot(ctx, cacheDir, suite, k.Release, extra, opts.Progress)
+		br, err := EnsureBuildRoot(ctx, cacheDir, suite, k.Release, extra, BuildRootOptions{AllowExpired: opts.AllowExpired, Progress: opts.Progress})
 		if err != nil {
 			return fail(fmt.Errorf("module build for %s: %w", k.Name, err))
 		}
@@ -356,7 +359,8 @@ func cleanEnv() []string {
 // sibling's Makefile with -f (the kernel Makefile derives srctree from its
 // own location and objtree from -C, so nothing else changes).
 //
-// TODO(lead): remove once kernels makes every fetched tree self-contained.
+// Fetched trees are self-contained (package kernels rewrites the include);
+// this still serves local kernels whose headers are a plain unpack.
 func rawHeadersArgs(headers string) []string {
 	data, err := os.ReadFile(filepath.Join(headers, "Makefile"))
 	if err != nil {

@@ -133,7 +133,7 @@ func TestEnsureBuildRootBadInput(t *testing.T) {
 		{"trixie", "", `kernel release ""`},
 		{"trixie", "a/b", `kernel release "a/b"`},
 	} {
-		_, err := EnsureBuildRoot(context.Background(), t.TempDir(), tc.suite, tc.release, nil, nil)
+		_, err := EnsureBuildRoot(context.Background(), t.TempDir(), tc.suite, tc.release, nil, BuildRootOptions{})
 		require.Error(t, err)
 		assert.ErrorIs(t, err, ErrBuildRoot)
 		assert.Contains(t, err.Error(), tc.want)

@@ -10,21 +10,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kmatrix/kmatrix/kernels"
 )
 
-// EnvAllowExpiredIndex, when set to a boolean, says whether apt may accept
-// archive indexes past their Valid-Until date when creating build roots.
-// When unset, the host's apt configuration (Acquire::Check-Valid-Until)
-// decides. Signatures are checked either way.
-//
-// TODO(lead): take this from the kernels package once it exposes its answer,
-// so that fetching and build roots follow one rule.
-const EnvAllowExpiredIndex = "KMATRIX_ALLOW_EXPIRED_INDEX"
+// BuildRootOptions tune EnsureBuildRoot.
+type BuildRootOptions struct {
+	// AllowExpired lets apt accept archive indexes past their Valid-Until
+	// (see kernels.ExpiredIndexPolicy for when that is also the default).
+	AllowExpired bool
+	// Progress, when set, receives mmdebstrap's output.
+	Progress io.Writer
+}
 
 // BuildRoot is a Debian userland of one suite that holds one kernel's
 // headers package and, through its dependencies, the gcc that kernel was
@@ -56,7 +55,8 @@ const buildRootMark = ".kmatrix-buildroot.json"
 // place when complete, so a root that exists is whole. extraSuites are
 // added to the sources (e.g. "bookworm-backports" for a backports kernel).
 // progress, when not nil, receives mmdebstrap's output.
-func EnsureBuildRoot(ctx context.Context, cacheDir, suite, release string, extraSuites []string, progress io.Writer) (*BuildRoot, error) {
+func EnsureBuildRoot(ctx context.Context, cacheDir, suite, release string, extraSuites []string, opts BuildRootOptions) (*BuildRoot, error) {
+	progress := opts.Progress
 	if suite == "" || strings.ContainsAny(suite, "/ ") {
 		return nil, fmt.Errorf("%w: suite %q: want a Debian suite name such as \"trixie\"", ErrBuildRoot, suite)
 	}
@@ -90,7 +90,7 @@ func EnsureBuildRoot(ctx context.Context, cacheDir, suite, release string, extra
 		return nil, fmt.Errorf("%w: remove leftover %s: %w", ErrBuildRoot, tmp, err)
 	}
 
-	args, sources, err := mmdebstrapArgs(suite, release, extraSuites, tmp)
+	args, sources, err := mmdebstrapArgs(suite, release, extraSuites, tmp, opts.AllowExpired)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +135,7 @@ func EnsureBuildRoot(ctx context.Context, cacheDir, suite, release string, extra
 // mmdebstrapArgs builds the mmdebstrap command line: suite, its -updates
 // and -security pockets (the newest kernel ABIs are often only in
 // -security), and extraSuites, from the mirrors the host's apt uses.
-func mmdebstrapArgs(suite, release string, extraSuites []string, target string) (args, sources []string, err error) {
+func mmdebstrapArgs(suite, release string, extraSuites []string, target string, allowExpired bool) (args, sources []string, err error) {
 	m, err := kernels.DiscoverMirrors()
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrBuildRoot, err)
@@ -163,33 +163,14 @@ func mmdebstrapArgs(suite, release string, extraSuites []string, target string) 
 	if os.Geteuid() != 0 {
 		args = append(args, "--mode=unshare")
 	}
-	if allowExpiredIndex() {
+	// One rule for the whole of kmatrix: the kernels package's (caller's
+	// flag, KMATRIX_ALLOW_EXPIRED_INDEX=1, or the host's apt policy).
+	if allow, _ := kernels.ExpiredIndexPolicy(kernels.Options{AllowExpired: allowExpired}); allow {
 		args = append(args, `--aptopt=Acquire::Check-Valid-Until "false"`)
 	}
 	args = append(args, suite, target)
 	args = append(args, sources...)
 	return args, sources, nil
-}
-
-// allowExpiredIndex follows KMATRIX_ALLOW_EXPIRED_INDEX, else the host's
-// apt configuration.
-func allowExpiredIndex() bool {
-	if v := os.Getenv(EnvAllowExpiredIndex); v != "" {
-		b, err := strconv.ParseBool(v)
-		return err == nil && b
-	}
-	out, err := exec.Command("apt-config", "dump", "Acquire::Check-Valid-Until").Output()
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		k, v, ok := strings.Cut(strings.TrimSuffix(strings.TrimSpace(line), ";"), " ")
-		if ok && k == "Acquire::Check-Valid-Until" {
-			b, err := strconv.ParseBool(strings.Trim(v, `"`))
-			return err == nil && !b
-		}
-	}
-	return false
 }
 
 // mountsUnder lists the mount points at or below dir.

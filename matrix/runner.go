@@ -41,6 +41,7 @@ type Runner struct {
 	progress *Progress
 	tests    map[string]guestTests // payload → its guest test binary
 	tool     string                // host path of kmatrix-guest, for user BPF objects and modules
+	tmp      string                // the module source and per-kernel builds; removed by Close
 	kmodSrc  string                // source directory of the built-in module
 }
 
@@ -86,21 +87,24 @@ func NewRunner(ctx context.Context, opts Options) (*Runner, error) {
 		}
 		r.tests[p] = guestTests{binary: bin, expected: guestChecks[p]}
 	}
+	tmp, err := os.MkdirTemp("", "kmatrix-run-")
+	if err != nil {
+		return nil, err
+	}
+	r.tmp = tmp
 	if contains(opts.Payloads, PayloadKmod) {
 		// The module source is embedded in package kmod, so an installed
 		// kmatrix needs no checkout: write it out once per run.
-		src, err := os.MkdirTemp("", "kmatrix-kmod-")
-		if err != nil {
+		r.kmodSrc = filepath.Join(tmp, "kmatrix-src")
+		if err := kmod.WriteSource(r.kmodSrc); err != nil {
+			r.Close()
 			return nil, err
 		}
-		if err := kmod.WriteSource(src); err != nil {
-			return nil, err
-		}
-		r.kmodSrc = src
 	}
 	if len(opts.BPFObjects)+len(opts.KmodDirs) > 0 {
 		tool, err := vmtest.BuildBinary(ctx, "github.com/kmatrix/kmatrix/matrix/cmd/kmatrix-guest")
 		if err != nil {
+			r.Close()
 			return nil, fmt.Errorf("building kmatrix-guest: %w", err)
 		}
 		r.tool = tool
@@ -110,8 +114,8 @@ func NewRunner(ctx context.Context, opts Options) (*Runner, error) {
 
 // Close removes what NewRunner wrote to temporary storage.
 func (r *Runner) Close() error {
-	if r.kmodSrc != "" {
-		return os.RemoveAll(r.kmodSrc)
+	if r.tmp != "" {
+		return os.RemoveAll(r.tmp)
 	}
 	return nil
 }
@@ -260,7 +264,10 @@ func (r *Runner) Kernel(ctx context.Context, k *kernels.Kernel) ([]report.Cell, 
 func (r *Runner) build(ctx context.Context, k *kernels.Kernel, payload, src string) (report.Cell, string) {
 	c := report.Cell{Kernel: k.Name, Payload: payload, Check: "Build", Stage: "build"}
 	start := time.Now()
-	res, err := kmod.Build(ctx, k, src, kmod.BuildOptions{})
+	// Each kernel × module builds in its own directory under the run's
+	// temp dir: builds of different kernels run in parallel.
+	out := filepath.Join(r.tmp, "build", strings.ReplaceAll(payload, ":", "_"))
+	res, err := kmod.Build(ctx, k, src, kmod.BuildOptions{OutDir: out, AllowExpired: r.opts.AllowExpired})
 	c.DurationMS = ms(time.Since(start))
 	if err != nil {
 		c.Outcome = outcome.InfraError
