@@ -25,6 +25,8 @@ type Options struct {
 	KmodDirs []string
 	// CheckCmd is an optional command run in each guest after the user
 	// payloads are loaded and attached (no shell: argv[0] is executed).
+	// When argv[0] is a file on the host it is copied into the guest; the
+	// guest has no libc, so make it a static binary.
 	CheckCmd []string
 	// OutDir receives report.json, report.md, report.html and junit.xml;
 	// empty writes nothing.

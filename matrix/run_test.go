@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -36,9 +37,11 @@ func TestRunUserPayloads(t *testing.T) {
 	}
 	ks := kernelstest.Default(t)
 	out := t.TempDir()
+	check := buildCheck(t)
 	rep, err := Run(context.Background(), Options{
 		BPFObjects: []string{"../bpf/testdata/tcx_kprobe_x86_bpfel.o"},
 		KmodDirs:   []string{"../kmod/testdata/versionerror"},
+		CheckCmd:   []string{check, "/proc/self/stat"},
 		OutDir:     out,
 	})
 	require.NoError(t, err)
@@ -59,6 +62,10 @@ func TestRunUserPayloads(t *testing.T) {
 			assert.Contains(t, tcx[0].Evidence.Message, "6.6", k.Name)
 		}
 
+		chk := cellsOf(rep, k.Name, "bpf:tcx_kprobe_x86_bpfel", "check")
+		require.Len(t, chk, 1, k.Name)
+		assert.Equal(t, outcome.Pass, chk[0].Outcome, "%s: the host check binary runs in the guest: %s %s", k.Name, chk[0].Evidence.Message, chk[0].Evidence.Log)
+
 		build := cellsOf(rep, k.Name, "kmod:versionerror", "Build")
 		require.Len(t, build, 1, k.Name)
 		if k.Version.AtLeast(5, 14) {
@@ -76,6 +83,21 @@ func TestRunUserPayloads(t *testing.T) {
 			assert.Equal(t, outcome.BuildError, load[0].Outcome, "a module that did not build is never loaded")
 		}
 	}
+}
+
+// buildCheck builds a user's check command: a static binary that fails
+// unless the file named by its argument exists (in the guest).
+func buildCheck(t *testing.T) string {
+	dir := t.TempDir()
+	src := "package main\n\nimport \"os\"\n\nfunc main() {\n\tif _, err := os.Stat(os.Args[1]); err != nil {\n\t\tos.Exit(1)\n\t}\n}\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module check\n"), 0o644))
+	bin := filepath.Join(dir, "check")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return bin
 }
 
 // One broken kernel never hides the others: its failure is an infra-error

@@ -3,6 +3,7 @@ package matrix
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 
@@ -30,9 +31,19 @@ func (r *Runner) userCommands(spec *vmtest.Spec, modules map[string]string) []us
 	tool := guestDir + "/kmatrix-guest"
 	spec.Files = append(spec.Files, vmtest.File{Host: r.tool, Guest: tool})
 	var cmds []userCommand
+	checkCmd := append([]string(nil), r.opts.CheckCmd...)
+	if len(checkCmd) > 0 {
+		// A check that is a file on the host is copied in: the guest has
+		// nothing of the host's but what kmatrix puts there.
+		if fi, err := os.Stat(checkCmd[0]); err == nil && fi.Mode().IsRegular() {
+			gp := guestDir + "/check/" + filepath.Base(checkCmd[0])
+			spec.Files = append(spec.Files, vmtest.File{Host: checkCmd[0], Guest: gp, Mode: 0o755})
+			checkCmd[0] = gp
+		}
+	}
 	check := func(args []string) []string {
-		if len(r.opts.CheckCmd) > 0 {
-			args = append(append(args, "--"), r.opts.CheckCmd...)
+		if len(checkCmd) > 0 {
+			args = append(append(args, "--"), checkCmd...)
 		}
 		return args
 	}

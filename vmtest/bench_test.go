@@ -9,25 +9,14 @@ import (
 	"github.com/kmatrix/kmatrix/kernels"
 	"github.com/kmatrix/kmatrix/kernels/kernelstest"
 	"github.com/kmatrix/kmatrix/matrix/outcome"
-	"github.com/kmatrix/kmatrix/vmtest/internal/wire"
 )
 
 // bootFloor is the bare-boot floor: the same QEMU and kernel with an init
 // that powers off before doing anything.
 func bootFloor(b *testing.B, k *kernels.Kernel) time.Duration {
-	p, err := newPlan(Spec{Kernel: k.Vmlinuz})
+	d, err := BootFloor(context.Background(), k.Vmlinuz)
 	if err != nil {
 		b.Fatal(err)
-	}
-	acc, err := chooseAccel(context.Background(), p)
-	if err != nil {
-		b.Fatal(err)
-	}
-	start := time.Now()
-	res, err := boot(context.Background(), p, acc.Accel, &wire.Spec{PowerOffOnly: true})
-	d := time.Since(start)
-	if err != nil || res.Outcome != outcome.Pass {
-		b.Fatalf("floor boot: %v %s", err, res.Err)
 	}
 	return d
 }

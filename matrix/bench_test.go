@@ -1,0 +1,71 @@
+package matrix
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kmatrix/kmatrix/kernels/kernelstest"
+	"github.com/kmatrix/kmatrix/vmtest"
+)
+
+// BenchmarkMatrix measures the default matrix with a warm cache: the wall
+// time of every kernel × payload, kernels in parallel as Run does
+// (total-ms), and each kernel's own time (build + VM + checks) against its
+// bare-boot floor (<kernel>-ratio). Targets: total ≤ 15 s on 2 cores under
+// KVM, each kernel ≤ 1.3× its floor.
+func BenchmarkMatrix(b *testing.B) {
+	ks := kernelstest.Default(b)
+	ctx := context.Background()
+	r, err := NewRunner(ctx, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	floors := map[string]time.Duration{}
+	for _, k := range ks {
+		if floors[k.Name], err = vmtest.BootFloor(ctx, k.Vmlinuz); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Warm up: module builds, guest binaries, the page cache.
+	for _, k := range ks {
+		if _, _, err := r.Kernel(ctx, k); err != nil {
+			b.Fatal(err)
+		}
+	}
+	per := map[string]time.Duration{}
+	var total time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		slots := make(chan struct{}, r.opts.Parallel)
+		for _, k := range ks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				slots <- struct{}{}
+				defer func() { <-slots }()
+				t0 := time.Now()
+				if _, _, err := r.Kernel(ctx, k); err != nil {
+					b.Error(err)
+				}
+				mu.Lock()
+				per[k.Name] += time.Since(t0)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		total += time.Since(start)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(total.Milliseconds())/n, "total-ms")
+	for _, k := range ks {
+		b.ReportMetric(float64(per[k.Name].Milliseconds())/n, k.Name+"-ms")
+		b.ReportMetric(float64(floors[k.Name].Milliseconds()), k.Name+"-floor-ms")
+		b.ReportMetric(float64(per[k.Name])/n/float64(floors[k.Name]), k.Name+"-ratio")
+	}
+}
