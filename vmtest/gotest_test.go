@@ -173,7 +173,7 @@ func TestGoTestInGuest(t *testing.T) {
 	m = byName(ParseGoTest(append(c.Stdout, c.Stderr...)))
 	assert.Equal(t, outcome.Pass, m["TestKernelRelease"].Outcome)
 	assert.Equal(t, outcome.Fail, m["TestCrashesOnPurpose"].Outcome)
-	assert.Contains(t, m["TestCrashesOnPurpose"].Output, "panic: assignment to entry in nil map")
+	assert.Contains(t, m["TestCrashesOnPurpose"].Output, "panic: runtime error: invalid memory address or nil pointer dereference")
 }
 
 func TestBuildErrors(t *testing.T) {
