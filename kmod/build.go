@@ -67,6 +67,9 @@ type BuildResult struct {
 	Duration         time.Duration `json:"duration"`
 	Setup            time.Duration `json:"setup"`
 	BuildRootCreated bool          `json:"build_root_created,omitempty"`
+	// Cached says the result came from BuildCached's cache: nothing was
+	// compiled, and Duration is the original build's.
+	Cached bool `json:"cached,omitempty"`
 	// Outcome is outcome.Pass, outcome.BuildError, outcome.Timeout (the
 	// context's deadline passed during make) or outcome.InfraError.
 	Outcome outcome.Outcome `json:"outcome"`

@@ -267,7 +267,7 @@ func (r *Runner) build(ctx context.Context, k *kernels.Kernel, payload, src stri
 	// Each kernel × module builds in its own directory under the run's
 	// temp dir: builds of different kernels run in parallel.
 	out := filepath.Join(r.tmp, "build", strings.ReplaceAll(payload, ":", "_"))
-	res, err := kmod.Build(ctx, k, src, kmod.BuildOptions{OutDir: out, AllowExpired: r.opts.AllowExpired})
+	res, err := kmod.BuildCached(ctx, k, src, kmod.BuildOptions{OutDir: out, AllowExpired: r.opts.AllowExpired})
 	c.DurationMS = ms(time.Since(start))
 	if err != nil {
 		c.Outcome = outcome.InfraError
@@ -275,7 +275,11 @@ func (r *Runner) build(ctx context.Context, k *kernels.Kernel, payload, src stri
 		return c, ""
 	}
 	c.Outcome = res.Outcome
-	c.Evidence.Facts = map[string]string{"compiler": res.Compiler, "kernel_compiler": k.Compiler.String()}
+	c.Evidence.Facts = map[string]string{"compiler": res.Compiler, "kernel_compiler": k.Compiler.String(),
+		"build_ms": fmt.Sprint(res.Duration.Milliseconds())}
+	if res.Cached {
+		c.Evidence.Facts["cached"] = "yes: same source, kernel and compiler as a previous build"
+	}
 	if res.Outcome != outcome.Pass {
 		if res.FirstError != nil {
 			c.Evidence.Message = res.FirstError.String()
