@@ -1,7 +1,10 @@
 package matrix
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -9,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/kmatrix/kmatrix/matrix/report"
 )
 
 // readmeCommands returns the commands of README.md's "Two commands" block:
@@ -79,4 +84,54 @@ func TestWorkflowStepsCallMakeTargets(t *testing.T) {
 		}
 		assert.NotZero(t, runs, wf)
 	}
+}
+
+// The Makefile targets the scheduled workflow runs (plan, merge, summary)
+// run here too, on real inputs, so they cannot rot unnoticed.
+func TestWorkflowMakeTargets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs make and go run; run without -short")
+	}
+	run := func(env []string, args ...string) string {
+		cmd := exec.Command("make", append([]string{"--no-print-directory", "-C", ".."}, args...)...)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "make %v:\n%s", args, out)
+		return string(out)
+	}
+	dir := t.TempDir()
+
+	ghOut := filepath.Join(dir, "github_output")
+	run([]string{"GITHUB_OUTPUT=" + ghOut}, "plan")
+	b, err := os.ReadFile(ghOut)
+	require.NoError(t, err)
+	assert.Regexp(t, `^kernels=\["debian-bullseye","debian-bookworm","debian-trixie","debian-sid"\]\n$`, string(b))
+
+	// Two shards of a real-shaped report, merged, diffed against the whole.
+	whole, err := report.Read("report/testdata/sample.json")
+	require.NoError(t, err)
+	for i, k := range whole.Kernels {
+		shard := &report.Report{Schema: report.Schema, GeneratedAt: whole.GeneratedAt, Host: whole.Host, Kernels: []report.Kernel{k}}
+		for _, c := range whole.Cells {
+			if c.Kernel == k.Name {
+				shard.Cells = append(shard.Cells, c)
+			}
+		}
+		require.NoError(t, shard.Write(filepath.Join(dir, "shards", fmt.Sprintf("shard-%d", i))))
+	}
+	out := filepath.Join(dir, "merged")
+	run([]string{"GITHUB_OUTPUT=" + ghOut}, "merge", "SHARDS="+filepath.Join(dir, "shards"), "REPORT="+out, "BASELINE="+filepath.Join("matrix/report/testdata/sample.json"))
+	merged, err := report.Read(filepath.Join(out, "report.json"))
+	require.NoError(t, err)
+	assert.Equal(t, len(whole.Cells), len(merged.Cells))
+	assert.FileExists(t, filepath.Join(out, "diff.md"))
+	b, err = os.ReadFile(ghOut)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "regressions=0\n")
+
+	summary := filepath.Join(dir, "summary.md")
+	run([]string{"GITHUB_STEP_SUMMARY=" + summary}, "summary", "REPORT="+out)
+	b, err = os.ReadFile(summary)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "| kernel |")
 }
