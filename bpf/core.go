@@ -161,27 +161,33 @@ func describeRelocation(r *btf.CORERelocation, types *btf.Spec) COREFailure {
 	return f
 }
 
+// members returns the members of a struct or a union.
+func members(t btf.Type) ([]btf.Member, bool) {
+	switch u := t.(type) {
+	case *btf.Struct:
+		return u.Members, true
+	case *btf.Union:
+		return u.Members, true
+	}
+	return nil, false
+}
+
 // fieldPath follows member (struct, union) and element (array) indices.
 func fieldPath(t btf.Type, acc []int) string {
 	var parts []string
 	for _, i := range acc {
-		switch u := btf.UnderlyingType(t).(type) {
-		case *btf.Struct:
-			if i >= len(u.Members) {
+		under := btf.UnderlyingType(t)
+		if ms, ok := members(under); ok {
+			if i >= len(ms) {
 				return strings.Join(parts, ".")
 			}
-			if u.Members[i].Name != "" {
-				parts = append(parts, u.Members[i].Name)
+			if ms[i].Name != "" {
+				parts = append(parts, ms[i].Name)
 			}
-			t = u.Members[i].Type
-		case *btf.Union:
-			if i >= len(u.Members) {
-				return strings.Join(parts, ".")
-			}
-			if u.Members[i].Name != "" {
-				parts = append(parts, u.Members[i].Name)
-			}
-			t = u.Members[i].Type
+			t = ms[i].Type
+			continue
+		}
+		switch u := under.(type) {
 		case *btf.Array:
 			if len(parts) > 0 {
 				parts[len(parts)-1] += fmt.Sprintf("[%d]", i)
