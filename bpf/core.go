@@ -59,7 +59,7 @@ func (f COREFailure) String() string {
 func UnresolvedCORE(spec *ebpf.CollectionSpec, kernel *btf.Spec) ([]COREFailure, error) {
 	if kernel == nil {
 		var err error
-		if kernel, err = btf.LoadKernelSpec(); err != nil {
+		if kernel, err = KernelTypes(); err != nil {
 			return nil, fmt.Errorf("bpf: loading the kernel's BTF: %w", err)
 		}
 	}

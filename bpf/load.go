@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/rlimit"
 )
 
@@ -23,12 +24,23 @@ type ProgramStats struct {
 	VerifiedInsns int
 }
 
+// kernelTypes holds the running kernel's BTF, decoded once per process and
+// shared by every load. Without it cilium/ebpf decodes /sys/kernel/btf/vmlinux
+// (5–7 MB) afresh for each collection, which was half the CPU time of the
+// guest checks under TCG; the kernel's own types never change while it runs.
+var kernelTypes = btf.NewCache()
+
 // statsOnly asks the verifier for its statistics only: cheap, and enough
 // for VerifierStats. fullLog asks for everything, to explain a failure.
 var (
-	statsOnly = ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{LogLevel: ebpf.LogLevelStats}}
-	fullLog   = ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{LogLevel: ebpf.LogLevelBranch | ebpf.LogLevelStats}}
+	statsOnly = ebpf.CollectionOptions{Cache: kernelTypes, Programs: ebpf.ProgramOptions{LogLevel: ebpf.LogLevelStats}}
+	fullLog   = ebpf.CollectionOptions{Cache: kernelTypes, Programs: ebpf.ProgramOptions{LogLevel: ebpf.LogLevelBranch | ebpf.LogLevelStats}}
 )
+
+// KernelTypes is the running kernel's BTF, decoded once per process (the
+// same copy Load and LoadCollection relocate against). Treat it as
+// read-only.
+func KernelTypes() (*btf.Spec, error) { return kernelTypes.Kernel() }
 
 // loadAndAssign loads what objs names from spec with statsOnly, and, when
 // the verifier refuses, again with fullLog so the error carries every line

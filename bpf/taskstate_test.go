@@ -86,7 +86,7 @@ func TestTaskState(t *testing.T) {
 // state. It must agree with the kernel version.
 func wantStateField(t *testing.T) string {
 	t.Helper()
-	spec, err := btf.LoadKernelSpec()
+	spec, err := KernelTypes()
 	require.NoError(t, err)
 	var ts *btf.Struct
 	require.NoError(t, spec.TypeByName("task_struct", &ts))
