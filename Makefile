@@ -44,9 +44,10 @@ matrix: deps
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./vmtest/ ./kmod/ ./matrix/
 
-# Regenerate the committed BPF objects (needs clang; installs it when missing).
+# Regenerate the committed BPF objects (needs clang; installs it when missing)
+# and the guest tests' exec child (needs gcc).
 generate: generate-deps
-	$(GO) generate ./bpf/... ./matrix/guest/...
+	$(GO) generate ./bpf/... ./matrix/guest/... ./vmtest/execchild
 
 # plan prints the kernels to test as a JSON list, as a GitHub step output when run in Actions.
 plan:

@@ -4,90 +4,37 @@ package bpf
 
 import (
 	"errors"
-	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
 	"github.com/kmatrix/kmatrix/kernels"
+	"github.com/kmatrix/kmatrix/vmtest/execchild"
 )
 
-// The guest has no binaries but the test binary itself, so the tests exec
-// the test binary with childEnv set, and TestMain turns it into one of these
-// children instead of running tests.
-const childEnv = "KMATRIX_BPF_TEST_CHILD"
+// childCommand is kmatrix-child (package execchild) in the given mode:
+// the processes these tests exec, trace and look at.
+func childCommand(mode string) (*exec.Cmd, error) { return execchild.Command(mode) }
 
+// Child modes; see package execchild.
 const (
-	childExit  = "exit"  // exit at once
-	childSpawn = "spawn" // exec one childExit grandchild, print its pid, exit
-	childSleep = "sleep" // block reading stdin (state S) until it closes
-	childStop  = "stop"  // SIGSTOP itself (state T), then behave like sleep
+	childExit  = execchild.Exit
+	childSpawn = execchild.Spawn
+	childSleep = execchild.Sleep
+	childStop  = execchild.Stop
 )
 
-func TestMain(m *testing.M) {
-	mode := os.Getenv(childEnv)
-	if mode == "" {
-		os.Exit(m.Run())
-	}
-	os.Exit(runChild(mode))
-}
-
-func runChild(mode string) int {
-	switch mode {
-	case childExit:
-		return 0
-	case childSpawn:
-		cmd, err := childCommand(childExit)
-		if err == nil {
-			err = cmd.Run()
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "spawn child:", err)
-			return 1
-		}
-		fmt.Println(cmd.Process.Pid)
-		return 0
-	case childStop:
-		if err := syscall.Kill(os.Getpid(), syscall.SIGSTOP); err != nil {
-			fmt.Fprintln(os.Stderr, "stop child:", err)
-			return 1
-		}
-		fallthrough
-	case childSleep:
-		// A blocking read of a pipe parks the thread in pipe_read:
-		// TASK_INTERRUPTIBLE ("S"), as are the runtime's idle threads.
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		return 0
-	}
-	fmt.Fprintf(os.Stderr, "%s=%q: unknown child mode (want exit, spawn, sleep or stop)\n", childEnv, mode)
-	return 2
-}
-
-// childCommand is the test binary re-exec'd as a child of the given mode.
-func childCommand(mode string) (*exec.Cmd, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("finding the test binary: %w", err)
-	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), childEnv+"="+mode)
-	cmd.Stderr = os.Stderr
-	return cmd, nil
-}
-
-// testExecutable is what the exec events of our children must name: the
-// path we exec (os.Executable) and the comm the kernel derives from it
-// (its base name cut to TASK_COMM_LEN-1 bytes).
-func testExecutable(t *testing.T) (path, comm string) {
+// childExecutable is what the exec events of our children must name: the
+// path we exec and the comm the kernel derives from it (its base name cut
+// to TASK_COMM_LEN-1 bytes).
+func childExecutable(t *testing.T) (path, comm string) {
 	t.Helper()
-	path, err := os.Executable()
+	path, err := execchild.Path()
 	require.NoError(t, err)
 	comm = filepath.Base(path)
 	if len(comm) > 15 {

@@ -99,18 +99,15 @@ func wantStateField(t *testing.T) string {
 	return "state"
 }
 
-// startChild starts the test binary as a child that waits on its stdin;
-// the test's end closes stdin (and kills it, should it be stopped).
+// startChild starts a child that sleeps (or stops) until the test's end
+// kills it.
 func startChild(t *testing.T, mode string) *exec.Cmd {
 	t.Helper()
 	cmd, err := childCommand(mode)
 	require.NoError(t, err)
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		_ = stdin.Close()
 		_ = cmd.Wait()
 	})
 	return cmd
@@ -129,6 +126,6 @@ func waitProcState(t *testing.T, path string, want byte) {
 		if time.Now().After(deadline) {
 			t.Fatalf("/proc/%s/stat still shows %c, not %c, after %v", path, got, want, eventTimeout)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -75,7 +75,7 @@ type wantExec struct {
 	pid, parent, depth uint32
 }
 
-// TestExecEvents execs the test binary 5 times, plus once as a child that
+// TestExecEvents execs kmatrix-child 5 times, plus once as a child that
 // execs a grandchild, and expects exactly those 7 events, each with the
 // right pid, parent, depth, comm and filename, and nothing else.
 func TestExecEvents(t *testing.T) {
@@ -98,7 +98,7 @@ func TestFallbackVariant(t *testing.T) {
 
 func checkExecEvents(t *testing.T, tr *Tracer, n int) {
 	t.Helper()
-	exe, comm := testExecutable(t)
+	exe, comm := childExecutable(t)
 	me := uint32(os.Getpid())
 	var want []wantExec
 	for range n {

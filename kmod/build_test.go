@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -164,11 +163,4 @@ func BenchmarkBuildWarm(b *testing.B) {
 			}
 		}
 	}
-}
-
-func TestMain(m *testing.M) {
-	if mode := os.Getenv(envChild); mode != "" {
-		os.Exit(runChild(mode))
-	}
-	os.Exit(m.Run())
 }

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,24 +22,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/vmtest/execchild"
 )
-
-// envChild makes this test binary act as a child process for the guest
-// tests instead of running tests: "exit" exits at once (a known binary to
-// exec), "sleep" sleeps (a task in a known state).
-const envChild = "KMATRIX_KMOD_CHILD"
-
-func runChild(mode string) int {
-	switch mode {
-	case "exit":
-		return 0
-	case "sleep":
-		time.Sleep(time.Hour)
-		return 0
-	}
-	fmt.Fprintf(os.Stderr, "%s=%q: want exit or sleep\n", envChild, mode)
-	return 2
-}
 
 func guestKo(t *testing.T) string {
 	t.Helper()
@@ -124,16 +107,14 @@ func comm(path string) string {
 	return c
 }
 
-// execChildren runs this test binary n times as a child that exits at once
-// and returns their pids.
+// execChildren runs kmatrix-child n times, each exiting at once, and
+// returns their pids.
 func execChildren(t *testing.T, n int) []int {
 	t.Helper()
-	exe, err := os.Executable()
-	require.NoError(t, err)
 	var pids []int
 	for range n {
-		cmd := exec.Command(exe)
-		cmd.Env = append(os.Environ(), envChild+"=exit")
+		cmd, err := execchild.Command(execchild.Exit)
+		require.NoError(t, err)
 		require.NoError(t, cmd.Run())
 		pids = append(pids, cmd.Process.Pid)
 	}
@@ -152,7 +133,8 @@ func TestExecRecords(t *testing.T) {
 	recs, err := dev.Records()
 	require.NoError(t, err)
 	require.Len(t, recs, n, "records: %+v", recs)
-	exe, _ := os.Executable()
+	exe, err := execchild.Path()
+	require.NoError(t, err)
 	for i, r := range recs {
 		assert.Equal(t, pids[i], r.Pid, "record %d", i)
 		assert.Equal(t, me, r.Parent, "record %d", i)
@@ -240,8 +222,8 @@ func procState(pid int) (byte, error) {
 
 // agreedState asks the module and /proc for pid's state until both say
 // want (any letter when want is 0) with /proc stable around the query, and
-// returns the module's answer. Tasks change state on their own (a Go
-// child's runtime wakes now and then), so a single sample could differ.
+// returns the module's answer. A state change (a signal arriving) is not
+// instant, so a single sample could catch it half done.
 func agreedState(t *testing.T, dev Device, pid int, want byte) TaskState {
 	t.Helper()
 	var st TaskState
@@ -271,11 +253,8 @@ const (
 
 func TestTaskState(t *testing.T) {
 	dev := ensureLoaded(t)
-	exe, err := os.Executable()
+	cmd, err := execchild.Command(execchild.Sleep)
 	require.NoError(t, err)
-
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), envChild+"=sleep")
 	require.NoError(t, cmd.Start())
 	pid := cmd.Process.Pid
 	defer cmd.Process.Kill()
