@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
-	"github.com/kmatrix/kmatrix/kernels"
+	"github.com/kmatrix/kmatrix/kernels/version"
 	"github.com/kmatrix/kmatrix/vmtest/execchild"
 )
 
@@ -66,13 +66,10 @@ func canLoadBPF() bool {
 }
 
 // runningKernel is the version of the kernel the test runs on (uname -r).
-func runningKernel(t *testing.T) kernels.Version {
+func runningKernel(t *testing.T) version.Version {
 	t.Helper()
-	var u unix.Utsname
-	require.NoError(t, unix.Uname(&u))
-	release := unix.ByteSliceToString(u.Release[:])
-	v, err := kernels.ParseVersion(release)
-	require.NoError(t, err, "uname release %q", release)
+	v, err := version.Running()
+	require.NoError(t, err)
 	return v
 }
 

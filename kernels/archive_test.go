@@ -50,7 +50,7 @@ func TestResolveAndFetchFixture(t *testing.T) {
 	k, err := Fetch(context.Background(), r, opts)
 	require.NoError(t, err)
 	assert.Equal(t, "1.2.3-2-test-amd64", k.Release)
-	assert.Equal(t, Version{1, 2, 3}, k.Version)
+	assert.Equal(t, Version{Major: 1, Minor: 2, Patch: 3}, k.Version)
 	assert.Equal(t, 12, k.Compiler.Major)
 	assert.Equal(t, "testing", k.BuildRootSuite)
 	assert.Equal(t, "testing-security", k.Suite)

@@ -27,18 +27,6 @@ func TestParseCompiler(t *testing.T) {
 	assert.ErrorContains(t, err, `compiler "tcc"`)
 }
 
-func TestParseVersion(t *testing.T) {
-	v, err := ParseVersion("6.12.118+deb13-cloud-amd64")
-	require.NoError(t, err)
-	assert.Equal(t, Version{6, 12, 118}, v)
-	assert.Equal(t, 6<<16|12<<8|118, v.Code())
-	assert.True(t, v.AtLeast(5, 14))
-	assert.False(t, Version{5, 10, 262}.AtLeast(5, 14))
-	assert.Equal(t, 255, Version{5, 10, 262}.Code()&0xff, "patch saturates at 255")
-	_, err = ParseVersion("vmlinuz")
-	assert.ErrorContains(t, err, `kernel version "vmlinuz"`)
-}
-
 func TestParseConfig(t *testing.T) {
 	cfg, err := parseConfig(strings.NewReader("# comment\nCONFIG_A=y\n# CONFIG_B is not set\nCONFIG_CC_VERSION_TEXT=\"gcc-12 (x) 12.2.0\"\n"))
 	require.NoError(t, err)
