@@ -128,6 +128,18 @@ func run(t *testing.T, spec Spec) *Result {
 	return res
 }
 
+// cpuFlags are the "flags" of the first CPU in /proc/cpuinfo.
+func cpuFlags(t *testing.T, cpuinfo string) []string {
+	t.Helper()
+	for _, l := range strings.Split(cpuinfo, "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "flags" {
+			return strings.Fields(v)
+		}
+	}
+	t.Fatalf("no flags line in /proc/cpuinfo:\n%s", cpuinfo)
+	return nil
+}
+
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  *bytes.Buffer
@@ -162,10 +174,11 @@ func TestBootEveryKernel(t *testing.T) {
 						return c
 					}(),
 					gp(t, "stat", "stat", "/data/greeting", "/dev/ttyS1", "/tmp"),
+					{Path: "cat", Args: []string{"/proc/cpuinfo"}},
 				},
 			})
 			require.Equal(t, outcome.Pass, res.Outcome, "%s\n%s", res.Err, res.Console)
-			require.Len(t, res.Commands, 4)
+			require.Len(t, res.Commands, 5)
 			for _, c := range res.Commands {
 				assert.Equal(t, 0, c.ExitCode, c.Name)
 				assert.Empty(t, c.Err, c.Name)
@@ -188,6 +201,18 @@ func TestBootEveryKernel(t *testing.T) {
 			assert.Contains(t, echo, "env HOME=/root\n")
 			assert.Equal(t, "to stderr\n", string(res.Commands[2].Stderr))
 			assert.Equal(t, "/data/greeting exists=true\n/dev/ttyS1 exists=true\n/tmp exists=true\n", string(res.Commands[3].Stdout))
+
+			if res.Accel == "tcg" {
+				// The emulated CPU keeps what BPF's JIT looks for and
+				// drops what TCG emulates slowly (qemu.go).
+				flags := cpuFlags(t, string(res.Commands[4].Stdout))
+				for _, f := range []string{"bmi1", "bmi2", "smap", "smep", "popcnt", "movbe"} {
+					assert.Contains(t, flags, f, "guest CPU flags")
+				}
+				for _, f := range []string{"erms", "avx", "avx2", "aes", "pclmulqdq", "vaes"} {
+					assert.NotContains(t, flags, f, "guest CPU flags")
+				}
+			}
 
 			tm := res.Timings
 			assert.Positive(t, tm.QEMUStart)
