@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -103,7 +104,7 @@ func Load(opts Options) (*Tracer, error) {
 		return nil, &LoadError{Object: tracerObject(v), Err: err}
 	}
 
-	spec, err := loadTracer()
+	spec, err := tracerSpec()
 	if err != nil {
 		return nil, &LoadError{Object: tracerObject(v), Err: err}
 	}
@@ -149,6 +150,19 @@ func Load(opts Options) (*Tracer, error) {
 		return nil, &LoadError{Object: tracerObject(v), Err: fmt.Errorf("opening the events ring buffer: %w", err)}
 	}
 	return t, nil
+}
+
+// parsedTracer is the tracer object parsed once per process: Load takes a
+// copy, because it sets the copy's variables. Parsing the ELF and its BTF
+// took 40–60 ms of every Load under TCG.
+var parsedTracer = sync.OnceValues(loadTracer)
+
+func tracerSpec() (*ebpf.CollectionSpec, error) {
+	spec, err := parsedTracer()
+	if err != nil {
+		return nil, err
+	}
+	return spec.Copy(), nil
 }
 
 // tracerObject names the tracer in errors.
