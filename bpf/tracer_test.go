@@ -208,7 +208,7 @@ func TestDetach(t *testing.T) {
 			t.Fatalf("after Close, still alive: programs %v, maps %v, links %v (ours were %+v)",
 				common(progs, res.Programs), common(maps, res.Maps), common(links, res.Links), res)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
