@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kmatrix/kmatrix/kernels"
 	"github.com/kmatrix/kmatrix/kernels/kernelstest"
 	"github.com/kmatrix/kmatrix/vmtest"
 )
@@ -41,24 +42,21 @@ func BenchmarkMatrix(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
 		var mu sync.Mutex
-		var wg sync.WaitGroup
-		slots := make(chan struct{}, r.opts.Parallel)
+		// Scheduled as Run schedules them: the slowest first.
+		q := newReadyQueue()
 		for _, k := range ks {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				slots <- struct{}{}
-				defer func() { <-slots }()
-				t0 := time.Now()
-				if _, _, err := r.Kernel(ctx, k); err != nil {
-					b.Error(err)
-				}
-				mu.Lock()
-				per[k.Name] += time.Since(t0)
-				mu.Unlock()
-			}()
+			q.push(k)
 		}
-		wg.Wait()
+		q.close()
+		q.drain(r.opts.Parallel, func(k *kernels.Kernel) {
+			t0 := time.Now()
+			if _, _, err := r.Kernel(ctx, k); err != nil {
+				b.Error(err)
+			}
+			mu.Lock()
+			per[k.Name] += time.Since(t0)
+			mu.Unlock()
+		})
 		total += time.Since(start)
 	}
 	n := float64(b.N)

@@ -49,8 +49,8 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 	var (
 		mu      sync.Mutex
 		errs    *multierror.Error
-		wg      sync.WaitGroup
-		vmSlots = make(chan struct{}, opts.Parallel)
+		fetches sync.WaitGroup
+		queue   = newReadyQueue()
 	)
 	record := func(cells []report.Cell, row report.Kernel, err error) {
 		mu.Lock()
@@ -81,10 +81,14 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 		}
 	}()
 
+	// Fetches run all at once; Parallel workers take the fetched kernels
+	// from the queue, each running one VM at a time. The workers start
+	// once the guest binaries are built, by when a warm cache has queued
+	// every kernel, so the queue's order decides.
 	for _, rk := range resolved {
-		wg.Add(1)
+		fetches.Add(1)
 		go func() {
-			defer wg.Done()
+			defer fetches.Done()
 			name := rk.Name
 			opts.progress.Stage(name, StageFetch, rk.Release)
 			start := time.Now()
@@ -94,20 +98,23 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 				opts.progress.Stage(name, StageDone, "fetch failed")
 				return
 			}
-			<-built
-			if runnerErr != nil {
-				record([]report.Cell{infraCell(name, "build", 0, runnerErr)}, reportKernel(k), nil)
-				return
-			}
-			vmSlots <- struct{}{}
-			defer func() { <-vmSlots }()
-			cells, row, err := runner.Kernel(ctx, k)
-			record(cells, row, err)
+			queue.push(k)
 		}()
 	}
-	wg.Wait()
-	opts.progress.Stop()
+	go func() {
+		fetches.Wait()
+		queue.close()
+	}()
 	<-built
+	queue.drain(opts.Parallel, func(k *kernels.Kernel) {
+		if runnerErr != nil {
+			record([]report.Cell{infraCell(k.Name, "build", 0, runnerErr)}, reportKernel(k), nil)
+			return
+		}
+		cells, row, err := runner.Kernel(ctx, k)
+		record(cells, row, err)
+	})
+	opts.progress.Stop()
 	if runnerErr != nil {
 		errs = multierror.Append(errs, runnerErr)
 	}
