@@ -72,11 +72,13 @@ type accelerator string
 //   - erms: the kernel's copy_user and memcpy switch to "rep movsb", which
 //     TCG runs through a helper one byte at a time;
 //   - avx, avx2: Go's runtime (memmove, IndexByte) and the kernel's
-//     crypto use 256-bit vectors, emulated lane by lane;
+//     crypto use 256-bit vectors, emulated lane by lane; fma and f16c go
+//     with them, or 7.x kernels complain at boot that they are enabled
+//     without avx;
 //   - aes, pclmulqdq, vaes: the kernel registers the AES-NI and CLMUL
 //     drivers at boot and runs their self-tests, emulated instruction by
 //     instruction.
-var tcgSlowFeatures = []string{"-erms", "-avx", "-avx2", "-aes", "-pclmulqdq", "-vaes"}
+var tcgSlowFeatures = []string{"-erms", "-avx", "-avx2", "-fma", "-f16c", "-aes", "-pclmulqdq", "-vaes"}
 
 func (a accelerator) args() []string {
 	cpu := "max," + strings.Join(tcgSlowFeatures, ",")

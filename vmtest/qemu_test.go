@@ -23,7 +23,7 @@ func TestQEMUCommandLine(t *testing.T) {
 	line := strings.Join(args, " ")
 	for _, want := range []string{
 		"-nodefaults -no-user-config -nographic",
-		"-accel tcg -cpu max,-erms,-avx,-avx2,-aes,-pclmulqdq,-vaes",
+		"-accel tcg -cpu max,-erms,-avx,-avx2,-fma,-f16c,-aes,-pclmulqdq,-vaes",
 		"-m 512 -smp 2",
 		"-kernel /k/vmlinuz -initrd /dev/fd/3",
 		"-chardev file,id=console,path=/dev/fd/4 -serial chardev:console -chardev file,id=events,path=/dev/fd/5 -serial chardev:events",

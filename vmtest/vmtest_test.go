@@ -193,6 +193,7 @@ func TestBootEveryKernel(t *testing.T) {
 				assert.Contains(t, mounts, m)
 			}
 			assert.Empty(t, res.Warnings, "every default kernel has every filesystem the init mounts")
+			assert.NotContains(t, string(res.Console), "feature dependency check failure", "the emulated CPU's features must be consistent")
 
 			echo := string(res.Commands[2].Stdout)
 			assert.Contains(t, echo, "args=a b,c\n")
@@ -209,7 +210,7 @@ func TestBootEveryKernel(t *testing.T) {
 				for _, f := range []string{"bmi1", "bmi2", "smap", "smep", "popcnt", "movbe"} {
 					assert.Contains(t, flags, f, "guest CPU flags")
 				}
-				for _, f := range []string{"erms", "avx", "avx2", "aes", "pclmulqdq", "vaes"} {
+				for _, f := range []string{"erms", "avx", "avx2", "fma", "f16c", "aes", "pclmulqdq", "vaes"} {
 					assert.NotContains(t, flags, f, "guest CPU flags")
 				}
 			}
