@@ -46,6 +46,10 @@ type Options struct {
 	Progress io.Writer
 	// Timeout bounds each kernel's VM; 0 means 10 minutes.
 	Timeout time.Duration
+	// MeasureFloor boots each kernel once more with an init that powers
+	// off at once, and records that bare-boot floor in the report
+	// (Kernel.FloorMS), so that what the checks cost beyond booting shows.
+	MeasureFloor bool
 
 	progress *Progress
 }

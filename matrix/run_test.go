@@ -119,7 +119,7 @@ func TestRunBrokenKernelHidesNothing(t *testing.T) {
 	catalog := filepath.Join(dir, "catalog.yaml")
 	require.NoError(t, os.WriteFile(catalog, []byte("kernels:\n  - name: good\n    local: "+gdir+"\n  - name: broken\n    local: "+bdir+"\n"), 0o644))
 
-	rep, err := Run(context.Background(), Options{Catalog: catalog, Payloads: []string{PayloadBPF}})
+	rep, err := Run(context.Background(), Options{Catalog: catalog, Payloads: []string{PayloadBPF}, MeasureFloor: true})
 	require.Error(t, err)
 	var merr *multierror.Error
 	require.True(t, errors.As(err, &merr), "Run aggregates per-kernel infra errors: %v", err)
@@ -131,6 +131,12 @@ func TestRunBrokenKernelHidesNothing(t *testing.T) {
 	require.Len(t, broken, 1)
 	assert.Equal(t, outcome.InfraError, broken[0].Outcome)
 	assert.Contains(t, broken[0].Evidence.Message, "not an x86 bzImage")
+
+	for _, k := range rep.Kernels {
+		if k.Name == "good" {
+			assert.Positive(t, k.FloorMS, "MeasureFloor: the good kernel's bare-boot floor")
+		}
+	}
 
 	goodCells := cellsOf(rep, "good", PayloadBPF, "")
 	require.Len(t, goodCells, len(guestChecks[PayloadBPF]))

@@ -191,6 +191,16 @@ func (r *Runner) Kernel(ctx context.Context, k *kernels.Kernel) ([]report.Cell, 
 	}
 	userCmds := r.userCommands(&spec, modules)
 
+	var floorErr error
+	if r.opts.MeasureFloor {
+		// Before the run, not beside it: a floor measured while this
+		// kernel's own VM competes for the CPU would be no floor.
+		var floor time.Duration
+		if floor, floorErr = vmtest.BootFloor(ctx, k.Vmlinuz); floorErr == nil {
+			row.FloorMS = ms(floor)
+		}
+	}
+
 	r.progress.Stage(k.Name, StageBoot, "")
 	res, err := vmtest.Run(ctx, spec)
 	if res == nil {
@@ -202,6 +212,9 @@ func (r *Runner) Kernel(ctx context.Context, k *kernels.Kernel) ([]report.Cell, 
 
 	bootCell := report.Cell{Kernel: k.Name, Payload: PayloadKernel, Check: "boot", Stage: "load", Outcome: outcome.Pass, DurationMS: row.BootMS,
 		Evidence: report.Evidence{Facts: map[string]string{"accel": res.Accel, "release": k.Release}}}
+	if floorErr != nil {
+		bootCell.Evidence.Facts["floor_error"] = floorErr.Error()
+	}
 	// What stopped the guest decides the cells of checks that never reported.
 	missing, why := outcome.InfraError, "the guest stopped before running it"
 	switch res.Outcome {

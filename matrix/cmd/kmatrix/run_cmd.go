@@ -51,6 +51,7 @@ func runMatrix(ctx context.Context, args []string) int {
 	fs.BoolVar(&opts.Float, "float", false, "resolve the newest kernels in the archive instead of catalog.lock")
 	fs.BoolVar(&opts.AllowExpired, "allow-expired", false, "accept archive indexes past their Valid-Until (signatures are still checked)")
 	fs.StringVar(&opts.Baseline, "baseline", "", "previous report.json `file` to diff against; exit 3 on regressions")
+	fs.BoolVar(&opts.MeasureFloor, "floor", false, "also time a bare boot of each kernel and report the checks' cost against it")
 	fs.DurationVar(&opts.Timeout, "timeout", 10*time.Minute, "deadline for each kernel's VM")
 	if err := fs.Parse(args); err != nil {
 		return 2
