@@ -23,7 +23,11 @@ var consoleRules = []consoleRule{
 	{regexp.MustCompile(`BUG: soft lockup|watchdog: BUG: soft lockup|BUG: workqueue lockup`), outcome.Splat},
 	{regexp.MustCompile(`rcu: INFO: .*detected stall|INFO: rcu_\w+ (self-)?detected stall|rcu_\w+ self-detected stall`), outcome.Splat},
 	{regexp.MustCompile(`INFO: task \S+ blocked for more than`), outcome.Splat},
-	{regexp.MustCompile(`WARNING: CPU: \d+ PID: \d+ at |WARNING: at `), outcome.Splat},
+	// WARN's first line; 7.x kernels (seen on 7.2, not on 6.12) print
+	// "WARNING: file.c:9 at func+0x10/0x20 [mod], CPU#0: comm/98" instead
+	// of "WARNING: CPU: 0 PID: 98 at file.c:9 func+0x10/0x20 [mod]", and
+	// without the "cut here" line before it.
+	{regexp.MustCompile(`WARNING: CPU: \d+ PID: \d+ at |WARNING: at |WARNING: \S+:\d+ at .*CPU#\d+: `), outcome.Splat},
 	{regexp.MustCompile(`BUG: sleeping function called from invalid context|BUG: scheduling while atomic|UBSAN: `), outcome.Splat},
 	{regexp.MustCompile(`Oops: |Oops\[|general protection fault|kernel BUG at |invalid opcode: |double fault: |BUG: `), outcome.Oops},
 }
@@ -55,6 +59,9 @@ type consoleScanner struct {
 	tail   *ring
 	live   io.Writer
 	onLine func(line string)
+	// onFinding, when set, is told of every line that reports a crash or
+	// a warning, as it arrives.
+	onFinding func(outcome.Outcome)
 
 	partial []byte
 	recent  []string // the last excerptContext lines, for context
@@ -107,6 +114,9 @@ func (c *consoleScanner) line(raw []byte) {
 	}
 	if o, ok := classifyLine(s); ok {
 		c.worst = outcome.Worst(c.worst, o)
+		if c.onFinding != nil {
+			c.onFinding(o)
+		}
 		if c.block == 0 {
 			if c.excerpt.Len() > 0 {
 				c.add("...")

@@ -97,6 +97,8 @@ func TestClassifyLine(t *testing.T) {
 		"[ 1.0] rcu: INFO: rcu_preempt self-detected stall on CPU":                       outcome.Splat,
 		"[ 1.0] INFO: task kworker/0:1:12 blocked for more than 120 seconds.":            outcome.Splat,
 		"[ 1.0] UBSAN: shift-out-of-bounds in kernel/foo.c:1:2":                          outcome.Splat,
+		// 7.2's WARN line, from a real guest (kmod/testdata/warnonload).
+		"[    2.715933] WARNING: warnonload.c:9 at warnonload_init+0x10/0xff0 [warnonload], CPU#0: g/98": outcome.Splat,
 	} {
 		got, ok := classifyLine(line)
 		assert.True(t, ok, line)
@@ -106,6 +108,7 @@ func TestClassifyLine(t *testing.T) {
 		"[ 0.5] tsc: Unable to calibrate against PIT",
 		"[ 1.0] ACPI: no WARNING here, just text",
 		"[ 1.0] bpf: program loaded",
+		"[ 1.0] WARNING: the BIOS has corrupted hw-PMU resources (MSR 38d is 330)",
 	} {
 		_, ok := classifyLine(line)
 		assert.False(t, ok, line)

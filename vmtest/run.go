@@ -24,8 +24,14 @@ const (
 	initPhaseTimeout     = 60 * time.Second // mounts and setup, normally milliseconds
 	commandGrace         = 15 * time.Second // past a command's own Timeout, enforced by the guest
 	poweroffPhaseTimeout = 30 * time.Second // sync and ACPI power-off
-	killWait             = 10 * time.Second // for QEMU to die after SIGKILL
-	drainWait            = 5 * time.Second  // for the serial pipes to empty after QEMU's exit
+	// oopsGrace is how long a guest may go without sending an event after
+	// an oops before it is stopped. A task that oopses dies, often holding
+	// locks (an oops in a module's init holds the module mutex), so the
+	// guest may never get further: without this, an oops on load cost the
+	// whole VM timeout (on 7.2 the loader hangs; on 6.12 and older it dies).
+	oopsGrace = 20 * time.Second
+	killWait  = 10 * time.Second // for QEMU to die after SIGKILL
+	drainWait = 5 * time.Second  // for the serial pipes to empty after QEMU's exit
 )
 
 // Run boots spec.Kernel in QEMU with a generated initramfs, runs
@@ -72,16 +78,23 @@ type vmRun struct {
 
 	tROM, tHello, tReady, tLastExit, tBye, tExit time.Time
 
-	phase    string
-	started  []bool
-	exited   []bool
-	bye      bool
-	initErrs []string
+	phase string
+	// oopsPhase is the phase the first oops came in; stalledAfterOops
+	// that the guest was stopped oopsGrace after it.
+	oopsPhase        string
+	stalledAfterOops bool
+	// findingPhase is the phase the worst console report came in.
+	findingWorst outcome.Outcome
+	findingPhase string
+	started      []bool
+	exited       []bool
+	bye          bool
+	initErrs     []string
 }
 
 // boot runs one VM to its end.
 func boot(ctx context.Context, p *plan, accel string, ws *wire.Spec) (*Result, error) {
-	v := &vmRun{p: p, ws: ws, phase: "kernel",
+	v := &vmRun{p: p, ws: ws, phase: "kernel", findingWorst: outcome.Pass,
 		res:     &Result{Accel: accel, Commands: make([]CommandResult, len(ws.Commands))},
 		started: make([]bool, len(ws.Commands)), exited: make([]bool, len(ws.Commands))}
 	for i, c := range ws.Commands {
@@ -168,6 +181,23 @@ func boot(ctx context.Context, p *plan, accel string, ws *wire.Spec) (*Result, e
 			}
 		}
 	})
+	// The console is read on its own goroutine; its findings come to the
+	// loop, which knows the phase. Only a finding worse than the ones
+	// before is sent, so the channel never fills.
+	findings := make(chan outcome.Outcome, len(outcome.All))
+	sent := outcome.Pass
+	scanner.onFinding = func(o outcome.Outcome) {
+		if o.Severity() > sent.Severity() {
+			sent = o
+			findings <- o
+		}
+	}
+	finding := func(o outcome.Outcome) {
+		if o.Severity() > v.findingWorst.Severity() {
+			v.findingWorst, v.findingPhase = o, v.phase
+		}
+	}
+	var afterOops <-chan time.Time
 	consoleDone := make(chan struct{})
 	go func() {
 		io.Copy(scanner, conR)
@@ -207,9 +237,22 @@ loop:
 				continue
 			}
 			v.handle(e, setPhase)
+			if afterOops != nil {
+				afterOops = time.After(oopsGrace) // the guest still makes progress
+			}
 		case exitErr = <-exited:
 			qemuGone = true
 			break loop
+		case o := <-findings:
+			finding(o)
+			if o == outcome.Oops && afterOops == nil {
+				v.oopsPhase = v.phase
+				afterOops = time.After(oopsGrace)
+			}
+		case <-afterOops:
+			v.stalledAfterOops = true
+			timedOut = true
+			kill()
 		case <-phaseTimer.C:
 			timedOut = true
 			kill()
@@ -259,6 +302,9 @@ loop:
 	select {
 	case <-consoleDone:
 	case <-drain:
+	}
+	for len(findings) > 0 {
+		finding(<-findings)
 	}
 	select {
 	case t := <-rom:
@@ -390,6 +436,8 @@ func (v *vmRun) finish(sc *consoleScanner, qemuOut *ring, exitErr error, timedOu
 	switch {
 	case cancelled != nil:
 		why = "cancelled"
+	case v.stalledAfterOops:
+		why = "the kernel oopsed during " + v.oopsPhase
 	case timedOut:
 		why = "timeout"
 	case cons == outcome.KernelPanic:
@@ -422,6 +470,10 @@ func (v *vmRun) finish(sc *consoleScanner, qemuOut *ring, exitErr error, timedOu
 	switch {
 	case cancelled != nil:
 		err = fmt.Errorf("%w: run cancelled: %w", ErrInfra, cancelled)
+	case v.stalledAfterOops:
+		// Not a timeout of the guest's making: the oops is the finding.
+		res.Phase = v.oopsPhase
+		res.Err = fmt.Sprintf("the kernel oopsed during %s, then the guest made no progress for %v: stopped it", v.oopsPhase, oopsGrace)
 	case timedOut:
 		res.Phase = v.phase
 		worst = append(worst, outcome.Timeout)
@@ -444,6 +496,9 @@ func (v *vmRun) finish(sc *consoleScanner, qemuOut *ring, exitErr error, timedOu
 		if res.Excerpt == "" {
 			res.Excerpt = sc.lastLines(20)
 		}
+	}
+	if res.Phase == "" && cons != outcome.Pass {
+		res.Phase = v.findingPhase
 	}
 	res.Outcome = outcome.Worst(worst...)
 	return res, err

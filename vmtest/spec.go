@@ -132,7 +132,9 @@ type Result struct {
 	Console []byte
 	// Excerpt is the panic/oops/WARNING text, or the console tail at a timeout.
 	Excerpt string
-	// Phase is the phase that timed out: "kernel", "init", "command <name>", "poweroff".
+	// Phase is the phase that timed out, or else the one the kernel's worst
+	// report (panic, oops, splat) came in: "kernel", "init",
+	// "command <name>", "poweroff".
 	Phase   string
 	Timings Timings
 	// Accel is "kvm" or "tcg", and AccelReason why (forced, or what the

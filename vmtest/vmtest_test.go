@@ -295,7 +295,7 @@ func TestGuestThatPanics(t *testing.T) {
 			assert.Equal(t, "the kernel panicked", res.Commands[0].Err)
 			assert.Equal(t, -1, res.Commands[0].ExitCode)
 			assert.Equal(t, "not run: the kernel panicked", res.Commands[1].Err)
-			assert.Empty(t, res.Phase)
+			assert.Equal(t, "command crash", res.Phase, "the phase the panic came in")
 		})
 	}
 }
