@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-multierror"
 	"github.com/stretchr/testify/assert"
@@ -155,4 +156,45 @@ func TestRunBadOptions(t *testing.T) {
 	assert.ErrorContains(t, err, "no Kbuild or Makefile")
 	_, err = Run(ctx, Options{Kernels: []string{"debian-potato"}})
 	assert.ErrorContains(t, err, `kernel "debian-potato" is not in the catalog`)
+}
+
+// A module that splats or oopses on a real kernel: the kernel/boot cell
+// carries the finding, the phase it came in and the kernel's own report;
+// the module's load cell says what became of it. The oops must not cost
+// the VM's whole timeout (on 7.2 the loader hangs after it).
+func TestRunKernelFindings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a kernel in QEMU; run without -short")
+	}
+	ks := kernelstest.Default(t)
+	newest := ks[len(ks)-1]
+	for _, tc := range []struct {
+		fixture string
+		want    outcome.Outcome
+		excerpt string
+		load    outcome.Outcome
+	}{
+		{"warnonload", outcome.Splat, "kmatrix fixture: a deliberate WARN at load", outcome.Pass},
+		{"oopsonload", outcome.Oops, "NULL pointer dereference", outcome.Oops},
+	} {
+		t.Run(tc.fixture, func(t *testing.T) {
+			payload := "kmod:" + tc.fixture
+			rep, err := Run(context.Background(), Options{Kernels: []string{newest.Name}, KmodDirs: []string{"../kmod/testdata/" + tc.fixture},
+				Timeout: 5 * time.Minute})
+			require.NoError(t, err, "a finding is no infra error")
+			boot := cellsOf(rep, newest.Name, PayloadKernel, "boot")
+			require.Len(t, boot, 1)
+			assert.Equal(t, tc.want, boot[0].Outcome, "%s\n%s", boot[0].Evidence.Message, boot[0].Evidence.Log)
+			assert.Contains(t, boot[0].Evidence.Message, "during command "+payload, "names the payload the kernel was running")
+			assert.NotContains(t, boot[0].Evidence.Message, "timeout", "stopped soon after the oops, not at the VM's deadline")
+			assert.Contains(t, boot[0].Evidence.Log, tc.excerpt)
+
+			load := cellsOf(rep, newest.Name, payload, "load")
+			require.Len(t, load, 1)
+			assert.Equal(t, tc.load, load[0].Outcome, load[0].Evidence.Message)
+			if tc.load == outcome.Oops {
+				assert.Contains(t, load[0].Evidence.Log, tc.excerpt, "the module's cell carries the kernel's report")
+			}
+		})
+	}
 }

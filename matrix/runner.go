@@ -223,13 +223,15 @@ func (r *Runner) Kernel(ctx context.Context, k *kernels.Kernel) ([]report.Cell, 
 	default:
 		bootCell.Outcome = res.Outcome
 		missing = res.Outcome
-		why = fmt.Sprintf("the guest ended in %s", res.Outcome)
-		if res.Phase != "" {
-			why += " during " + res.Phase
-		}
+		why = guestVerdict(res)
 		bootCell.Evidence.Message = why
-		if err != nil {
+		switch {
+		case err != nil:
 			bootCell.Evidence.Message += ": " + err.Error()
+		case strings.HasPrefix(res.Err, why):
+			bootCell.Evidence.Message = res.Err // says it all, and more
+		case res.Err != "":
+			bootCell.Evidence.Message += ": " + res.Err
 		}
 		bootCell.Evidence.Log = res.Excerpt
 	}
@@ -255,7 +257,7 @@ func (r *Runner) Kernel(ctx context.Context, k *kernels.Kernel) ([]report.Cell, 
 		}
 		cells = append(cells, testCells(k.Name, p, t.expected, vmtest.ParseGoTest(append(cr.Stdout, cr.Stderr...)), missing, cw)...)
 	}
-	cells = append(cells, r.userCells(k, userCmds, byName, buildFailed, missing, why)...)
+	cells = append(cells, r.userCells(k, userCmds, byName, buildFailed, missing, why, res.Excerpt)...)
 
 	// Panics, oopses and splats count even when every test passed: a
 	// kernel that WARNs under the payload is a finding of its own.
@@ -271,6 +273,28 @@ func (r *Runner) Kernel(ctx context.Context, k *kernels.Kernel) ([]report.Cell, 
 		return cells, row, fmt.Errorf("%s: %w", k.Name, err)
 	}
 	return cells, row, nil
+}
+
+// guestVerdict says in words what happened to a guest that did not simply
+// pass or fail, and in which phase ("command kmod", "command kmod:mydriver").
+func guestVerdict(res *vmtest.Result) string {
+	var s string
+	switch res.Outcome {
+	case outcome.KernelPanic:
+		s = "the kernel panicked"
+	case outcome.Oops:
+		s = "the kernel oopsed"
+	case outcome.Splat:
+		s = "the kernel reported a splat (a WARNING, BUG or stall)"
+	case outcome.Timeout:
+		s = "the guest timed out"
+	default:
+		s = "the guest ended in " + string(res.Outcome)
+	}
+	if res.Phase != "" {
+		s += " during " + res.Phase
+	}
+	return s
 }
 
 // build compiles a module for k and returns its build cell and .ko path.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/kmatrix/kmatrix/kernels"
 	"github.com/kmatrix/kmatrix/matrix/guest"
@@ -51,9 +52,10 @@ func (r *Runner) userCommands(spec *vmtest.Spec, modules map[string]string) []us
 		payload := userPayloadName("bpf", obj)
 		gp := fmt.Sprintf("%s/user/%d-%s", guestDir, i, filepath.Base(obj))
 		spec.Files = append(spec.Files, vmtest.File{Host: obj, Guest: gp})
-		name := "user-" + strconv.Itoa(len(cmds))
-		spec.Commands = append(spec.Commands, vmtest.Command{Name: name, Path: tool, Args: check([]string{gp})})
-		cmds = append(cmds, userCommand{payload: payload, command: name})
+		// The command is named after the payload, so that "the kernel
+		// oopsed during command kmod:mydriver" names the culprit.
+		spec.Commands = append(spec.Commands, vmtest.Command{Name: payload, Path: tool, Args: check([]string{gp})})
+		cmds = append(cmds, userCommand{payload: payload, command: payload})
 	}
 	for _, d := range r.opts.KmodDirs {
 		payload := userPayloadName("kmod", d)
@@ -61,9 +63,8 @@ func (r *Runner) userCommands(spec *vmtest.Spec, modules map[string]string) []us
 		if !built {
 			continue
 		}
-		name := "user-" + strconv.Itoa(len(cmds))
-		spec.Commands = append(spec.Commands, vmtest.Command{Name: name, Path: tool, Args: check([]string{"-kmod", gp})})
-		cmds = append(cmds, userCommand{payload: payload, command: name})
+		spec.Commands = append(spec.Commands, vmtest.Command{Name: payload, Path: tool, Args: check([]string{"-kmod", gp})})
+		cmds = append(cmds, userCommand{payload: payload, command: payload})
 	}
 	return cmds
 }
@@ -71,7 +72,9 @@ func (r *Runner) userCommands(spec *vmtest.Spec, modules map[string]string) []us
 // userCells turns kmatrix-guest's results into cells: one per program and
 // stage ("<program>/load", "<program>/attach"), one per module stage, and
 // the check command's.
-func (r *Runner) userCells(k *kernels.Kernel, cmds []userCommand, results map[string]vmtest.CommandResult, buildFailed map[string]report.Cell, missing outcome.Outcome, why string) []report.Cell {
+// missing and why say what became of a command that reported nothing;
+// kernelLog is the kernel's own report (oops, panic) when there is one.
+func (r *Runner) userCells(k *kernels.Kernel, cmds []userCommand, results map[string]vmtest.CommandResult, buildFailed map[string]report.Cell, missing outcome.Outcome, why, kernelLog string) []report.Cell {
 	var cells []report.Cell
 	for _, d := range r.opts.KmodDirs {
 		payload := userPayloadName("kmod", d)
@@ -86,8 +89,20 @@ func (r *Runner) userCells(k *kernels.Kernel, cmds []userCommand, results map[st
 		if !ran || err != nil || len(progs) == 0 {
 			c := report.Cell{Kernel: k.Name, Payload: uc.payload, Check: "load", Stage: "load", Outcome: missing,
 				Evidence: report.Evidence{Message: "kmatrix-guest reported nothing: " + why, Log: string(cr.Stderr)}}
-			if ran && cr.ExitCode != 0 {
-				// The loader itself refused the input (unreadable object): the user's problem, named.
+			switch {
+			case ran && cr.Err != "":
+				// It did not finish: the kernel's doing (an oops in the
+				// module's init kills the loader), with the kernel's report.
+				c.Evidence.Message = "kmatrix-guest did not finish: " + cr.Err
+				if strings.HasPrefix(cr.Err, "not run") {
+					c.Evidence.Message = cr.Err
+				}
+				if kernelLog != "" {
+					c.Evidence.Log = kernelLog
+				}
+			case ran && cr.ExitCode != 0:
+				// The loader exited by itself, refusing the input
+				// (an unreadable object): the user's problem, named.
 				c.Outcome, c.Evidence.Message = outcome.LoadError, firstMeaningfulLine(string(cr.Stderr))
 			}
 			if err != nil {
