@@ -55,8 +55,8 @@ plan:
 
 # merge joins shard reports ($(SHARDS)/*/report.json) into $(REPORT) and diffs it against $(BASELINE).
 merge:
-	$(KMATRIX) merge --out $(REPORT) $(SHARDS)/*/report.json
-	$(KMATRIX) diff --out $(REPORT)/diff.md $(if $(BASELINE),--baseline $(BASELINE)) $(REPORT)/report.json
+	$(KMATRIX) report merge --out $(REPORT) $(SHARDS)/*/report.json
+	$(KMATRIX) report diff --out $(REPORT)/diff.md $(if $(BASELINE),--baseline $(BASELINE)) $(REPORT)/report.json
 
 # summary appends the report's Markdown table to the GitHub job summary (or prints it).
 summary:

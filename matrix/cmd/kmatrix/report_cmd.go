@@ -11,40 +11,59 @@ import (
 )
 
 func init() {
-	commands["merge"] = command{summary: "merge shard reports into one report", run: mergeCmd}
-	commands["diff"] = command{summary: "compare a report with a baseline; exit 3 on regressions", run: diffCmd}
+	commands["report"] = command{summary: "merge shard reports (report merge) or compare two (report diff; exit 3 on regressions)", run: reportCmd}
+}
+
+const reportUsage = `usage: kmatrix report merge [--out DIR] SHARD/report.json...
+       kmatrix report diff [--out FILE.md] OLD/report.json NEW/report.json`
+
+// reportCmd is `kmatrix report SUBCOMMAND`: what is done with reports
+// after a run.
+func reportCmd(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, reportUsage)
+		return 2
+	}
+	switch args[0] {
+	case "merge":
+		return mergeCmd(ctx, args[1:])
+	case "diff":
+		return diffCmd(ctx, args[1:])
+	}
+	fmt.Fprintf(os.Stderr, "kmatrix report: unknown subcommand %q: want merge or diff\n%s\n", args[0], reportUsage)
+	return 2
 }
 
 func mergeCmd(_ context.Context, args []string) int {
-	fs := flag.NewFlagSet("kmatrix merge", flag.ContinueOnError)
+	fs := flag.NewFlagSet("kmatrix report merge", flag.ContinueOnError)
 	out := fs.String("out", "report", "output `dir` for the merged report.json, report.md, report.html, junit.xml")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: kmatrix merge [--out DIR] SHARD/report.json...\n\nJoins the reports of sharded runs; a missing shard is named in the merged report.")
+		fmt.Fprintln(fs.Output(), "usage: kmatrix report merge [--out DIR] SHARD/report.json...\n\nJoins the reports of sharded runs; a missing shard is named in the merged report.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "kmatrix merge: no reports given: pass the report.json of every shard")
+		fmt.Fprintln(os.Stderr, "kmatrix report merge: no reports given: pass the report.json of every shard")
 		return 2
 	}
 	var reps []*report.Report
 	for _, p := range fs.Args() {
 		r, err := report.Read(p)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "kmatrix merge: %v\n", err)
+			fmt.Fprintf(os.Stderr, "kmatrix report merge: %v\n", err)
 			return 1
 		}
 		reps = append(reps, r)
 	}
 	merged, err := report.Merge(reps...)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "kmatrix merge: %v\n", err)
+		fmt.Fprintf(os.Stderr, "kmatrix report merge: %v\n", err)
 		return 1
 	}
 	if err := merged.Write(*out); err != nil {
-		fmt.Fprintf(os.Stderr, "kmatrix merge: %v\n", err)
+		fmt.Fprintf(os.Stderr, "kmatrix report merge: %v\n", err)
 		return 1
 	}
 	merged.WriteText(os.Stdout, false)
@@ -52,32 +71,36 @@ func mergeCmd(_ context.Context, args []string) int {
 }
 
 func diffCmd(_ context.Context, args []string) int {
-	fs := flag.NewFlagSet("kmatrix diff", flag.ContinueOnError)
+	fs := flag.NewFlagSet("kmatrix report diff", flag.ContinueOnError)
 	baseline := fs.String("baseline", "", "baseline report.json `file`; without one, every cell is new and nothing regresses")
 	out := fs.String("out", "", "also write the diff as Markdown to this `file` (for an issue or PR comment)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: kmatrix diff [--baseline FILE] [--out FILE.md] CURRENT/report.json\n\nSays what changed since the baseline; exits 3 when a cell regressed. In GitHub Actions it also sets the step output regressions=N.")
+		fmt.Fprintln(fs.Output(), "usage: kmatrix report diff [--out FILE.md] OLD/report.json NEW/report.json\n       kmatrix report diff [--out FILE.md] --baseline OLD/report.json NEW/report.json\n\nSays what changed from OLD to NEW; exits 3 when a cell regressed. A missing OLD is a first run:\nevery cell is new. In GitHub Actions it also sets the step output regressions=N.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "kmatrix diff: want exactly one current report.json")
+	current := fs.Arg(0)
+	switch {
+	case fs.NArg() == 2 && *baseline == "":
+		*baseline, current = fs.Arg(0), fs.Arg(1)
+	case fs.NArg() != 1:
+		fmt.Fprintf(os.Stderr, "kmatrix report diff: got %d reports: want OLD/report.json NEW/report.json (or --baseline OLD NEW)\n", fs.NArg())
 		return 2
 	}
-	cur, err := report.Read(fs.Arg(0))
+	cur, err := report.Read(current)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "kmatrix diff: %v\n", err)
+		fmt.Fprintf(os.Stderr, "kmatrix report diff: %v\n", err)
 		return 1
 	}
 	base := &report.Report{Schema: report.Schema}
 	if *baseline != "" {
 		if _, statErr := os.Stat(*baseline); statErr != nil {
 			// The first scheduled run has no previous report: say so, don't fail.
-			fmt.Fprintf(os.Stderr, "kmatrix diff: no baseline at %s (first run?): comparing against nothing\n", *baseline)
+			fmt.Fprintf(os.Stderr, "kmatrix report diff: no baseline at %s (first run?): comparing against nothing\n", *baseline)
 		} else if base, err = report.Read(*baseline); err != nil {
-			fmt.Fprintf(os.Stderr, "kmatrix diff: %v\n", err)
+			fmt.Fprintf(os.Stderr, "kmatrix report diff: %v\n", err)
 			return 1
 		}
 	}
@@ -89,7 +112,7 @@ func diffCmd(_ context.Context, args []string) int {
 			err = os.WriteFile(*out, []byte(d.Markdown()), 0o644)
 		}
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "kmatrix diff: writing %s: %v\n", *out, err)
+			fmt.Fprintf(os.Stderr, "kmatrix report diff: writing %s: %v\n", *out, err)
 			return 1
 		}
 	}
@@ -100,7 +123,7 @@ func diffCmd(_ context.Context, args []string) int {
 		}
 	}
 	if d.Regressed() {
-		fmt.Fprintf(os.Stderr, "kmatrix diff: %v\n", d.Err())
+		fmt.Fprintf(os.Stderr, "kmatrix report diff: %v\n", d.Err())
 		return 3
 	}
 	return 0
