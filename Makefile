@@ -16,12 +16,19 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Guest binaries must be static: the guest has no libc.
 export CGO_ENABLED = 0
 
-.PHONY: deps generate-deps test vet lint matrix bench generate plan merge summary ci-setup report-check
+.PHONY: deps browser generate-deps test vet lint matrix bench generate plan merge summary ci-setup report-check
 
 # Debian/Ubuntu packages the project needs; only the missing ones are installed.
 DEB_DEPS := qemu-system-x86 gcc make mmdebstrap debian-archive-keyring ca-certificates
 deps:
 	@./.ci/apt-install $(DEB_DEPS)
+
+# A headless browser for the HTML report's rendering test: Debian's chromium
+# unless one is already there (GitHub's Ubuntu runners have google-chrome;
+# Ubuntu's chromium package is only a snap stub).
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null \
+		|| ./.ci/apt-install chromium
 
 generate-deps:
 	@./.ci/apt-install clang llvm libbpf-dev
@@ -35,7 +42,7 @@ lint: vet
 	$(GO) run $(ACTIONLINT) .github/workflows/*.yml
 
 # The matrix tests write their report to $(REPORT) (KMATRIX_REPORT_DIR).
-test: deps vet
+test: deps browser vet
 	KMATRIX_REPORT_DIR=$(CURDIR)/$(REPORT) $(GO) test -count=1 -timeout 80m ./...
 
 matrix: deps
@@ -43,6 +50,11 @@ matrix: deps
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./vmtest/ ./kmod/ ./matrix/
+
+# Render the sample report in headless Chromium and check the picture
+# (matrix/report/html_test.go); it is part of make test too.
+report-check: browser
+	$(GO) test -count=1 -run TestHTMLScreenshot -v ./matrix/report/
 
 # Regenerate the committed BPF objects (needs clang; installs it when missing)
 # and the guest tests' exec child (needs gcc).
