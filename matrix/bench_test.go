@@ -12,10 +12,14 @@ import (
 )
 
 // BenchmarkMatrix measures the default matrix with a warm cache: the wall
-// time of every kernel × payload, kernels in parallel as Run does
-// (total-ms), and each kernel's own time (build + VM + checks) against its
-// bare-boot floor (<kernel>-ratio). Targets: total ≤ 15 s on 2 cores under
-// KVM, each kernel ≤ 1.3× its floor.
+// time of every kernel × payload, kernels in parallel and in the order Run
+// uses (total-ms), and each kernel's own time (build + VM + checks) against
+// its bare-boot floor (<kernel>-ratio). Targets: total ≤ 15 s on 2 cores,
+// each kernel ≤ 1.3× its floor. Under TCG (no usable KVM) the total is met
+// (about 8–9 s) but the ratio is 1.5–2×: the first run of any code is
+// translated by TCG, so the two Go test binaries starting and exiting with
+// no checks already cost about 1.2× the floor, and CO-RE's one-time decode of
+// the kernel's BTF another 0.2 s.
 func BenchmarkMatrix(b *testing.B) {
 	ks := kernelstest.Default(b)
 	ctx := context.Background()
