@@ -49,7 +49,7 @@ matrix: deps
 	$(KMATRIX) run --out $(REPORT) $(if $(KERNELS),--kernels $(KERNELS)) $(if $(FLOAT),--float)
 
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./vmtest/ ./kmod/ ./matrix/
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./vmtest/ ./kmod/... ./matrix/
 
 # Render the sample report in headless Chromium and check the picture
 # (matrix/report/html_test.go); it is part of make test too.

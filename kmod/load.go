@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -151,7 +152,7 @@ func classifyLoad(path string, errno unix.Errno, dmesg []string) *LoadError {
 	}
 	var syms []string
 	for _, l := range dmesg {
-		if m := unknownSymRE.FindStringSubmatch(l); m != nil && !contains(syms, m[1]) {
+		if m := unknownSymRE.FindStringSubmatch(l); m != nil && !slices.Contains(syms, m[1]) {
 			syms = append(syms, m[1])
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kmatrix/kmatrix/kernels"
 	"github.com/kmatrix/kmatrix/kmod"
+	"github.com/kmatrix/kmatrix/kmod/build"
 	"github.com/kmatrix/kmatrix/matrix/outcome"
 	"github.com/kmatrix/kmatrix/matrix/report"
 	"github.com/kmatrix/kmatrix/vmtest"
@@ -304,7 +305,7 @@ func (r *Runner) build(ctx context.Context, k *kernels.Kernel, payload, src stri
 	// Each kernel × module builds in its own directory under the run's
 	// temp dir: builds of different kernels run in parallel.
 	out := filepath.Join(r.tmp, "build", strings.ReplaceAll(payload, ":", "_"))
-	res, err := kmod.BuildCached(ctx, k, src, kmod.BuildOptions{OutDir: out, AllowExpired: r.opts.AllowExpired})
+	res, err := build.Cached(ctx, k, src, build.Options{OutDir: out, AllowExpired: r.opts.AllowExpired})
 	c.DurationMS = ms(time.Since(start))
 	if err != nil {
 		c.Outcome = outcome.InfraError

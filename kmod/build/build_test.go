@@ -1,4 +1,4 @@
-package kmod
+package build
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/kmatrix/kmatrix/kernels"
 	"github.com/kmatrix/kmatrix/kernels/kernelstest"
+	"github.com/kmatrix/kmatrix/kmod"
 	"github.com/kmatrix/kmatrix/matrix/outcome"
 )
 
@@ -24,10 +25,10 @@ func TestBuildAll(t *testing.T) {
 	hostOnly(t)
 	ks := kernelstest.Default(t)
 	src := t.TempDir()
-	require.NoError(t, WriteSource(src))
+	require.NoError(t, kmod.WriteSource(src))
 
 	start := time.Now()
-	results, err := BuildAll(context.Background(), ks, src, BuildOptions{OutDir: t.TempDir()})
+	results, err := All(context.Background(), ks, src, Options{OutDir: t.TempDir()})
 	require.NoError(t, err)
 	t.Logf("kmatrix-evidence build_all_seconds=%.2f", time.Since(start).Seconds())
 	require.Len(t, results, len(ks))
@@ -37,7 +38,7 @@ func TestBuildAll(t *testing.T) {
 			require.Equal(t, outcome.Pass, r.Outcome, "build log:\n%s", r.Log)
 			assert.Equal(t, k.Name, r.Kernel)
 			assert.Contains(t, r.Compiler, fmt.Sprintf("gcc-%d ", k.Compiler.Major))
-			info, err := ModInfo(r.Ko)
+			info, err := kmod.ModInfo(r.Ko)
 			require.NoError(t, err)
 			assert.True(t, strings.HasPrefix(info["vermagic"], k.Release+" "), "vermagic %q is not for %s", info["vermagic"], k.Release)
 			assert.Equal(t, "GPL", info["license"])
@@ -54,7 +55,7 @@ func TestBuildAll(t *testing.T) {
 func TestBuildErrorOnOneKernel(t *testing.T) {
 	hostOnly(t)
 	ks := kernelstest.Default(t)
-	results, err := BuildAll(context.Background(), ks, "testdata/versionerror", BuildOptions{OutDir: t.TempDir()})
+	results, err := All(context.Background(), ks, "../testdata/versionerror", Options{OutDir: t.TempDir()})
 	require.NoError(t, err)
 	sawError := false
 	for i, r := range results {
@@ -78,34 +79,34 @@ func TestBuildErrorOnOneKernel(t *testing.T) {
 	}
 }
 
-// TestBuildBadInput feeds Build arguments it must refuse with an error
+// TestBuildBadInput feeds Module arguments it must refuse with an error
 // that says what is wrong.
 func TestBuildBadInput(t *testing.T) {
 	ctx := context.Background()
 	src := t.TempDir()
-	require.NoError(t, WriteSource(src))
+	require.NoError(t, kmod.WriteSource(src))
 	gcc12 := &kernels.Kernel{Name: "k", Release: "6.1.0-1-amd64", Compiler: kernels.Compiler{Name: "gcc", Major: 12}}
 
 	for _, tc := range []struct {
 		name string
 		k    *kernels.Kernel
 		src  string
-		opts BuildOptions
+		opts Options
 		want string
 	}{
-		{"nil kernel", nil, src, BuildOptions{}, "no kernel given"},
-		{"missing source", gcc12, filepath.Join(src, "nope"), BuildOptions{}, "source directory: stat"},
-		{"empty source", gcc12, "", BuildOptions{}, "no source directory given"},
-		{"source without Kbuild", gcc12, t.TempDir(), BuildOptions{}, "neither a Kbuild nor a Makefile"},
-		{"source is a file", gcc12, filepath.Join(src, "Kbuild"), BuildOptions{}, "is not a directory"},
-		{"clang kernel", &kernels.Kernel{Name: "k", Release: "r", Compiler: kernels.Compiler{Name: "clang", Major: 17, Text: "clang version 17.0.6"}}, src, BuildOptions{}, "only for gcc-built kernels"},
-		{"bad name", &kernels.Kernel{Name: "../x", Release: "r", Compiler: gcc12.Compiler}, src, BuildOptions{}, "cannot name a build directory"},
-		{"no release", &kernels.Kernel{Name: "k", Compiler: gcc12.Compiler}, src, BuildOptions{}, "has no release"},
-		{"no compiler anywhere", &kernels.Kernel{Name: "k", Release: "r", Compiler: kernels.Compiler{Name: "gcc", Major: 3}}, src, BuildOptions{OutDir: t.TempDir()}, "no Debian suite is known to ship it"},
-		{"host only", &kernels.Kernel{Name: "k", Release: "r", Compiler: kernels.Compiler{Name: "gcc", Major: 3}}, src, BuildOptions{OutDir: t.TempDir(), HostOnly: true}, "HostOnly forbids a build root"},
+		{"nil kernel", nil, src, Options{}, "no kernel given"},
+		{"missing source", gcc12, filepath.Join(src, "nope"), Options{}, "source directory: stat"},
+		{"empty source", gcc12, "", Options{}, "no source directory given"},
+		{"source without Kbuild", gcc12, t.TempDir(), Options{}, "neither a Kbuild nor a Makefile"},
+		{"source is a file", gcc12, filepath.Join(src, "Kbuild"), Options{}, "is not a directory"},
+		{"clang kernel", &kernels.Kernel{Name: "k", Release: "r", Compiler: kernels.Compiler{Name: "clang", Major: 17, Text: "clang version 17.0.6"}}, src, Options{}, "only for gcc-built kernels"},
+		{"bad name", &kernels.Kernel{Name: "../x", Release: "r", Compiler: gcc12.Compiler}, src, Options{}, "cannot name a build directory"},
+		{"no release", &kernels.Kernel{Name: "k", Compiler: gcc12.Compiler}, src, Options{}, "has no release"},
+		{"no compiler anywhere", &kernels.Kernel{Name: "k", Release: "r", Compiler: kernels.Compiler{Name: "gcc", Major: 3}}, src, Options{OutDir: t.TempDir()}, "no Debian suite is known to ship it"},
+		{"host only", &kernels.Kernel{Name: "k", Release: "r", Compiler: kernels.Compiler{Name: "gcc", Major: 3}}, src, Options{OutDir: t.TempDir(), HostOnly: true}, "HostOnly forbids a build root"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := Build(ctx, tc.k, tc.src, tc.opts)
+			r, err := Module(ctx, tc.k, tc.src, tc.opts)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 			if r != nil {
@@ -118,23 +119,23 @@ func TestBuildBadInput(t *testing.T) {
 		if !hostHasGCC(12) {
 			t.Skip("needs the host's gcc-12 to reach the headers check")
 		}
-		_, err := Build(ctx, gcc12, src, BuildOptions{OutDir: t.TempDir()})
+		_, err := Module(ctx, gcc12, src, Options{OutDir: t.TempDir()})
 		require.Error(t, err)
-		assert.True(t, errors.Is(err, ErrBuildInput))
+		assert.True(t, errors.Is(err, ErrInput))
 		assert.Contains(t, err.Error(), "has no headers tree")
 	})
 }
 
-func TestEnsureBuildRootBadInput(t *testing.T) {
+func TestEnsureRootBadInput(t *testing.T) {
 	for _, tc := range []struct{ suite, release, want string }{
 		{"", "6.1.0-1-amd64", `suite ""`},
 		{"../etc", "6.1.0-1-amd64", `suite "../etc"`},
 		{"trixie", "", `kernel release ""`},
 		{"trixie", "a/b", `kernel release "a/b"`},
 	} {
-		_, err := EnsureBuildRoot(context.Background(), t.TempDir(), tc.suite, tc.release, nil, BuildRootOptions{})
+		_, err := EnsureRoot(context.Background(), t.TempDir(), tc.suite, tc.release, nil, RootOptions{})
 		require.Error(t, err)
-		assert.ErrorIs(t, err, ErrBuildRoot)
+		assert.ErrorIs(t, err, ErrRoot)
 		assert.Contains(t, err.Error(), tc.want)
 	}
 }
@@ -145,15 +146,15 @@ func BenchmarkBuildWarm(b *testing.B) {
 	hostOnly(b)
 	ks := kernelstest.Default(b)
 	src := b.TempDir()
-	require.NoError(b, WriteSource(src))
+	require.NoError(b, kmod.WriteSource(src))
 	out := b.TempDir()
 	// Warm up: make any missing build root outside the timed loop.
-	if _, err := BuildAll(context.Background(), ks, src, BuildOptions{OutDir: out}); err != nil {
+	if _, err := All(context.Background(), ks, src, Options{OutDir: out}); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		results, err := BuildAll(context.Background(), ks, src, BuildOptions{OutDir: out})
+		results, err := All(context.Background(), ks, src, Options{OutDir: out})
 		if err != nil {
 			b.Fatal(err)
 		}

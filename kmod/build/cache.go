@@ -1,4 +1,4 @@
-package kmod
+package build
 
 import (
 	"context"
@@ -20,18 +20,18 @@ import (
 // entries are ignored rather than trusted.
 const cacheVersion = "kmatrix-kmod-build-v1"
 
-// BuildCached is Build with a content-addressed cache of results under
+// Cached is Module with a content-addressed cache of results under
 // <CacheDir>/modules: a module whose source, kernel (image SHA-256, release,
 // compiler) and make arguments are unchanged is not compiled again. Passes
 // and build errors are cached (both are deterministic); infra errors and
 // timeouts are not. A warm matrix run thus spends no time in make.
-func BuildCached(ctx context.Context, k *kernels.Kernel, srcDir string, opts BuildOptions) (*BuildResult, error) {
+func Cached(ctx context.Context, k *kernels.Kernel, srcDir string, opts Options) (*Result, error) {
 	if k == nil {
-		return Build(ctx, k, srcDir, opts)
+		return Module(ctx, k, srcDir, opts)
 	}
 	key, err := buildKey(k, srcDir, opts.MakeArgs)
 	if err != nil {
-		return Build(ctx, k, srcDir, opts) // Build reports the bad source dir
+		return Module(ctx, k, srcDir, opts) // Module reports the bad source dir
 	}
 	cacheDir := opts.CacheDir
 	if cacheDir == "" {
@@ -48,13 +48,13 @@ func BuildCached(ctx context.Context, k *kernels.Kernel, srcDir string, opts Bui
 	if res, ok := readCached(entry); ok {
 		return res, nil
 	}
-	res, err := Build(ctx, k, srcDir, opts)
+	res, err := Module(ctx, k, srcDir, opts)
 	if err != nil || (res.Outcome != outcome.Pass && res.Outcome != outcome.BuildError) {
 		return res, err
 	}
 	if err := writeCached(entry, res); err != nil {
 		// A cache that cannot be written costs speed, not correctness.
-		fmt.Fprintf(os.Stderr, "kmod: not caching the build for %s: %v\n", k.Name, err)
+		fmt.Fprintf(os.Stderr, "kmod/build: not caching the build for %s: %v\n", k.Name, err)
 	}
 	return res, nil
 }
@@ -79,12 +79,12 @@ func buildKey(k *kernels.Kernel, srcDir string, makeArgs []string) (string, erro
 	return hex.EncodeToString(h.Sum(nil))[:32], err
 }
 
-func readCached(entry string) (*BuildResult, bool) {
+func readCached(entry string) (*Result, bool) {
 	b, err := os.ReadFile(filepath.Join(entry, "result.json"))
 	if err != nil {
 		return nil, false
 	}
-	var res BuildResult
+	var res Result
 	if json.Unmarshal(b, &res) != nil {
 		return nil, false
 	}
@@ -100,7 +100,7 @@ func readCached(entry string) (*BuildResult, bool) {
 
 // writeCached stores res in entry: the .ko first, result.json last, so an
 // entry with a result.json is always complete.
-func writeCached(entry string, res *BuildResult) error {
+func writeCached(entry string, res *Result) error {
 	if err := os.MkdirAll(entry, 0o755); err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package kmod
+package build
 
 import (
 	"context"
@@ -10,22 +10,23 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kmatrix/kmatrix/kernels/kernelstest"
+	"github.com/kmatrix/kmatrix/kmod"
 	"github.com/kmatrix/kmatrix/matrix/outcome"
 	"github.com/kmatrix/kmatrix/vmtest"
 )
 
-// guestTests are the checks that run inside each kernel, in order: the
-// kmod columns of the matrix.
+// guestTests are package kmod's checks that run inside each kernel, in
+// order: the kmod columns of the matrix.
 var guestTests = []string{"TestLoad", "TestExecRecords", "TestWritePath", "TestTaskState", "TestUnload", "TestTaint", "TestKernelLog", "TestVermagicMismatch"}
 
-// GuestCommand is the vmtest command that runs this package's guest tests
+// guestCommand is the vmtest command that runs package kmod's guest tests
 // from testBinary (built with vmtest.BuildTestBinary), with the module at
 // /kmatrix.ko and, when foreign is set, a module built for another kernel
 // at /foreign.ko.
 func guestCommand(testBinary string, foreign bool) vmtest.Command {
-	env := []string{EnvKo + "=/kmatrix.ko"}
+	env := []string{kmod.EnvKo + "=/kmatrix.ko"}
 	if foreign {
-		env = append(env, EnvKoForeign+"=/foreign.ko")
+		env = append(env, kmod.EnvKoForeign+"=/foreign.ko")
 	}
 	return vmtest.Command{
 		Name: "kmod",
@@ -48,10 +49,10 @@ func TestGuest(t *testing.T) {
 	ks := kernelstest.Default(t)
 	ctx := context.Background()
 	src := t.TempDir()
-	require.NoError(t, WriteSource(src))
-	builds, err := BuildAll(ctx, ks, src, BuildOptions{OutDir: t.TempDir()})
+	require.NoError(t, kmod.WriteSource(src))
+	builds, err := All(ctx, ks, src, Options{OutDir: t.TempDir()})
 	require.NoError(t, err)
-	testBinary, err := vmtest.BuildTestBinary(ctx, ".")
+	testBinary, err := vmtest.BuildTestBinary(ctx, "github.com/kmatrix/kmatrix/kmod")
 	require.NoError(t, err)
 
 	type row struct {

@@ -1,4 +1,4 @@
-package kmod
+package build
 
 import (
 	"bytes"
@@ -22,8 +22,8 @@ import (
 	"github.com/kmatrix/kmatrix/matrix/outcome"
 )
 
-// BuildOptions tune Build and BuildAll. The zero value is usable.
-type BuildOptions struct {
+// Options tune Module and All. The zero value is usable.
+type Options struct {
 	// OutDir receives one build directory per kernel, <OutDir>/<kernel
 	// name>, holding a copy of the source and the build's products.
 	// Default: a new temporary directory.
@@ -31,7 +31,7 @@ type BuildOptions struct {
 	// CacheDir holds build roots (<CacheDir>/buildroots). Default:
 	// kernels.CacheDir().
 	CacheDir string
-	// Jobs bounds how many kernels BuildAll builds at once. Default: the
+	// Jobs bounds how many kernels All builds at once. Default: the
 	// number of CPUs.
 	Jobs int
 	// MakeArgs are appended to the make command line, e.g.
@@ -47,10 +47,10 @@ type BuildOptions struct {
 	AllowExpired bool
 }
 
-// BuildResult is the outcome of building a module for one kernel. A build
+// Result is the outcome of building a module for one kernel. A build
 // that failed to compile is a result (Outcome build-error, with Log and
 // FirstError), not an error.
-type BuildResult struct {
+type Result struct {
 	// Kernel is the kernel's catalog name; Release its `uname -r`.
 	Kernel  string `json:"kernel"`
 	Release string `json:"release"`
@@ -67,7 +67,7 @@ type BuildResult struct {
 	Duration         time.Duration `json:"duration"`
 	Setup            time.Duration `json:"setup"`
 	BuildRootCreated bool          `json:"build_root_created,omitempty"`
-	// Cached says the result came from BuildCached's cache: nothing was
+	// Cached says the result came from Cached's cache: nothing was
 	// compiled, and Duration is the original build's.
 	Cached bool `json:"cached,omitempty"`
 	// Outcome is outcome.Pass, outcome.BuildError, outcome.Timeout (the
@@ -77,43 +77,43 @@ type BuildResult struct {
 	FirstError *FirstError `json:"first_error,omitempty"`
 }
 
-// ErrBuildInput is wrapped by errors about Build's arguments.
-var ErrBuildInput = errors.New("module build")
+// ErrInput is wrapped by errors about Module's arguments.
+var ErrInput = errors.New("module build")
 
 // chrootModuleDir is where the module's build directory is mounted inside a build root.
 const chrootModuleDir = "/build"
 
-// Build compiles the module in srcDir (a Kbuild or Makefile for an
+// Module compiles the module in srcDir (a Kbuild or Makefile for an
 // out-of-tree module) for kernel k with a gcc of the major version k was
 // built with: the host's gcc-<major> when it has one, else the one in a
-// build root of the kernel's Debian suite (made once, see EnsureBuildRoot).
+// build root of the kernel's Debian suite (made once, see EnsureRoot).
 //
 // The error is for kmatrix's own failures (bad arguments, no usable
 // compiler, mmdebstrap or make could not run); the returned result then
 // has Outcome infra-error. A module that does not compile is not an
 // error: the result says build-error.
-func Build(ctx context.Context, k *kernels.Kernel, srcDir string, opts BuildOptions) (*BuildResult, error) {
+func Module(ctx context.Context, k *kernels.Kernel, srcDir string, opts Options) (*Result, error) {
 	start := time.Now()
 	if k == nil {
-		return nil, fmt.Errorf("%w: no kernel given", ErrBuildInput)
+		return nil, fmt.Errorf("%w: no kernel given", ErrInput)
 	}
-	res := &BuildResult{Kernel: k.Name, Release: k.Release, Outcome: outcome.InfraError}
-	fail := func(err error) (*BuildResult, error) {
+	res := &Result{Kernel: k.Name, Release: k.Release, Outcome: outcome.InfraError}
+	fail := func(err error) (*Result, error) {
 		res.Setup = time.Since(start)
 		return res, err
 	}
 	if k.Name == "" || strings.ContainsAny(k.Name, "/\x00") || k.Name == "." || k.Name == ".." {
-		return fail(fmt.Errorf("%w: kernel name %q cannot name a build directory: want e.g. \"debian-bookworm\"", ErrBuildInput, k.Name))
+		return fail(fmt.Errorf("%w: kernel name %q cannot name a build directory: want e.g. \"debian-bookworm\"", ErrInput, k.Name))
 	}
 	if err := checkSource(srcDir); err != nil {
 		return fail(err)
 	}
 	if k.Compiler.Name != "gcc" {
 		return fail(fmt.Errorf("%w: kernel %s was built with %q (%s): kmatrix builds modules only for gcc-built kernels",
-			ErrBuildInput, k.Name, k.Compiler.String(), k.Compiler.Text))
+			ErrInput, k.Name, k.Compiler.String(), k.Compiler.Text))
 	}
 	if k.Release == "" {
-		return fail(fmt.Errorf("%w: kernel %s has no release: it must come from kernels (LoadLocal or the catalog)", ErrBuildInput, k.Name))
+		return fail(fmt.Errorf("%w: kernel %s has no release: it must come from kernels (LoadLocal or the catalog)", ErrInput, k.Name))
 	}
 
 	outDir := opts.OutDir
@@ -131,7 +131,7 @@ func Build(ctx context.Context, k *kernels.Kernel, srcDir string, opts BuildOpti
 	if err := os.RemoveAll(dir); err != nil {
 		return fail(fmt.Errorf("module build for %s: clean %s: %w", k.Name, dir, err))
 	}
-	if err := copyFS(dir, os.DirFS(srcDir)); err != nil {
+	if err := os.CopyFS(dir, os.DirFS(srcDir)); err != nil {
 		return fail(fmt.Errorf("module build for %s: copy %s: %w", k.Name, srcDir, err))
 	}
 
@@ -140,7 +140,7 @@ func Build(ctx context.Context, k *kernels.Kernel, srcDir string, opts BuildOpti
 	var moduleDirs []string
 	if hostHasGCC(k.Compiler.Major) {
 		if k.Headers == "" {
-			return fail(fmt.Errorf("%w: kernel %s has no headers tree: fetch it with its headers", ErrBuildInput, k.Name))
+			return fail(fmt.Errorf("%w: kernel %s has no headers tree: fetch it with its headers", ErrInput, k.Name))
 		}
 		res.Compiler = cc + " (host)"
 		args := append([]string{"-C", k.Headers}, rawHeadersArgs(k.Headers)...)
@@ -171,7 +171,7 @@ func Build(ctx context.Context, k *kernels.Kernel, srcDir string, opts BuildOpti
 		if strings.HasPrefix(k.Suite, suite+"-") {
 			extra = []string{k.Suite}
 		}
-		br, err := EnsureBuildRoot(ctx, cacheDir, suite, k.Release, extra, BuildRootOptions{AllowExpired: opts.AllowExpired, Progress: opts.Progress})
+		br, err := EnsureRoot(ctx, cacheDir, suite, k.Release, extra, RootOptions{AllowExpired: opts.AllowExpired, Progress: opts.Progress})
 		if err != nil {
 			return fail(fmt.Errorf("module build for %s: %w", k.Name, err))
 		}
@@ -218,11 +218,11 @@ func Build(ctx context.Context, k *kernels.Kernel, srcDir string, opts BuildOpti
 	return res, nil
 }
 
-// BuildAll builds the module in srcDir for every kernel, up to opts.Jobs
+// All builds the module in srcDir for every kernel, up to opts.Jobs
 // at once, and returns one result per kernel in the order of ks. A build
 // error on one kernel does not stop the others; the error gathers (with
 // go-multierror) only kmatrix's own failures, whose results say infra-error.
-func BuildAll(ctx context.Context, ks []*kernels.Kernel, srcDir string, opts BuildOptions) ([]*BuildResult, error) {
+func All(ctx context.Context, ks []*kernels.Kernel, srcDir string, opts Options) ([]*Result, error) {
 	if opts.OutDir == "" {
 		dir, err := os.MkdirTemp("", "kmatrix-kmod-")
 		if err != nil {
@@ -234,7 +234,7 @@ func BuildAll(ctx context.Context, ks []*kernels.Kernel, srcDir string, opts Bui
 	if jobs <= 0 {
 		jobs = runtime.NumCPU()
 	}
-	results := make([]*BuildResult, len(ks))
+	results := make([]*Result, len(ks))
 	errs := make([]error, len(ks))
 	sem := make(chan struct{}, jobs)
 	var wg sync.WaitGroup
@@ -244,9 +244,9 @@ func BuildAll(ctx context.Context, ks []*kernels.Kernel, srcDir string, opts Bui
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[i], errs[i] = Build(ctx, k, srcDir, opts)
+			results[i], errs[i] = Module(ctx, k, srcDir, opts)
 			if results[i] == nil {
-				results[i] = &BuildResult{Outcome: outcome.InfraError}
+				results[i] = &Result{Outcome: outcome.InfraError}
 				if k != nil {
 					results[i].Kernel, results[i].Release = k.Name, k.Release
 				}
@@ -266,21 +266,21 @@ func BuildAll(ctx context.Context, ks []*kernels.Kernel, srcDir string, opts Bui
 // checkSource makes sure srcDir looks like an out-of-tree module.
 func checkSource(srcDir string) error {
 	if srcDir == "" {
-		return fmt.Errorf("%w: no source directory given: want the directory holding the module's Kbuild (see kmod.WriteSource)", ErrBuildInput)
+		return fmt.Errorf("%w: no source directory given: want the directory holding the module's Kbuild (see kmod.WriteSource)", ErrInput)
 	}
 	fi, err := os.Stat(srcDir)
 	if err != nil {
-		return fmt.Errorf("%w: source directory: %w", ErrBuildInput, err)
+		return fmt.Errorf("%w: source directory: %w", ErrInput, err)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("%w: source %s is not a directory: want the directory holding the module's Kbuild", ErrBuildInput, srcDir)
+		return fmt.Errorf("%w: source %s is not a directory: want the directory holding the module's Kbuild", ErrInput, srcDir)
 	}
 	for _, f := range []string{"Kbuild", "Makefile"} {
 		if _, err := os.Stat(filepath.Join(srcDir, f)); err == nil {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: %s has neither a Kbuild nor a Makefile: it is not an out-of-tree module source", ErrBuildInput, srcDir)
+	return fmt.Errorf("%w: %s has neither a Kbuild nor a Makefile: it is not an out-of-tree module source", ErrInput, srcDir)
 }
 
 // suiteForGCC names the Debian suite whose default gcc has that major

@@ -1,4 +1,4 @@
-package kmod
+package build
 
 import (
 	"context"
@@ -10,27 +10,28 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kmatrix/kmatrix/kernels/kernelstest"
+	"github.com/kmatrix/kmatrix/kmod"
 	"github.com/kmatrix/kmatrix/matrix/outcome"
 )
 
-// TestBuildCached builds a module once, gets the same result from the
+// TestCached builds a module once, gets the same result from the
 // cache the second time without compiling, and builds again when the
 // source changes; a build error is cached with its first error.
-func TestBuildCached(t *testing.T) {
+func TestCached(t *testing.T) {
 	hostOnly(t)
 	k := kernelstest.Default(t)[0]
 	cache := t.TempDir()
 	src := t.TempDir()
-	require.NoError(t, WriteSource(src))
-	opts := BuildOptions{OutDir: t.TempDir(), CacheDir: cache}
+	require.NoError(t, kmod.WriteSource(src))
+	opts := Options{OutDir: t.TempDir(), CacheDir: cache}
 	ctx := context.Background()
 
-	first, err := BuildCached(ctx, k, src, opts)
+	first, err := Cached(ctx, k, src, opts)
 	require.NoError(t, err)
 	require.Equal(t, outcome.Pass, first.Outcome, first.Log)
 	assert.False(t, first.Cached)
 
-	again, err := BuildCached(ctx, k, src, opts)
+	again, err := Cached(ctx, k, src, opts)
 	require.NoError(t, err)
 	assert.True(t, again.Cached, "an unchanged module is not compiled again")
 	assert.Equal(t, outcome.Pass, again.Outcome)
@@ -46,16 +47,16 @@ func TestBuildCached(t *testing.T) {
 	_, err = f.WriteString("\n/* changed */\n")
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
-	changed, err := BuildCached(ctx, k, src, opts)
+	changed, err := Cached(ctx, k, src, opts)
 	require.NoError(t, err)
 	assert.False(t, changed.Cached, "a changed source is built again")
 
 	if k.Version.AtLeast(5, 14) {
 		return // the fixture's error is only on older kernels
 	}
-	bad1, err := BuildCached(ctx, k, "testdata/versionerror", opts)
+	bad1, err := Cached(ctx, k, "../testdata/versionerror", opts)
 	require.NoError(t, err)
-	bad2, err := BuildCached(ctx, k, "testdata/versionerror", opts)
+	bad2, err := Cached(ctx, k, "../testdata/versionerror", opts)
 	require.NoError(t, err)
 	assert.Equal(t, outcome.BuildError, bad2.Outcome)
 	assert.True(t, bad2.Cached)

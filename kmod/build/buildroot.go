@@ -1,4 +1,4 @@
-package kmod
+package build
 
 import (
 	"bufio"
@@ -10,14 +10,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/kmatrix/kmatrix/kernels"
 )
 
-// BuildRootOptions tune EnsureBuildRoot.
-type BuildRootOptions struct {
+// RootOptions tune EnsureRoot.
+type RootOptions struct {
 	// AllowExpired lets apt accept archive indexes past their Valid-Until
 	// (see kernels.ExpiredIndexPolicy for when that is also the default).
 	AllowExpired bool
@@ -25,10 +26,10 @@ type BuildRootOptions struct {
 	Progress io.Writer
 }
 
-// BuildRoot is a Debian userland of one suite that holds one kernel's
+// Root is a Debian userland of one suite that holds one kernel's
 // headers package and, through its dependencies, the gcc that kernel was
 // built with. It lives in the cache and is made once, by mmdebstrap.
-type BuildRoot struct {
+type Root struct {
 	// Dir is the root directory.
 	Dir string `json:"dir"`
 	// Suite is the Debian suite of its userland ("trixie").
@@ -42,33 +43,33 @@ type BuildRoot struct {
 	Duration time.Duration `json:"duration"`
 }
 
-// ErrBuildRoot is wrapped by every failure to make a build root.
-var ErrBuildRoot = errors.New("build root")
+// ErrRoot is wrapped by every failure to make a build root.
+var ErrRoot = errors.New("build root")
 
 // buildRootMark records, inside a finished root, how it was made.
 const buildRootMark = ".kmatrix-buildroot.json"
 
-// EnsureBuildRoot returns the build root of suite holding the headers of
+// EnsureRoot returns the build root of suite holding the headers of
 // kernel release, creating it under <cacheDir>/buildroots if it is not
 // there yet. Concurrent callers (goroutines or processes) serialize on a
 // lock file; the root is made in a temporary directory and renamed into
 // place when complete, so a root that exists is whole. extraSuites are
 // added to the sources (e.g. "bookworm-backports" for a backports kernel).
 // progress, when not nil, receives mmdebstrap's output.
-func EnsureBuildRoot(ctx context.Context, cacheDir, suite, release string, extraSuites []string, opts BuildRootOptions) (*BuildRoot, error) {
+func EnsureRoot(ctx context.Context, cacheDir, suite, release string, extraSuites []string, opts RootOptions) (*Root, error) {
 	progress := opts.Progress
 	if suite == "" || strings.ContainsAny(suite, "/ ") {
-		return nil, fmt.Errorf("%w: suite %q: want a Debian suite name such as \"trixie\"", ErrBuildRoot, suite)
+		return nil, fmt.Errorf("%w: suite %q: want a Debian suite name such as \"trixie\"", ErrRoot, suite)
 	}
 	if release == "" || strings.ContainsAny(release, "/ ") {
-		return nil, fmt.Errorf("%w: kernel release %q: want a release such as \"6.12.118+deb13-cloud-amd64\"", ErrBuildRoot, release)
+		return nil, fmt.Errorf("%w: kernel release %q: want a release such as \"6.12.118+deb13-cloud-amd64\"", ErrRoot, release)
 	}
 	base := filepath.Join(cacheDir, "buildroots")
 	key := suite + "_" + release
-	br := &BuildRoot{Dir: filepath.Join(base, key), Suite: suite, Release: release}
+	br := &Root{Dir: filepath.Join(base, key), Suite: suite, Release: release}
 	unlock, err := kernels.LockFile(filepath.Join(base, key+".lock"))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBuildRoot, err)
+		return nil, fmt.Errorf("%w: %w", ErrRoot, err)
 	}
 	defer unlock()
 	if _, err := os.Stat(filepath.Join(br.Dir, buildRootMark)); err == nil {
@@ -81,13 +82,13 @@ func EnsureBuildRoot(ctx context.Context, cacheDir, suite, release string, extra
 	// Never delete through a mount point (a leftover /proc mount would
 	// let RemoveAll wander into the host's /proc).
 	if mounts, err := mountsUnder(tmp); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBuildRoot, err)
+		return nil, fmt.Errorf("%w: %w", ErrRoot, err)
 	} else if len(mounts) > 0 {
 		return nil, fmt.Errorf("%w: %s is left over from a killed run and still has mounts (%s): unmount them (umount -R) and retry",
-			ErrBuildRoot, tmp, strings.Join(mounts, ", "))
+			ErrRoot, tmp, strings.Join(mounts, ", "))
 	}
 	if err := os.RemoveAll(tmp); err != nil {
-		return nil, fmt.Errorf("%w: remove leftover %s: %w", ErrBuildRoot, tmp, err)
+		return nil, fmt.Errorf("%w: remove leftover %s: %w", ErrRoot, tmp, err)
 	}
 
 	args, sources, err := mmdebstrapArgs(suite, release, extraSuites, tmp, opts.AllowExpired)
@@ -106,16 +107,16 @@ func EnsureBuildRoot(ctx context.Context, cacheDir, suite, release string, extra
 	if err := cmd.Run(); err != nil {
 		os.RemoveAll(tmp)
 		if errors.Is(err, exec.ErrNotFound) {
-			return nil, fmt.Errorf("%w: mmdebstrap is not installed: install the mmdebstrap package (make deps)", ErrBuildRoot)
+			return nil, fmt.Errorf("%w: mmdebstrap is not installed: install the mmdebstrap package (make deps)", ErrRoot)
 		}
-		return nil, fmt.Errorf("%w for %s with linux-headers-%s: mmdebstrap: %w\n%s", ErrBuildRoot, suite, release, err, tail(log.String(), 30))
+		return nil, fmt.Errorf("%w for %s with linux-headers-%s: mmdebstrap: %w\n%s", ErrRoot, suite, release, err, tail(log.String(), 30))
 	}
 	if err := os.MkdirAll(filepath.Join(tmp, "build"), 0o755); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBuildRoot, err)
+		return nil, fmt.Errorf("%w: %w", ErrRoot, err)
 	}
 	if _, err := os.Stat(filepath.Join(tmp, "usr/src/linux-headers-"+release, "Makefile")); err != nil {
 		os.RemoveAll(tmp)
-		return nil, fmt.Errorf("%w for %s: mmdebstrap succeeded but /usr/src/linux-headers-%s/Makefile is missing", ErrBuildRoot, suite, release)
+		return nil, fmt.Errorf("%w for %s: mmdebstrap succeeded but /usr/src/linux-headers-%s/Makefile is missing", ErrRoot, suite, release)
 	}
 	br.Duration = time.Since(start)
 	br.Created = true
@@ -124,10 +125,10 @@ func EnsureBuildRoot(ctx context.Context, cacheDir, suite, release string, extra
 		"created": start.UTC().Format(time.RFC3339), "seconds": br.Duration.Seconds(),
 	}, "", "  ")
 	if err := os.WriteFile(filepath.Join(tmp, buildRootMark), mark, 0o644); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBuildRoot, err)
+		return nil, fmt.Errorf("%w: %w", ErrRoot, err)
 	}
 	if err := os.Rename(tmp, br.Dir); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBuildRoot, err)
+		return nil, fmt.Errorf("%w: %w", ErrRoot, err)
 	}
 	return br, nil
 }
@@ -138,14 +139,14 @@ func EnsureBuildRoot(ctx context.Context, cacheDir, suite, release string, extra
 func mmdebstrapArgs(suite, release string, extraSuites []string, target string, allowExpired bool) (args, sources []string, err error) {
 	m, err := kernels.DiscoverMirrors()
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrBuildRoot, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrRoot, err)
 	}
 	suites := []string{suite}
 	if suite != "sid" && suite != "unstable" && suite != "experimental" {
 		suites = append(suites, suite+"-updates", suite+"-security")
 	}
 	for _, s := range extraSuites {
-		if s != "" && !contains(suites, s) {
+		if s != "" && !slices.Contains(suites, s) {
 			suites = append(suites, s)
 		}
 	}
@@ -193,15 +194,6 @@ func mountsUnder(dir string) ([]string, error) {
 		}
 	}
 	return out, sc.Err()
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func tail(s string, n int) string {
