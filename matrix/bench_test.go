@@ -16,7 +16,7 @@ import (
 // uses (total-ms), and each kernel's own time (build + VM + checks) against
 // its bare-boot floor (<kernel>-ratio). Targets: total ≤ 15 s on 2 cores,
 // each kernel ≤ 1.3× its floor. Under TCG (no usable KVM) the total is met
-// (about 8–9 s) but the ratio is 1.5–2×: the first run of any code is
+// (about 7.5 s) but the ratio is 1.4–1.9×: the first run of any code is
 // translated by TCG, so the two Go test binaries starting and exiting with
 // no checks already cost about 1.2× the floor, and CO-RE's one-time decode of
 // the kernel's BTF another 0.2 s.
