@@ -1,6 +1,7 @@
 package matrix
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -86,6 +87,53 @@ func (p *Progress) Cells(kernel string, n int) {
 			p.redraw()
 		}
 	}
+}
+
+// SetCells sets kernel's count of finished cells.
+func (p *Progress) SetCells(kernel string, n int) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s, ok := p.states[kernel]; ok {
+		s.cells = n
+		if p.live {
+			p.redraw()
+		}
+	}
+}
+
+// checkCounter watches a guest test binary's live output (go test -v): its
+// first output moves the kernel to the checks stage, and each top-level
+// result line ("--- PASS: TestLoad (0.05s)") is a finished cell, so the
+// live line counts cells while the guest runs.
+type checkCounter struct {
+	p       *Progress
+	kernel  string
+	payload string
+	started bool
+	partial []byte
+}
+
+func (c *checkCounter) Write(b []byte) (int, error) {
+	if !c.started {
+		c.started = true
+		c.p.Stage(c.kernel, StageChecks, c.payload)
+	}
+	c.partial = append(c.partial, b...)
+	for {
+		i := bytes.IndexByte(c.partial, '\n')
+		if i < 0 {
+			break
+		}
+		line := c.partial[:i]
+		if bytes.HasPrefix(line, []byte("--- PASS: ")) || bytes.HasPrefix(line, []byte("--- FAIL: ")) || bytes.HasPrefix(line, []byte("--- SKIP: ")) {
+			c.p.Cells(c.kernel, 1)
+		}
+		c.partial = c.partial[i+1:]
+	}
+	return len(b), nil
 }
 
 // Stop ends live redrawing (the last frame stays on screen).

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestProgressPlainLines(t *testing.T) {
@@ -32,4 +33,24 @@ func TestProgressNil(t *testing.T) {
 	p.Stage("k", StageBoot, "") // must not panic: Run accepts no progress
 	p.Cells("k", 1)
 	p.Stop()
+}
+
+// The guest's go test -v output, in pieces as the serial port delivers it,
+// moves the kernel to the checks stage and counts top-level results only.
+func TestCheckCounter(t *testing.T) {
+	var buf bytes.Buffer
+	p := NewProgress(&buf)
+	p.Stage("debian-sid", StageBoot, "")
+	c := &checkCounter{p: p, kernel: "debian-sid", payload: "bpf"}
+	out := "=== RUN   TestLoad\n--- PASS: TestLoad (0.05s)\n=== RUN   TestTaskState\n    --- PASS: TestTaskState/sub (0.01s)\n--- FAIL: TestTaskState (0.58s)\n--- SKIP: TestVariant (0.00s)\nPASS\n"
+	for i := 0; i < len(out); i += 7 {
+		_, err := c.Write([]byte(out[i:min(i+7, len(out))]))
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 3, p.states["debian-sid"].cells, "PASS, FAIL and SKIP of top-level tests; not the subtest")
+	assert.Equal(t, StageChecks, p.states["debian-sid"].stage)
+	assert.Contains(t, buf.String(), "checks")
+	assert.Contains(t, buf.String(), "bpf", "the payload whose checks run")
+	p.SetCells("debian-sid", 16)
+	assert.Equal(t, 16, p.states["debian-sid"].cells)
 }

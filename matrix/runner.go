@@ -188,6 +188,7 @@ func (r *Runner) Kernel(ctx context.Context, k *kernels.Kernel) ([]report.Cell, 
 		if p == PayloadKmod {
 			cmd.Env = []string{"KMATRIX_KO=" + guestModule}
 		}
+		cmd.Stdout = &checkCounter{p: r.progress, kernel: k.Name, payload: p}
 		spec.Commands = append(spec.Commands, cmd)
 	}
 	userCmds := r.userCommands(&spec, modules)
@@ -207,7 +208,6 @@ func (r *Runner) Kernel(ctx context.Context, k *kernels.Kernel) ([]report.Cell, 
 	if res == nil {
 		res = &vmtest.Result{Outcome: outcome.InfraError}
 	}
-	r.progress.Stage(k.Name, StageChecks, "")
 	row.Accel = res.Accel
 	row.BootMS = ms(res.Timings.Total)
 
@@ -265,7 +265,7 @@ func (r *Runner) Kernel(ctx context.Context, k *kernels.Kernel) ([]report.Cell, 
 	if res.Outcome == outcome.Splat || res.Outcome == outcome.Oops {
 		bootCell.Outcome = res.Outcome
 	}
-	r.progress.Cells(k.Name, len(cells))
+	r.progress.SetCells(k.Name, len(cells))
 	r.progress.Stage(k.Name, StageDone, summarize(cells))
 	if res.Outcome == outcome.InfraError {
 		if err == nil {
