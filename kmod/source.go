@@ -2,10 +2,8 @@ package kmod
 
 import (
 	"embed"
-	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 )
 
 // ModuleName is the name the kernel knows the module by (lsmod, delete_module).
@@ -32,28 +30,7 @@ func mustSub(f fs.FS, dir string) fs.FS {
 // WriteSource writes the module's source tree into dir (created if
 // missing), ready to pass to Build as srcDir.
 func WriteSource(dir string) error {
-	return copyFS(dir, Source)
-}
-
-// copyFS copies the regular files and directories of src into dir.
-func copyFS(dir string, src fs.FS) error {
-	return fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		dst := filepath.Join(dir, filepath.FromSlash(p))
-		if d.IsDir() {
-			return os.MkdirAll(dst, 0o755)
-		}
-		if !d.Type().IsRegular() {
-			return fmt.Errorf("module source %s: not a regular file or directory", p)
-		}
-		data, err := fs.ReadFile(src, p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(dst, data, 0o644)
-	})
+	return os.CopyFS(dir, Source)
 }
 
 // Environment of the guest tests (guest_test.go): the guest paths of the
