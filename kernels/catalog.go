@@ -33,7 +33,10 @@ type Entry struct {
 	Source  string `yaml:"source,omitempty" json:"source,omitempty"`
 	Version string `yaml:"version,omitempty" json:"version,omitempty"`
 	Package string `yaml:"package,omitempty" json:"package,omitempty"`
-	Local   string `yaml:"local,omitempty" json:"local,omitempty"`
+	// Series picks the newest image of one upstream series ("6.16") among
+	// the suite's versions (trixie-backports lists 6.16 through 7.3).
+	Series string `yaml:"series,omitempty" json:"series,omitempty"`
+	Local  string `yaml:"local,omitempty" json:"local,omitempty"`
 	// Line is where the entry starts in the catalog file.
 	Line int `yaml:"-" json:"-"`
 }
@@ -108,10 +111,11 @@ func LoadCatalog(path string) (*Catalog, error) {
 }
 
 var (
-	nameRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-	suiteRE = regexp.MustCompile(`^[a-z][a-z0-9.-]*$`)
-	debRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9.+-]*$`)
-	verRE   = regexp.MustCompile(`^[0-9][A-Za-z0-9.+~:-]*$`)
+	nameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	suiteRE  = regexp.MustCompile(`^[a-z][a-z0-9.-]*$`)
+	debRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9.+-]*$`)
+	verRE    = regexp.MustCompile(`^[0-9][A-Za-z0-9.+~:-]*$`)
+	seriesRE = regexp.MustCompile(`^[0-9]+\.[0-9]+$`)
 )
 
 // ParseCatalog parses catalog YAML; file names the source in errors.
@@ -148,13 +152,13 @@ func ParseCatalog(file string, data []byte) (*Catalog, error) {
 		}
 		e := Entry{Line: n.Line}
 		fields := map[string]*string{"name": &e.Name, "suite": &e.Suite, "flavour": &e.Flavour, "source": &e.Source,
-			"version": &e.Version, "package": &e.Package, "local": &e.Local}
+			"version": &e.Version, "package": &e.Package, "series": &e.Series, "local": &e.Local}
 		lines := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			dst, ok := fields[k.Value]
 			if !ok {
-				return nil, &CatalogError{File: file, Line: k.Line, Field: k.Value, Msg: "unknown field; known: name, suite, flavour, source, version, package, local"}
+				return nil, &CatalogError{File: file, Line: k.Line, Field: k.Value, Msg: "unknown field; known: name, suite, flavour, source, series, version, package, local"}
 			}
 			if v.Kind != yaml.ScalarNode || v.Value == "" {
 				return nil, &CatalogError{File: file, Line: v.Line, Field: k.Value, Msg: "want a non-empty string"}
@@ -176,8 +180,8 @@ func ParseCatalog(file string, data []byte) (*Catalog, error) {
 			return nil, bad("name", fmt.Sprintf("%q: use letters, digits, '.', '_' and '-'", e.Name))
 		case names[e.Name] != 0:
 			return nil, bad("name", fmt.Sprintf("%q is already used on line %d", e.Name, names[e.Name]))
-		case e.Local != "" && (e.Suite != "" || e.Flavour != "" || e.Source != "" || e.Version != "" || e.Package != ""):
-			return nil, bad("local", "a local kernel takes no suite, flavour, source, version or package")
+		case e.Local != "" && (e.Suite != "" || e.Flavour != "" || e.Source != "" || e.Version != "" || e.Package != "" || e.Series != ""):
+			return nil, bad("local", "a local kernel takes no suite, flavour, source, series, version or package")
 		case e.Local == "" && e.Suite == "":
 			return nil, bad("suite", "missing: name a Debian suite (e.g. bookworm) or a local directory")
 		case e.Suite != "" && !suiteRE.MatchString(e.Suite):
@@ -191,6 +195,8 @@ func ParseCatalog(file string, data []byte) (*Catalog, error) {
 			return nil, bad("source", fmt.Sprintf("%q is not a source package name", e.Source))
 		case e.Version != "" && !verRE.MatchString(e.Version):
 			return nil, bad("version", fmt.Sprintf("%q is not a Debian package version (e.g. 6.1.192-2)", e.Version))
+		case e.Series != "" && !seriesRE.MatchString(e.Series):
+			return nil, bad("series", fmt.Sprintf("%q is not an upstream kernel series: want MAJOR.MINOR (e.g. 6.16)", e.Series))
 		case e.Package != "" && !strings.HasPrefix(e.Package, "linux-image-"):
 			return nil, bad("package", fmt.Sprintf("%q: want a linux-image-<abi>-<flavour> package", e.Package))
 		}

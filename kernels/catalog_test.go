@@ -46,6 +46,7 @@ func TestMalformedCatalog(t *testing.T) {
 		{"bad version", "kernels:\n  - name: a\n    suite: sid\n    version: latest\n", 4, "version", "not a Debian package version"},
 		{"bad package", "kernels:\n  - name: a\n    suite: sid\n    package: linux-headers-1\n", 4, "package", "want a linux-image-"},
 		{"package flavour", "kernels:\n  - name: a\n    suite: sid\n    package: linux-image-1.0-1-amd64\n", 4, "package", `does not end in the flavour "cloud-amd64"`},
+		{"bad series", "kernels:\n  - name: a\n    suite: sid\n    series: 6.16.3\n", 4, "series", "want MAJOR.MINOR (e.g. 6.16)"},
 		{"local and suite", "kernels:\n  - name: a\n    local: ./k\n    suite: sid\n", 3, "local", "takes no suite"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -66,7 +66,7 @@ func Cached(r Resolved, opts Options) bool {
 	if _, err := os.Stat(filepath.Join(dir, "kernels", entryKey(r.Release, r.boot()), entryMeta)); err != nil {
 		return false
 	}
-	if opts.Headers {
+	if opts.Headers && len(r.headers()) > 0 {
 		if _, err := os.Stat(filepath.Join(dir, "headers", entryKey(r.Release, r.headers()), entryMeta)); err != nil {
 			return false
 		}
@@ -77,6 +77,8 @@ func Cached(r Resolved, opts Options) bool {
 // Fetch makes r available: downloads its packages (SHA-256 checked against
 // the lock), unpacks them into the cache, extracts the BTF, and (with
 // opts.Headers) prepares the headers tree. A cached kernel needs no network.
+// A kernel whose headers the archive does not list (r.HeadersMissing) is
+// fetched without them: Kernel.HeadersMissing then says why.
 func Fetch(ctx context.Context, r Resolved, opts Options) (*Kernel, error) {
 	if r.Local != "" {
 		return LoadLocal(r.Name, r.Local)
@@ -114,7 +116,8 @@ func (s *session) fetch(ctx context.Context, r Resolved) (*Kernel, error) {
 	if b := filepath.Join(dir, "vmlinuz.btf"); fileExists(b) {
 		k.BTFPath = b
 	}
-	if s.opts.Headers {
+	k.HeadersMissing = r.HeadersMissing
+	if s.opts.Headers && len(r.headers()) > 0 {
 		hdir, hinfo, err := s.entry(ctx, "headers", r, r.headers(), s.buildHeaders)
 		if err != nil {
 			return nil, err

@@ -40,6 +40,12 @@ type Kernel struct {
 	Config string `json:"config"`
 	// Headers is the path of a tree usable as `make -C <Headers> M=<dir> modules`; empty when not fetched.
 	Headers string `json:"headers,omitempty"`
+	// HeadersMissing says why Headers is empty when the archive has no
+	// headers for this kernel ("the archive lists no headers for
+	// 7.0.13-1~bpo13+1 ..."; see Resolved.HeadersMissing): payloads that
+	// build against the headers skip on it, with this as the reason,
+	// rather than fail. Empty when the headers exist (fetched or not).
+	HeadersMissing string `json:"headers_missing,omitempty"`
 	// BuildRootSuite is the Debian suite whose userland matches this kernel's
 	// compiler (e.g. "sid" for a kernel built with gcc-16); empty for local kernels.
 	BuildRootSuite string `json:"build_root_suite,omitempty"`

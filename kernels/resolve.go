@@ -27,6 +27,7 @@ type Resolved struct {
 	// is known to be stale when the catalog changes them.
 	PinVersion string `json:"pin_version,omitempty"`
 	PinPackage string `json:"pin_package,omitempty"`
+	PinSeries  string `json:"pin_series,omitempty"`
 	// Release is the kernel release ("6.1.0-56-cloud-amd64").
 	Release string `json:"release,omitempty"`
 	// Version is the image package's version ("6.1.192-2").
@@ -36,6 +37,15 @@ type Resolved struct {
 	// Packages: the image and what it depends on within the kernel's source
 	// (not linux-modules-*), then the headers tree's packages (Headers set).
 	Packages []Package `json:"packages,omitempty"`
+	// HeadersMissing says why Packages holds no headers tree, when the
+	// signed index lists the image but not its linux-headers-<abi> at the
+	// same version ("the archive lists no headers for 7.0.13-1~bpo13+1"):
+	// Debian keeps headers only for the newest versions of a backports
+	// suite while older images stay listed and signed. Such a kernel still
+	// resolves and boots (BPF needs no headers); whatever needs its headers
+	// (module builds) is skipped with this reason. Empty when the headers
+	// are there.
+	HeadersMissing string `json:"headers_missing,omitempty"`
 	// Change says what Float changed: "6.1.0-55-cloud-amd64 6.1.190-1 → …"; "" when nothing did.
 	Change string `json:"-"`
 }
@@ -265,6 +275,22 @@ func (s *session) resolve(ctx context.Context, e Entry) (*Resolved, error) {
 			cands = append(cands, p)
 		}
 	}
+	if e.Series != "" && len(cands) > 0 {
+		var keep []*binPkg
+		var series []string
+		for _, c := range cands {
+			sr := seriesOf(c.Version)
+			series = append(series, sr)
+			if sr == e.Series {
+				keep = append(keep, c)
+			}
+		}
+		if len(keep) == 0 {
+			sortSeries(series)
+			return nil, fmt.Errorf("%w: no linux-image-<abi>-%s of series %s from %s in %s; series there: %s", ErrPackageNotFound, e.Flavour, e.Series, e.Source, where, strings.Join(slices.Compact(series), ", "))
+		}
+		cands = keep
+	}
 	if !flavours[e.Flavour] {
 		return nil, fmt.Errorf("%w %q: no linux-image-<abi>-%s in %s; flavours there: %s", ErrUnknownFlavour, e.Flavour, e.Flavour, where, keys(flavours))
 	}
@@ -285,7 +311,7 @@ func (s *session) resolve(ctx context.Context, e Entry) (*Resolved, error) {
 			}
 		}
 		if len(keep) == 0 {
-			slices.Sort(vs)
+			SortVersions(vs)
 			return nil, fmt.Errorf("%w: no linux-image-<abi>-%s version %s from %s in %s; versions there: %s", ErrPackageNotFound, e.Flavour, e.Version, e.Source, where, strings.Join(slices.Compact(vs), ", "))
 		}
 		cands = keep
@@ -294,7 +320,7 @@ func (s *session) resolve(ctx context.Context, e Entry) (*Resolved, error) {
 	sort.SliceStable(cands, func(i, j int) bool { return debCompare(cands[i].Version, cands[j].Version) > 0 })
 	img := cands[0]
 	m := imageRE.FindStringSubmatch(img.Name)
-	r := &Resolved{Name: e.Name, Suite: e.Suite, Flavour: e.Flavour, Source: e.Source, PinVersion: e.Version, PinPackage: e.Package,
+	r := &Resolved{Name: e.Name, Suite: e.Suite, Flavour: e.Flavour, Source: e.Source, PinVersion: e.Version, PinPackage: e.Package, PinSeries: e.Series,
 		Release: m[1] + "-" + e.Flavour, Version: img.Version}
 	seen := map[string]bool{}
 	var compiler string
@@ -338,7 +364,10 @@ func (s *session) resolve(ctx context.Context, e Entry) (*Resolved, error) {
 	}
 	hdr := u.find("linux-headers-"+r.Release, img.Version)
 	if hdr == nil {
-		return nil, fmt.Errorf("%w: linux-headers-%s %s (the headers of %s) is not in %s", ErrPackageNotFound, r.Release, img.Version, img.Name, where)
+		// Not an error: the image is listed and signed, and booting it
+		// needs no headers (see Resolved.HeadersMissing).
+		r.HeadersMissing = fmt.Sprintf("the archive lists no headers for %s (no linux-headers-%s %s in %s)", img.Version, r.Release, img.Version, where)
+		return r, nil
 	}
 	seen = map[string]bool{} // the headers root gets its own copy of shared packages (sid: linux-base-<abi>)
 	if err := walk(hdr, true); err != nil {
@@ -373,6 +402,15 @@ func (u *universe) find(name, ver string) *binPkg {
 	}
 	return nil
 }
+
+// SortVersions sorts Debian package versions in Debian order (6.19.6-1
+// before 6.19.10-1, 7.3~rc7-1 before 7.3.1-1); a string that is not a
+// Debian version compares as a string.
+func SortVersions(vs []string) { slices.SortStableFunc(vs, debCompare) }
+
+// CompareVersions compares two Debian package versions (dpkg's order),
+// like strings.Compare.
+func CompareVersions(a, b string) int { return debCompare(a, b) }
 
 func debCompare(a, b string) int {
 	va, errA := version.Parse(a)

@@ -247,7 +247,7 @@ func (r *Runner) Kernel(ctx context.Context, k *kernels.Kernel) ([]report.Cell, 
 		if bc, failed := buildFailed[p]; failed {
 			for _, name := range t.expected {
 				cells = append(cells, report.Cell{Kernel: k.Name, Payload: p, Check: checkName(name), Stage: "build",
-					Outcome: bc.Outcome, Evidence: report.Evidence{Message: "not run: the module did not build: " + bc.Evidence.Message}})
+					Outcome: bc.Outcome, Evidence: report.Evidence{Message: notBuilt(bc)}})
 			}
 			continue
 		}
@@ -299,8 +299,14 @@ func guestVerdict(res *vmtest.Result) string {
 }
 
 // build compiles a module for k and returns its build cell and .ko path.
+// A kernel whose headers the archive does not list skips it.
 func (r *Runner) build(ctx context.Context, k *kernels.Kernel, payload, src string) (report.Cell, string) {
 	c := report.Cell{Kernel: k.Name, Payload: payload, Check: "Build", Stage: "build"}
+	if k.Headers == "" && k.HeadersMissing != "" {
+		c.Outcome = outcome.Skip
+		c.Evidence.Message = k.HeadersMissing + ": a module builds only against its kernel's headers"
+		return c, ""
+	}
 	start := time.Now()
 	// Each kernel × module builds in its own directory under the run's
 	// temp dir: builds of different kernels run in parallel.
@@ -327,6 +333,15 @@ func (r *Runner) build(ctx context.Context, k *kernels.Kernel, payload, src stri
 		c.Evidence.Log = tail(res.Log, 60)
 	}
 	return c, res.Ko
+}
+
+// notBuilt is the message of a module check that did not run because the
+// build cell bc did not pass.
+func notBuilt(bc report.Cell) string {
+	if bc.Outcome == outcome.Skip {
+		return "not run: " + bc.Evidence.Message
+	}
+	return "not run: the module did not build: " + bc.Evidence.Message
 }
 
 func reportKernel(k *kernels.Kernel) report.Kernel {

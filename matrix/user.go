@@ -80,7 +80,7 @@ func (r *Runner) userCells(k *kernels.Kernel, cmds []userCommand, results map[st
 		payload := userPayloadName("kmod", d)
 		if bc, failed := buildFailed[payload]; failed {
 			cells = append(cells, report.Cell{Kernel: k.Name, Payload: payload, Check: "load", Stage: "build", Outcome: bc.Outcome,
-				Evidence: report.Evidence{Message: "not run: the module did not build: " + bc.Evidence.Message}})
+				Evidence: report.Evidence{Message: notBuilt(bc)}})
 		}
 	}
 	for _, uc := range cmds {

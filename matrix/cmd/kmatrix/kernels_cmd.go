@@ -62,12 +62,23 @@ func kernelsCmd(ctx context.Context, args []string) int {
 	kf.register(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	names := fs.Bool("names", false, "print only the names, as one JSON list (for a CI job matrix: fromJSON)")
+	var sf seriesFlags
+	sf.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: kmatrix kernels [--json|--names] [--catalog FILE] [--float]\n\nLists every kernel of the catalog as resolved (name, release, package version, compiler, BTF, cached).")
+		fmt.Fprintln(fs.Output(), `usage: kmatrix kernels [--json|--names] [--catalog FILE] [--float] [NAME...]
+       kmatrix kernels --series [--suites LIST] [--write FILE] [--json]
+       kmatrix kernels --outdated [--catalog FILE] [--json]
+
+Lists every kernel of the catalog as resolved (name, release, package version, compiler, BTF, cached);
+--series lists the newest signed kernel of every upstream series in the suites instead;
+--outdated lists the catalog kernels for which the archive holds a newer kernel of the same series.`)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if sf.series {
+		return seriesCmd(ctx, sf, kf, *asJSON)
 	}
 	cat, opts, err := kf.load()
 	if err != nil {
@@ -80,6 +91,9 @@ func kernelsCmd(ctx context.Context, args []string) int {
 		return 2
 	}
 	rs, rerr := kernels.Resolve(ctx, sel, opts)
+	if sf.outdated {
+		return outdatedCmd(ctx, rs, rerr, opts, *asJSON)
+	}
 	var rows []kernelRow
 	for _, r := range rs {
 		row := kernelRow{Name: r.Name, Release: r.Release, PackageVersion: r.Version, Suite: r.Image().Pocket,
