@@ -1,108 +1,19 @@
 package kernels
 
-import (
-	"fmt"
-	"os"
-	"path/filepath"
-
-	"golang.org/x/sys/unix"
-)
+import "github.com/kmatrix/kmatrix/internal/cache"
 
 // EnvCacheDir overrides the cache directory.
-const EnvCacheDir = "KMATRIX_CACHE_DIR"
+const EnvCacheDir = cache.EnvDir
 
-// CacheDir is where kmatrix keeps downloads and unpacked kernels:
-// $KMATRIX_CACHE_DIR, else <user cache dir>/kmatrix (~/.cache/kmatrix).
-// The directory is created if missing.
-func CacheDir() (string, error) {
-	dir := os.Getenv(EnvCacheDir)
-	if dir == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			return "", fmt.Errorf("cache directory: %w; set %s", err, EnvCacheDir)
-		}
-		dir = filepath.Join(base, "kmatrix")
-	}
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return "", fmt.Errorf("cache directory %s: %w", dir, err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("cache directory: %w; set %s to a writable directory", err, EnvCacheDir)
-	}
-	return dir, nil
-}
-
-// LockFile takes an exclusive flock(2) on path, creating it (and its
-// directory) if needed, and blocks until it gets it. The lock is shared
-// between processes and between goroutines of one process (each call opens
-// its own file description), and the kernel drops it if the process dies,
-// so a killed fetch never leaves a stale lock. Call unlock to release it.
-//
-// The convention in the cache: the entry <dir>/<key> is guarded by
-// <dir>/<key>.lock, taken before checking whether the entry exists.
-func LockFile(path string) (unlock func(), err error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() {
-		unix.Flock(int(f.Fd()), unix.LOCK_UN)
-		f.Close()
-	}, nil
-}
-
-// WriteFileAtomic writes data to path so that readers see either the old
-// file or the whole new one, never a part: it writes a temporary file in the
-// same directory, syncs it, and renames it over path.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return WriteAtomic(path, perm, func(f *os.File) error {
-		_, err := f.Write(data)
-		return err
-	})
-}
-
-// WriteAtomic is WriteFileAtomic for content produced by write. If write
-// fails, nothing is left behind and path is untouched.
-func WriteAtomic(path string, perm os.FileMode, write func(f *os.File) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = write(tmp); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
+// The cache's helpers, which live in a leaf package so that packages which
+// do not need the archive client (vmtest, kmod) do not link it.
+var (
+	// CacheDir is $KMATRIX_CACHE_DIR, else ~/.cache/kmatrix, created if missing.
+	CacheDir = cache.Dir
+	// LockFile takes an exclusive flock(2) on a path; see cache.LockFile.
+	LockFile = cache.LockFile
+	// WriteFileAtomic writes a file that readers see whole or not at all.
+	WriteFileAtomic = cache.WriteFileAtomic
+	// WriteAtomic is WriteFileAtomic for content produced by a function.
+	WriteAtomic = cache.WriteAtomic
+)

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/internal/outcome"
 	"github.com/kmatrix/kmatrix/matrix/report"
 	"github.com/kmatrix/kmatrix/vmtest"
 )

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kmatrix/kmatrix/internal/outcome"
 	"github.com/kmatrix/kmatrix/kernels"
 	"github.com/kmatrix/kmatrix/kmod"
 	"github.com/kmatrix/kmatrix/kmod/build"
-	"github.com/kmatrix/kmatrix/matrix/outcome"
 	"github.com/kmatrix/kmatrix/matrix/report"
 	"github.com/kmatrix/kmatrix/vmtest"
 )

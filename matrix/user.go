@@ -8,9 +8,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kmatrix/kmatrix/internal/outcome"
 	"github.com/kmatrix/kmatrix/kernels"
 	"github.com/kmatrix/kmatrix/matrix/guest"
-	"github.com/kmatrix/kmatrix/matrix/outcome"
 	"github.com/kmatrix/kmatrix/matrix/report"
 	"github.com/kmatrix/kmatrix/vmtest"
 )

@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kmatrix/kmatrix/kernels"
-	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/internal/cache"
+	"github.com/kmatrix/kmatrix/internal/outcome"
 	"github.com/kmatrix/kmatrix/vmtest/internal/wire"
 )
 
@@ -72,7 +72,7 @@ func chooseAccel(ctx context.Context, p *plan) (*AccelChoice, error) {
 // and stores its answer. The file lock makes concurrent processes wait for
 // one trial instead of each spinning a core with its own.
 func cachedAccel(ctx context.Context, path, key string, probe func() *AccelChoice) (*AccelChoice, error) {
-	unlock, err := kernels.LockFile(path + ".lock")
+	unlock, err := cache.LockFile(path + ".lock")
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +89,7 @@ func cachedAccel(ctx context.Context, path, key string, probe func() *AccelChoic
 	}
 	c.Key, c.Checked = key, time.Now().UTC()
 	b, _ := json.MarshalIndent(c, "", "  ")
-	if err := kernels.WriteFileAtomic(path, append(b, '\n'), 0o644); err != nil {
+	if err := cache.WriteFileAtomic(path, append(b, '\n'), 0o644); err != nil {
 		return nil, err
 	}
 	return c, nil

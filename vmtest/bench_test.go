@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kmatrix/kmatrix/internal/outcome"
 	"github.com/kmatrix/kmatrix/kernels"
 	"github.com/kmatrix/kmatrix/kernels/kernelstest"
-	"github.com/kmatrix/kmatrix/matrix/outcome"
 )
 
 // bootFloor is the bare-boot floor: the same QEMU and kernel with an init

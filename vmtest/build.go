@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/kmatrix/kmatrix/kernels"
+	"github.com/kmatrix/kmatrix/internal/cache"
 )
 
 // BuildTestBinary compiles the tests of pkg (an import path, or a
@@ -54,7 +54,7 @@ func buildCached(ctx context.Context, what, pkg, suffix string, verb ...string) 
 		base = filepath.Base(wd)
 	}
 	target := filepath.Join(dir, "bin", hex.EncodeToString(sum[:8]), base+suffix)
-	unlock, err := kernels.LockFile(target + ".lock")
+	unlock, err := cache.LockFile(target + ".lock")
 	if err != nil {
 		return "", err
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/internal/outcome"
 )
 
 // TestResult is one test or subtest of a go test binary's -test.v output.

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/internal/outcome"
 )
 
 // A -test.v run with subtests, parallel tests (=== PAUSE/CONT/NAME) and

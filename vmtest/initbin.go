@@ -15,7 +15,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/kmatrix/kmatrix/kernels"
+	"github.com/kmatrix/kmatrix/internal/cache"
 )
 
 // The guest init is built from its source, embedded here, rather than
@@ -66,7 +66,7 @@ func initKey() (string, error) {
 
 // vmtestCacheDir is <kmatrix cache>/vmtest.
 func vmtestCacheDir() (string, error) {
-	dir, err := kernels.CacheDir()
+	dir, err := cache.Dir()
 	if err != nil {
 		return "", err
 	}
@@ -101,7 +101,7 @@ func initBinary(ctx context.Context) (string, error) {
 		return "", err
 	}
 	target := filepath.Join(dir, "init-"+key)
-	unlock, err := kernels.LockFile(target + ".lock")
+	unlock, err := cache.LockFile(target + ".lock")
 	if err != nil {
 		return "", err
 	}
@@ -147,7 +147,7 @@ func buildInit(ctx context.Context, cacheDir, target string) error {
 	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte("module github.com/kmatrix/kmatrix\n\ngo 1.24\n"), 0o644); err != nil {
 		return err
 	}
-	return kernels.WriteAtomic(target, 0o755, func(f *os.File) error {
+	return cache.WriteAtomic(target, 0o755, func(f *os.File) error {
 		out := f.Name() + ".bin"
 		defer os.Remove(out)
 		if err := goBuild(ctx, goBin, src, out, "./vmtest/vminit"); err != nil {

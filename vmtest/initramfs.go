@@ -14,7 +14,7 @@ import (
 	"github.com/cavaliergopher/cpio"
 	"golang.org/x/sys/unix"
 
-	"github.com/kmatrix/kmatrix/kernels"
+	"github.com/kmatrix/kmatrix/internal/cache"
 	"github.com/kmatrix/kmatrix/vmtest/internal/wire"
 )
 
@@ -153,13 +153,13 @@ func baseArchive(ctx context.Context) (string, error) {
 	// Named after the init it holds (its name carries the source hash; a
 	// prebuilt init from $KMATRIX_VMTEST_INIT is told apart by size and time).
 	target := filepath.Join(dir, fmt.Sprintf("base-%s-%d-%d.cpio", filepath.Base(initPath), fi.Size(), fi.ModTime().UnixNano()))
-	unlock, err := kernels.LockFile(target + ".lock")
+	unlock, err := cache.LockFile(target + ".lock")
 	if err != nil {
 		return "", err
 	}
 	defer unlock()
 	if _, err := os.Stat(target); err != nil {
-		err := kernels.WriteAtomic(target, 0o644, func(f *os.File) error {
+		err := cache.WriteAtomic(target, 0o644, func(f *os.File) error {
 			bw := bufio.NewWriterSize(f, 1<<20)
 			a := newArchive(bw)
 			for _, e := range skeleton {

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/kmatrix/kmatrix/kernels"
+	"github.com/kmatrix/kmatrix/kernels/version"
 	"github.com/kmatrix/kmatrix/vmtest/internal/wire"
 )
 
@@ -135,8 +135,8 @@ func checkKernel(path string) error {
 	if path == "" {
 		return errors.New("empty: want the path of a vmlinuz (x86 bzImage)")
 	}
-	if _, err := kernels.BzImageVersion(path); err != nil {
-		if errors.Is(err, kernels.ErrNotKernel) {
+	if _, err := version.BzImage(path); err != nil {
+		if errors.Is(err, version.ErrNotKernel) {
 			return fmt.Errorf("%w: want a vmlinuz/bzImage, as in /boot or a kernel package", err)
 		}
 		return fmt.Errorf("%w: want a readable vmlinuz (x86 bzImage)", err)

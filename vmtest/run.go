@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/internal/outcome"
 	"github.com/kmatrix/kmatrix/vmtest/internal/wire"
 )
 

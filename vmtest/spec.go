@@ -5,7 +5,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/internal/outcome"
 )
 
 // File is a file to place in the guest's initramfs.

@@ -17,9 +17,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kmatrix/kmatrix/internal/outcome"
 	"github.com/kmatrix/kmatrix/kernels"
 	"github.com/kmatrix/kmatrix/kernels/kernelstest"
-	"github.com/kmatrix/kmatrix/matrix/outcome"
 )
 
 // testTmp is TMPDIR for the whole test binary: TestMain checks that

@@ -18,8 +18,8 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/kmatrix/kmatrix/internal/outcome"
 	"github.com/kmatrix/kmatrix/kernels"
-	"github.com/kmatrix/kmatrix/matrix/outcome"
 )
 
 // Options tune Module and All. The zero value is usable.

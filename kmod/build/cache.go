@@ -12,8 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/kmatrix/kmatrix/internal/outcome"
 	"github.com/kmatrix/kmatrix/kernels"
-	"github.com/kmatrix/kmatrix/matrix/outcome"
 )
 
 // cacheVersion changes when what a cached build means changes, so old

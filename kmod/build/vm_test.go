@@ -9,9 +9,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kmatrix/kmatrix/internal/outcome"
 	"github.com/kmatrix/kmatrix/kernels/kernelstest"
 	"github.com/kmatrix/kmatrix/kmod"
-	"github.com/kmatrix/kmatrix/matrix/outcome"
 	"github.com/kmatrix/kmatrix/vmtest"
 )
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/internal/outcome"
 )
 
 // maxCheckOutput bounds the check command's output kept in a result: the

@@ -8,8 +8,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kmatrix/kmatrix/internal/outcome"
 	"github.com/kmatrix/kmatrix/kmod"
-	"github.com/kmatrix/kmatrix/matrix/outcome"
 )
 
 // LoadModule loads a user's kernel module (a .ko built for the running

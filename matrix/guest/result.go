@@ -8,7 +8,7 @@ import (
 	"io"
 	"strconv"
 
-	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/internal/outcome"
 )
 
 // Stage is the step of a program's life a ProgramResult reports on.

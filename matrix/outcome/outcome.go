@@ -1,88 +1,58 @@
-// Package outcome is kmatrix's failure taxonomy: every cell of the matrix
-// (kernel × payload × check) ends with exactly one Outcome, and every stage
-// that can fail (fetch, build, load, attach, behave, unload) maps its failure
-// to one of them. It is a leaf package so that vmtest, kmod, bpf and matrix
-// can all speak it without importing each other.
+// Package outcome is kmatrix's result vocabulary for programs that use
+// kmatrix as a library: every cell of a report has one Outcome and one
+// Stage. The definitions live in a leaf package inside this module
+// (internal/outcome) so that vmtest and kmod, which matrix builds on, can
+// use them without importing matrix; these are the same types.
 package outcome
 
-import "fmt"
+import "github.com/kmatrix/kmatrix/internal/outcome"
 
-// Outcome is the result class of one cell. The string values are part of the
-// report.json schema: never rename one.
-type Outcome string
-
-const (
-	// Pass: every check held.
-	Pass Outcome = "pass"
-	// Fail: the payload loaded but behaved wrongly.
-	Fail Outcome = "fail"
-	// Skip: declared unsupported on this kernel (the reason names the version needed).
-	Skip Outcome = "skip"
-	// BuildError: the module did not compile.
-	BuildError Outcome = "build-error"
-	// LoadError: verifier rejection, CO-RE relocation failure, missing BTF,
-	// unsupported program/map/helper; for modules bad vermagic, unknown
-	// symbol, rejected signature.
-	LoadError Outcome = "load-error"
-	// AttachError: loaded but could not attach.
-	AttachError Outcome = "attach-error"
-	// NotAttached: loaded, but its section names no attach point kmatrix
-	// knows, so nothing was attached. Never reported as a pass.
-	NotAttached Outcome = "not-attached"
-	// KernelPanic, Oops, Splat: the guest kernel crashed or warned.
-	KernelPanic Outcome = "kernel-panic"
-	Oops        Outcome = "oops"
-	Splat       Outcome = "splat"
-	// Timeout: a stage overran its limit.
-	Timeout Outcome = "timeout"
-	// InfraError: kmatrix's own failure (QEMU missing or crashed, download
-	// failed). Never the payload's fault, never retried into a pass.
-	InfraError Outcome = "infra-error"
+// Outcome is the result class of one cell; Stage the step of a payload's
+// life it belongs to.
+type (
+	Outcome = outcome.Outcome
+	Stage   = outcome.Stage
 )
 
-// All lists every outcome, best first; reports use this order for summaries.
-var All = []Outcome{Pass, Skip, Fail, BuildError, LoadError, AttachError, NotAttached, Timeout, Splat, Oops, KernelPanic, InfraError}
+// The outcomes; see internal/outcome for what each means.
+const (
+	Pass        = outcome.Pass
+	Fail        = outcome.Fail
+	Skip        = outcome.Skip
+	BuildError  = outcome.BuildError
+	LoadError   = outcome.LoadError
+	AttachError = outcome.AttachError
+	NotAttached = outcome.NotAttached
+	NeverRan    = outcome.NeverRan
+	KernelPanic = outcome.KernelPanic
+	Oops        = outcome.Oops
+	Splat       = outcome.Splat
+	Timeout     = outcome.Timeout
+	InfraError  = outcome.InfraError
+)
 
-// Valid reports whether o is one of the defined outcomes.
-func (o Outcome) Valid() bool {
-	for _, v := range All {
-		if o == v {
-			return true
-		}
-	}
-	return false
-}
+// The stages, in the order a payload goes through them.
+const (
+	StageFetch  = outcome.StageFetch
+	StageBuild  = outcome.StageBuild
+	StageLoad   = outcome.StageLoad
+	StageAttach = outcome.StageAttach
+	StageBehave = outcome.StageBehave
+	StageUnload = outcome.StageUnload
+)
 
-// Failed reports whether o counts against the payload (anything but pass and skip).
-func (o Outcome) Failed() bool { return o != Pass && o != Skip }
-
-// Severity orders outcomes so a cell made of several observations keeps the
-// worst one: a kernel panic outranks a failed assertion, which outranks a pass.
-func (o Outcome) Severity() int {
-	for i, v := range All {
-		if o == v {
-			return i
-		}
-	}
-	return len(All)
-}
+var (
+	// All lists every outcome, best first.
+	All = outcome.All
+	// Stages lists every stage in order.
+	Stages = outcome.Stages
+)
 
 // Worst returns the most severe of the given outcomes (Pass when none).
-func Worst(os ...Outcome) Outcome {
-	w := Pass
-	for _, o := range os {
-		if o.Severity() > w.Severity() {
-			w = o
-		}
-	}
-	return w
-}
+func Worst(os ...Outcome) Outcome { return outcome.Worst(os...) }
 
 // Parse turns a report string back into an Outcome.
-func Parse(s string) (Outcome, error) {
-	o := Outcome(s)
-	if !o.Valid() {
-		return "", fmt.Errorf("unknown outcome %q: want one of %v", s, All)
-	}
-	return o, nil
-}
+func Parse(s string) (Outcome, error) { return outcome.Parse(s) }
+
+// ParseStage turns a report string back into a Stage.
+func ParseStage(s string) (Stage, error) { return outcome.ParseStage(s) }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/internal/outcome"
 )
 
 // big builds a passing report of k kernels × n checks (half bpf, half

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/internal/outcome"
 )
 
 // ErrRegression is wrapped by Delta.Err when a cell regressed, so CI can

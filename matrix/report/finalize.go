@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/internal/outcome"
 )
 
 // Finalize puts r in its canonical form: the schema set, kernels ordered by

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/internal/outcome"
 )
 
 // The JUnit XML shape most consumers agree on (Jenkins, GitLab, GitHub test

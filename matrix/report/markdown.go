@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/internal/outcome"
 )
 
 // MaxMarkdown is the most bytes report.md and a diff's Markdown may take:

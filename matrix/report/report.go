@@ -16,7 +16,7 @@ package report
 import (
 	"time"
 
-	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/internal/outcome"
 )
 
 // Schema is the version of the report.json format this package writes and

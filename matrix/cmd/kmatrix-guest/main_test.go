@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kmatrix/kmatrix/internal/outcome"
 	"github.com/kmatrix/kmatrix/matrix/guest"
-	"github.com/kmatrix/kmatrix/matrix/outcome"
 )
 
 const fixture = "../../guest/testdata/programs.o"

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kmatrix/kmatrix/internal/outcome"
 	"github.com/kmatrix/kmatrix/kernels"
-	"github.com/kmatrix/kmatrix/matrix/outcome"
 	"github.com/kmatrix/kmatrix/vmtest"
 )
 
