@@ -10,6 +10,8 @@ KERNELS  ?=
 FLOAT    ?=
 SHARDS   ?= shards
 BASELINE ?=
+# ALLOW_MISSING_BASELINE=1: a missing $(BASELINE) is a first run, not an error (make merge).
+ALLOW_MISSING_BASELINE ?=
 ACTIONLINT  := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
@@ -68,7 +70,7 @@ plan:
 # merge joins shard reports ($(SHARDS)/*/report.json) into $(REPORT) and diffs it against $(BASELINE).
 merge:
 	$(KMATRIX) report merge --out $(REPORT) $(SHARDS)/*/report.json
-	$(KMATRIX) report diff --out $(REPORT)/diff.md $(if $(BASELINE),--baseline $(BASELINE)) $(REPORT)/report.json
+	$(KMATRIX) report diff --out $(REPORT)/diff.md $(if $(BASELINE),--baseline $(BASELINE)) $(if $(ALLOW_MISSING_BASELINE),--allow-missing-baseline) $(REPORT)/report.json
 
 # summary appends the report's Markdown table to the GitHub job summary (or prints it).
 summary:

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -74,8 +75,9 @@ func diffCmd(_ context.Context, args []string) int {
 	fs := flag.NewFlagSet("kmatrix report diff", flag.ContinueOnError)
 	baseline := fs.String("baseline", "", "baseline report.json `file`; without one, every cell is new and nothing regresses")
 	out := fs.String("out", "", "also write the diff as Markdown to this `file` (for an issue or PR comment)")
+	allowMissing := fs.Bool("allow-missing-baseline", false, "treat a missing OLD report as a first run (every cell new) instead of an error")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: kmatrix report diff [--out FILE.md] OLD/report.json NEW/report.json\n       kmatrix report diff [--out FILE.md] --baseline OLD/report.json NEW/report.json\n\nSays what changed from OLD to NEW; exits 3 when a cell regressed. A missing OLD is a first run:\nevery cell is new. In GitHub Actions it also sets the step output regressions=N.")
+		fmt.Fprintln(fs.Output(), "usage: kmatrix report diff [--out FILE.md] OLD/report.json NEW/report.json\n       kmatrix report diff [--out FILE.md] --baseline OLD/report.json NEW/report.json\n\nSays what changed from OLD to NEW; exits 3 when a cell regressed. A missing or unreadable OLD is\nan error (exit 2), so a mistyped path never passes the gate; with --allow-missing-baseline a\nmissing OLD is a first run: every cell is new. In GitHub Actions it also sets the step output regressions=N.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -96,12 +98,20 @@ func diffCmd(_ context.Context, args []string) int {
 	}
 	base := &report.Report{Schema: report.Schema}
 	if *baseline != "" {
-		if _, statErr := os.Stat(*baseline); statErr != nil {
-			// The first scheduled run has no previous report: say so, don't fail.
-			fmt.Fprintf(os.Stderr, "kmatrix report diff: no baseline at %s (first run?): comparing against nothing\n", *baseline)
-		} else if base, err = report.Read(*baseline); err != nil {
-			fmt.Fprintf(os.Stderr, "kmatrix report diff: %v\n", err)
-			return 1
+		_, statErr := os.Stat(*baseline)
+		switch {
+		case errors.Is(statErr, os.ErrNotExist) && *allowMissing:
+			// The first scheduled run has no previous report; the caller said so.
+			fmt.Fprintf(os.Stderr, "kmatrix report diff: no baseline at %s (--allow-missing-baseline): comparing against nothing\n", *baseline)
+		case statErr != nil:
+			// A regression gate must not pass because its baseline path is wrong.
+			fmt.Fprintf(os.Stderr, "kmatrix report diff: baseline %s: %v; check the path, or pass --allow-missing-baseline on a first run\n", *baseline, statErr)
+			return 2
+		default:
+			if base, err = report.Read(*baseline); err != nil {
+				fmt.Fprintf(os.Stderr, "kmatrix report diff: baseline unreadable: %v; it must be a kmatrix report.json\n", err)
+				return 2
+			}
 		}
 	}
 	d := report.Diff(base, cur)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -44,4 +45,19 @@ func TestReportDiff(t *testing.T) {
 	assert.Equal(t, 3, dispatch(ctx, []string{"report", "diff", old, regressed}))
 	assert.Equal(t, 3, dispatch(ctx, []string{"report", "diff", "--baseline", old, regressed}))
 	assert.Equal(t, 1, dispatch(ctx, []string{"report", "diff", old, filepath.Join(dir, "missing.json")}))
+}
+
+// A regression gate cannot pass by accident: a mistyped or unreadable OLD
+// is a usage error unless a first run is declared with --allow-missing-baseline.
+func TestReportDiffMissingBaseline(t *testing.T) {
+	ctx := context.Background()
+	cur := "../../report/testdata/sample.json"
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "nope", "report.json")
+	assert.Equal(t, 2, dispatch(ctx, []string{"report", "diff", missing, cur}), "missing OLD")
+	assert.Equal(t, 2, dispatch(ctx, []string{"report", "diff", "--baseline", missing, cur}), "missing --baseline")
+	assert.Equal(t, 0, dispatch(ctx, []string{"report", "diff", "--allow-missing-baseline", missing, cur}), "declared first run")
+	garbage := filepath.Join(dir, "garbage.json")
+	require.NoError(t, os.WriteFile(garbage, []byte("{not json"), 0o644))
+	assert.Equal(t, 2, dispatch(ctx, []string{"report", "diff", "--allow-missing-baseline", garbage, cur}), "an unreadable OLD is never a first run")
 }
