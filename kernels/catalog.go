@@ -123,7 +123,7 @@ func ParseCatalog(file string, data []byte) (*Catalog, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
-		return nil, &CatalogError{File: file, Line: yamlErrLine(err), Msg: "not valid YAML: " + err.Error()}
+		return nil, &CatalogError{File: file, Line: yamlErrLine(data, err), Msg: "not valid YAML: " + err.Error()}
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, &CatalogError{File: file, Line: doc.Line, Msg: `want a mapping with a "kernels" list`}
@@ -134,6 +134,9 @@ func ParseCatalog(file string, data []byte) (*Catalog, error) {
 		k, v := root.Content[i], root.Content[i+1]
 		if k.Value != "kernels" {
 			return nil, &CatalogError{File: file, Line: k.Line, Field: k.Value, Msg: `unknown top-level field; the only one is "kernels"`}
+		}
+		if list != nil {
+			return nil, &CatalogError{File: file, Line: k.Line, Field: k.Value, Msg: fmt.Sprintf("given twice (first on line %d): keep one list", list.Line)}
 		}
 		list = v
 	}
@@ -159,6 +162,11 @@ func ParseCatalog(file string, data []byte) (*Catalog, error) {
 			dst, ok := fields[k.Value]
 			if !ok {
 				return nil, &CatalogError{File: file, Line: k.Line, Field: k.Value, Msg: "unknown field; known: name, suite, flavour, source, series, version, package, local"}
+			}
+			if first, dup := lines[k.Value]; dup {
+				// yaml.v3 keeps the last of duplicate keys silently; a
+				// catalog that pins a version twice is a mistake to show.
+				return nil, &CatalogError{File: file, Line: k.Line, Field: k.Value, Msg: fmt.Sprintf("given twice in this kernel (first on line %d): keep one", first)}
 			}
 			if v.Kind != yaml.ScalarNode || v.Value == "" {
 				return nil, &CatalogError{File: file, Line: v.Line, Field: k.Value, Msg: "want a non-empty string"}
@@ -219,13 +227,34 @@ func ParseCatalog(file string, data []byte) (*Catalog, error) {
 
 var yamlLineRE = regexp.MustCompile(`line (\d+)`)
 
-func yamlErrLine(err error) int {
+// yamlErrLine finds the line a YAML syntax error is on. yaml.v3 reports the
+// line of the enclosing construct for parser errors (a mis-indented key on
+// line 4 of a list that starts on line 1 says "line 1") and is off by one
+// for some scanner errors, so this looks for the shortest prefix of whole
+// lines that fails to parse: its last line is where the document stops
+// being YAML (for an unclosed quote or bracket, where it was opened).
+// Catalogs are small; beyond maxPrefixLines it keeps yaml.v3's answer.
+func yamlErrLine(data []byte, err error) int {
 	var n int
 	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
 		fmt.Sscan(m[1], &n)
 	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if len(lines) > maxPrefixLines {
+		return n
+	}
+	var prefix []byte
+	for i, l := range lines {
+		prefix = append(prefix, l...)
+		var doc yaml.Node
+		if yaml.Unmarshal(prefix, &doc) != nil {
+			return i + 1
+		}
+	}
 	return n
 }
+
+const maxPrefixLines = 2000
 
 // Select returns the entries named, in catalog order; all of them when names is empty.
 func (c *Catalog) Select(names []string) (*Catalog, error) {
