@@ -27,12 +27,24 @@ var skipModules = regexp.MustCompile(`^(usr/)?lib/modules/[^/]+/kernel/`)
 // /usr/src/...) are rewritten to stay inside root, as if root were "/".
 // All writes go through os.Root, which refuses to follow anything out of
 // root even if a check here were wrong.
-func unpackDeb(debPath, root string, skip func(name string) bool) error {
-	d, closer, err := deb.LoadFile(debPath)
+// Errors name the package file as display (its name in the archive),
+// never the temporary file it was downloaded to.
+func unpackDeb(debPath, display, root string, skip func(name string) bool) error {
+	f, err := os.Open(debPath)
+	if err != nil {
+		return &writeError{err}
+	}
+	defer f.Close()
+	return unpackDebFrom(f, display, root, skip)
+}
+
+func unpackDebFrom(in io.ReaderAt, display, root string, skip func(name string) bool) error {
+	debPath := display
+	d, err := deb.Load(in, display)
 	if err != nil {
 		return fmt.Errorf("%s: not a valid .deb: %w", filepath.Base(debPath), err)
 	}
-	defer closer()
+	defer d.Close()
 	r, err := os.OpenRoot(root)
 	if err != nil {
 		return &writeError{err}

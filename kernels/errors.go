@@ -19,6 +19,8 @@ var (
 	ErrChecksum = errors.New("SHA-256 mismatch")
 	// ErrTruncated: a download ended before its announced size, every time it was tried.
 	ErrTruncated = errors.New("download truncated")
+	// ErrNetDeadline: a network deadline expired (see *DeadlineError for which one and how to change it).
+	ErrNetDeadline = errors.New("network deadline expired")
 	// ErrUnsafeArchive: a .deb holds an entry that would land outside its target directory.
 	ErrUnsafeArchive = errors.New("unsafe archive entry")
 	// ErrCatalog: the catalog is malformed (see *CatalogError for the line and field).

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -87,6 +88,7 @@ func Fetch(ctx context.Context, r Resolved, opts Options) (*Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
+	RemoveLeftovers(s.cache, s.log)
 	return s.fetch(ctx, r)
 }
 
@@ -209,11 +211,11 @@ func (s *session) fetchPackage(ctx context.Context, p Package, root string, skip
 		s.mu.Unlock()
 	}
 	url := s.mirrors.For(p.Pocket) + "/" + p.Filename
-	tmp, err := s.downloadFile(ctx, filepath.Join(s.cache, "downloads"), url, p.SHA256, p.Size)
+	tmp, done, err := s.downloadFile(ctx, filepath.Join(s.cache, "downloads"), url, p.SHA256, p.Size)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", p.Name, p.Version, err)
 	}
-	defer os.Remove(tmp)
+	defer done()
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return &writeError{err}
 	}
@@ -221,7 +223,7 @@ func (s *session) fetchPackage(ctx context.Context, p Package, root string, skip
 	if skipMods {
 		skip = skipModules.MatchString
 	}
-	if err := unpackDeb(tmp, root, skip); err != nil {
+	if err := unpackDeb(tmp, path.Base(p.Filename), root, skip); err != nil {
 		return fmt.Errorf("%s %s: %w", p.Name, p.Version, err)
 	}
 	return nil
@@ -310,6 +312,7 @@ func Get(ctx context.Context, cat *Catalog, names []string, opts Options) ([]*Ke
 	if err != nil {
 		return nil, err
 	}
+	RemoveLeftovers(s.cache, s.log)
 	par := opts.Parallel
 	if par <= 0 {
 		par = 4

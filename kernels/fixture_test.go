@@ -107,7 +107,7 @@ func (a *archive) opts() Options {
 	return Options{
 		CacheDir: a.cache,
 		Mirrors:  Mirrors{Archive: a.srv.URL + "/debian", Security: a.srv.URL + "/debian-security"},
-		Keyring:  a.keyring, Log: io.Discard, aptDir: a.aptDir, Retries: 2,
+		Keyring:  a.keyring, Log: io.Discard, aptDir: a.aptDir, Retries: 2, retryBackoff: time.Millisecond,
 	}
 }
 

@@ -149,7 +149,7 @@ func (s *session) fetchIndexFile(ctx context.Context, url, name string, f indexF
 		out.Reset()
 		cur = newPipeWriter(func(r io.Reader) error { return filterStanzas(r, name, &out) })
 		return cur, nil
-	})
+	}, false) // it streams through a decompressor: a retry starts over
 	if err != nil {
 		if cur != nil {
 			cur.abort()

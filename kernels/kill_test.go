@@ -72,6 +72,8 @@ func TestFetchKilledMidway(t *testing.T) {
 	for _, e := range entries(t, a.cache, "kernels") {
 		assert.True(t, strings.HasPrefix(e, ".tmp-"), "only temporary debris, no entry: %s", e)
 	}
+	parts, _ := filepath.Glob(filepath.Join(a.cache, "downloads", "*.part"))
+	require.NotEmpty(t, parts, "the killed child left its partial download")
 	assert.False(t, Cached(rs[0], a.opts()))
 
 	a.mu.Lock()
@@ -83,6 +85,10 @@ func TestFetchKilledMidway(t *testing.T) {
 	for _, e := range entries(t, a.cache, "kernels") {
 		assert.False(t, strings.HasPrefix(e, ".tmp-"), "the rerun cleaned the debris: %s", e)
 	}
+	for _, p := range parts {
+		assert.NoFileExists(t, p, "the rerun removed the dead child's partial download")
+	}
+	assert.Empty(t, entries(t, a.cache, "downloads"))
 	assert.FileExists(t, filepath.Join(filepath.Dir(k.Vmlinuz), "config-1.2.3-2-test-amd64"))
 }
 
@@ -93,4 +99,62 @@ func killChild(t *testing.T) {
 		Mirrors: Mirrors{Archive: os.Getenv("KMATRIX_KILL_ARCHIVE"), Security: os.Getenv("KMATRIX_KILL_SECURITY")}}
 	Fetch(context.Background(), r, opts)
 	t.Fatal("the fetch was meant to be killed")
+}
+
+// TestRunDirKilledOwner: a kmatrix-run-* directory whose process was
+// killed is removed by the next RemoveLeftovers (every run and fetch calls
+// it); one whose owner is alive is kept.
+func TestRunDirKilledOwner(t *testing.T) {
+	if os.Getenv("KMATRIX_RUNDIR_CHILD") != "" {
+		dir, _, err := OwnedTempDir(RunDirPrefix)
+		require.NoError(t, err)
+		os.WriteFile(filepath.Join(dir, "work"), []byte("x"), 0o644)
+		os.Stdout.WriteString("DIR " + dir + "\n")
+		time.Sleep(time.Minute)
+		t.Fatal("the child was meant to be killed")
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // the children's and this process's temporary directory
+	live, release, err := OwnedTempDir(RunDirPrefix)
+	require.NoError(t, err)
+	defer release()
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRunDirKilledOwner$", "-test.v")
+	cmd.Env = append(os.Environ(), "KMATRIX_RUNDIR_CHILD=1")
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	buf := make([]byte, 4096)
+	var dir string
+	deadline := time.Now().Add(30 * time.Second)
+	var got string
+	for dir == "" && time.Now().Before(deadline) {
+		n, err := out.Read(buf)
+		got += string(buf[:n])
+		for _, l := range strings.Split(got, "\n") {
+			if d, ok := strings.CutPrefix(l, "DIR "); ok {
+				dir = d
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	require.NotEmpty(t, dir, "the child made its run dir: %s", got)
+	assert.Empty(t, RemoveLeftovers(t.TempDir(), nil), "nothing is removed while its owner lives")
+	assert.DirExists(t, dir)
+	cmd.Process.Kill()
+	cmd.Wait()
+	removed := RemoveLeftovers(t.TempDir(), nil)
+	assert.Equal(t, []string{dir}, removed)
+	assert.NoDirExists(t, dir)
+	assert.DirExists(t, live, "this process's own run dir stays")
+
+	// A run dir from a kmatrix without owner locks counts only when old.
+	legacy := filepath.Join(tmp, RunDirPrefix+"legacy")
+	require.NoError(t, os.Mkdir(legacy, 0o755))
+	assert.Empty(t, RemoveLeftovers(t.TempDir(), nil))
+	old := time.Now().Add(-legacyAge - time.Hour)
+	require.NoError(t, os.Chtimes(legacy, old, old))
+	assert.Equal(t, []string{legacy}, RemoveLeftovers(t.TempDir(), nil))
 }

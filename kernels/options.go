@@ -42,8 +42,16 @@ type Options struct {
 	Log io.Writer
 	// HTTPClient downloads; default http.DefaultClient.
 	HTTPClient *http.Client
-	// Retries is how many times a truncated download is tried again; default 3.
+	// Retries is how many times a failed download (cut, stalled, HTTP 5xx)
+	// is tried again, after exponential, jittered pauses; default 3.
 	Retries int
+	// ConnectTimeout, HeaderTimeout and IdleTimeout bound every request:
+	// getting a connection, then its response headers, then each read of
+	// its body. DownloadTimeout bounds one whole download, retries
+	// included. Zero takes $KMATRIX_NET_CONNECT_TIMEOUT,
+	// $KMATRIX_NET_HEADER_TIMEOUT, $KMATRIX_NET_IDLE_TIMEOUT and
+	// $KMATRIX_DOWNLOAD_TIMEOUT, else 15s, 30s, 30s and 15m.
+	ConnectTimeout, HeaderTimeout, IdleTimeout, DownloadTimeout time.Duration
 	// Parallel bounds how many kernels Get fetches at once; default 4.
 	Parallel int
 
@@ -51,6 +59,8 @@ type Options struct {
 	now func() time.Time
 	// aptDir is the host apt configuration directory (tests replace it).
 	aptDir string
+	// retryBackoff is the first pause between attempts; default 1s (tests shorten it).
+	retryBackoff time.Duration
 }
 
 // session is the state shared by one Resolve or Fetch call.
@@ -67,6 +77,7 @@ type session struct {
 	keyring      openpgp.EntityList
 	keyErr       error
 	progress     *progress
+	limits       limits
 	mu           sync.Mutex
 	releases     map[string]*release
 	indexes      map[string][]*binPkg
@@ -93,6 +104,9 @@ func isErr(err, target error) bool { return errors.Is(err, target) }
 func newSession(opts Options, needMirrors bool) (*session, error) {
 	s := &session{opts: opts, releases: map[string]*release{}, indexes: map[string][]*binPkg{}}
 	var err error
+	if s.limits, err = readLimits(opts); err != nil {
+		return nil, err
+	}
 	s.cache = opts.CacheDir
 	if s.cache == "" {
 		if s.cache, err = CacheDir(); err != nil {

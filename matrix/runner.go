@@ -3,7 +3,6 @@ package matrix
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -38,12 +37,13 @@ const (
 // by NewRunner; Kernel then builds what is per kernel (modules), boots one VM
 // and turns everything that happened into cells.
 type Runner struct {
-	opts     Options
-	progress *Progress
-	tests    map[string]guestTests // payload → its guest test binary
-	tool     string                // host path of kmatrix-guest, for user BPF objects and modules
-	tmp      string                // the module source and per-kernel builds; removed by Close
-	kmodSrc  string                // source directory of the built-in module
+	opts       Options
+	progress   *Progress
+	tests      map[string]guestTests // payload → its guest test binary
+	tool       string                // host path of kmatrix-guest, for user BPF objects and modules
+	tmp        string                // the module source and per-kernel builds; removed by Close
+	releaseTmp func() error          // removes tmp and drops its owner lock
+	kmodSrc    string                // source directory of the built-in module
 }
 
 type guestTests struct {
@@ -88,11 +88,12 @@ func NewRunner(ctx context.Context, opts Options) (*Runner, error) {
 		}
 		r.tests[p] = guestTests{binary: bin, expected: guestChecks[p]}
 	}
-	tmp, err := os.MkdirTemp("", "kmatrix-run-")
+	// Owned (flock) so that a later run removes it if this one is killed.
+	tmp, release, err := kernels.OwnedTempDir(kernels.RunDirPrefix)
 	if err != nil {
 		return nil, err
 	}
-	r.tmp = tmp
+	r.tmp, r.releaseTmp = tmp, release
 	if contains(opts.Payloads, PayloadKmod) {
 		// The module source is embedded in package kmod, so an installed
 		// kmatrix needs no checkout: write it out once per run.
@@ -115,8 +116,8 @@ func NewRunner(ctx context.Context, opts Options) (*Runner, error) {
 
 // Close removes what NewRunner wrote to temporary storage.
 func (r *Runner) Close() error {
-	if r.tmp != "" {
-		return os.RemoveAll(r.tmp)
+	if r.releaseTmp != nil {
+		return r.releaseTmp()
 	}
 	return nil
 }
