@@ -133,5 +133,5 @@ func TestWorkflowMakeTargets(t *testing.T) {
 	run([]string{"GITHUB_STEP_SUMMARY=" + summary}, "summary", "REPORT="+out)
 	b, err = os.ReadFile(summary)
 	require.NoError(t, err)
-	assert.Contains(t, string(b), "| kernel |")
+	assert.Contains(t, string(b), "| check |")
 }

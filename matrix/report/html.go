@@ -19,7 +19,15 @@ import (
 //go:embed report.html.tmpl
 var htmlSource string
 
-var htmlTemplate = template.Must(template.New("report.html").Parse(htmlSource))
+var htmlTemplate = template.Must(template.New("report.html").Funcs(template.FuncMap{"wbr": wbr}).Parse(htmlSource))
+
+// wbr escapes a check name and lets the browser break it after a "/" or
+// "_" (Go subtests: "TestCounts/exec_events_are_counted_per_pid") rather
+// than anywhere.
+func wbr(s string) template.HTML {
+	s = template.HTMLEscapeString(s)
+	return template.HTML(strings.NewReplacer("/", "/<wbr>", "_", "_<wbr>").Replace(s))
+}
 
 // WriteHTML renders r as one self-contained HTML page: a colour grid of
 // kernels × checks whose cells open their evidence (message, log, facts),
@@ -36,13 +44,22 @@ type htmlPage struct {
 	Missing                     string
 	Summary                     []htmlCount
 	Legend                      []htmlCount
-	Groups                      []htmlGroup
-	Cols                        []Column
-	Rows                        []htmlRow
-	Evidence                    []*htmlCell
-	Problems                    int
-	Kernels                     []htmlKernel
-	Schema                      string
+	// ByCheck is the layout of grid.go: a row per check under a row per
+	// payload (Checks), a column per kernel (Kernels); otherwise a row per
+	// kernel (Rows) and a column per check (Groups, Cols, Since).
+	ByCheck bool
+	// KernelWidth is each kernel column's share of the table's width when
+	// checks are rows: all kernel columns are alike.
+	KernelWidth string
+	Checks      []htmlCheckGroup
+	Groups      []htmlGroup
+	Cols        []Column
+	Since       []htmlSince
+	Rows        []htmlRow
+	Evidence    []*htmlCell
+	Problems    int
+	Kernels     []htmlKernel
+	Schema      string
 }
 
 type htmlCount struct {
@@ -58,6 +75,35 @@ type htmlGroup struct {
 type htmlRow struct {
 	Kernel Kernel
 	Cells  []htmlSlot
+}
+
+// htmlCheckGroup is a payload's rows when checks are rows.
+type htmlCheckGroup struct {
+	Payload string
+	Span    int // columns of the whole table
+	Rows    []htmlCheckRow
+}
+
+type htmlCheckRow struct {
+	Col   Column
+	Cells []*htmlCell // one per kernel; nil where the check did not run
+	Since htmlSince
+}
+
+// htmlSince is a check's "works since" (see worksSince), with a class
+// for its colour: all, none or a kernel version.
+type htmlSince struct {
+	Text, Class string
+}
+
+func newHTMLSince(s string) htmlSince {
+	switch s {
+	case worksSinceAll:
+		return htmlSince{s, "since-all"}
+	case notRun:
+		return htmlSince{s, "since-none"}
+	}
+	return htmlSince{s, "since-from"}
 }
 
 type htmlSlot struct {
@@ -89,6 +135,7 @@ func (r *Report) htmlPage() htmlPage {
 		Provenance: provenance(r),
 		Schema:     r.Schema,
 		Cols:       r.Columns(),
+		ByCheck:    r.checksAsRows(),
 	}
 	p.Title = "kmatrix · " + p.Headline
 	if len(r.MissingShards) > 0 {
@@ -136,14 +183,6 @@ func (r *Report) htmlPage() htmlPage {
 		p.Evidence = append(p.Evidence, h)
 	}
 	for _, k := range r.Kernels {
-		row := htmlRow{Kernel: k}
-		for i, col := range p.Cols {
-			row.Cells = append(row.Cells, htmlSlot{
-				Cell:  cells[cellKey{k.Name, col.Payload, col.Check}],
-				First: i > 0 && p.Cols[i-1].Payload != col.Payload,
-			})
-		}
-		p.Rows = append(p.Rows, row)
 		hk := htmlKernel{Kernel: k}
 		if k.BootMS > 0 {
 			hk.Boot = duration(k.BootMS)
@@ -152,6 +191,36 @@ func (r *Report) htmlPage() htmlPage {
 			}
 		}
 		p.Kernels = append(p.Kernels, hk)
+	}
+	at := r.cellIndex()
+	if p.ByCheck {
+		// The check names take about a quarter, "works since" a tenth.
+		p.KernelWidth = fmt.Sprintf("%.1f%%", 65/float64(max(1, len(r.Kernels))))
+		for _, g := range groupByPayload(p.Cols) {
+			hg := htmlCheckGroup{Payload: g.Payload, Span: len(r.Kernels) + 2}
+			for _, col := range g.Cols {
+				row := htmlCheckRow{Col: col, Since: newHTMLSince(r.worksSince(at, col))}
+				for _, k := range r.Kernels {
+					row.Cells = append(row.Cells, cells[cellKey{k.Name, col.Payload, col.Check}])
+				}
+				hg.Rows = append(hg.Rows, row)
+			}
+			p.Checks = append(p.Checks, hg)
+		}
+		return p
+	}
+	for _, col := range p.Cols {
+		p.Since = append(p.Since, newHTMLSince(r.worksSince(at, col)))
+	}
+	for _, k := range r.Kernels {
+		row := htmlRow{Kernel: k}
+		for i, col := range p.Cols {
+			row.Cells = append(row.Cells, htmlSlot{
+				Cell:  cells[cellKey{k.Name, col.Payload, col.Check}],
+				First: i > 0 && p.Cols[i-1].Payload != col.Payload,
+			})
+		}
+		p.Rows = append(p.Rows, row)
 	}
 	return p
 }

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"maps"
@@ -53,41 +54,23 @@ func (r *Report) markdown(lv mdLevel) string {
 		fmt.Fprintf(&b, "> [!WARNING]\n> Incomplete matrix: shard%s %s missing from this merge.\n\n", plural(len(r.MissingShards)), strings.Join(r.MissingShards, ", "))
 	}
 
-	// The table: one row per kernel, one column per payload × check.
-	b.WriteString("| kernel | version | compiler |")
-	for _, c := range cols {
-		fmt.Fprintf(&b, " %s<br>%s |", mdText(c.Payload), mdText(c.Check))
-	}
-	b.WriteString("\n|:--|:--|:--|")
-	for range cols {
-		b.WriteString(":-:|")
-	}
-	b.WriteString("\n")
-
-	type note struct {
-		n int
-		c *Cell
-	}
-	var notes []note
-	for _, k := range r.Kernels {
-		fmt.Fprintf(&b, "| **%s**<br><sub>%s</sub> | %s", mdText(k.Name), mdText(k.Release), mdText(k.Version))
-		if k.PackageVersion != "" {
-			fmt.Fprintf(&b, "<br><sub>%s</sub>", mdText(k.PackageVersion))
+	// The table, laid out as grid.go says; the cells that did not pass and
+	// have evidence get a footnote, numbered in table order.
+	var notes []*Cell
+	sym := func(c *Cell) string {
+		switch {
+		case c == nil:
+			return " " + notRun + " |"
+		case c.Outcome != outcome.Pass && (c.Evidence.Message != "" || c.Evidence.Log != "") && lv.notes >= 0 && (lv.notes == 0 || len(notes) < lv.notes):
+			notes = append(notes, c)
+			return fmt.Sprintf(" %s[^%d] |", Emoji(c.Outcome), len(notes))
 		}
-		fmt.Fprintf(&b, " | %s |", mdText(k.Compiler))
-		for _, col := range cols {
-			c := at[cellKey{k.Name, col.Payload, col.Check}]
-			switch {
-			case c == nil:
-				b.WriteString(" " + notRun + " |")
-			case c.Outcome != outcome.Pass && (c.Evidence.Message != "" || c.Evidence.Log != "") && lv.notes >= 0 && (lv.notes == 0 || len(notes) < lv.notes):
-				notes = append(notes, note{len(notes) + 1, c})
-				fmt.Fprintf(&b, " %s[^%d] |", Emoji(c.Outcome), len(notes))
-			default:
-				b.WriteString(" " + Emoji(c.Outcome) + " |")
-			}
-		}
-		b.WriteString("\n")
+		return " " + Emoji(c.Outcome) + " |"
+	}
+	if r.checksAsRows() {
+		r.mdByCheck(&b, at, sym)
+	} else {
+		r.mdByKernel(&b, at, cols, sym)
 	}
 
 	fmt.Fprintf(&b, "\n%s\n\n", summaryLine(r.Summary, " · "))
@@ -107,9 +90,8 @@ func (r *Report) markdown(lv mdLevel) string {
 	if len(notes) > 0 {
 		b.WriteString("\n")
 	}
-	for _, nt := range notes {
-		c := nt.c
-		fmt.Fprintf(&b, "\n[^%d]: **%s · %s · %s** %s %s", nt.n, mdText(c.Kernel), mdText(c.Payload), mdText(c.Check), Emoji(c.Outcome), c.Outcome)
+	for n, c := range notes {
+		fmt.Fprintf(&b, "\n[^%d]: **%s · %s · %s** %s %s", n+1, mdText(c.Kernel), mdText(c.Payload), mdText(c.Check), Emoji(c.Outcome), c.Outcome)
 		if c.Stage != "" {
 			fmt.Fprintf(&b, " at %s", mdText(c.Stage))
 		}
@@ -142,6 +124,75 @@ func (r *Report) markdown(lv mdLevel) string {
 		}
 	}
 	return b.String()
+}
+
+// mdByKernel writes the table with a row per kernel and a column per
+// check, and a last row with each check's "works since".
+func (r *Report) mdByKernel(b *strings.Builder, at map[cellKey]*Cell, cols []Column, sym func(*Cell) string) {
+	b.WriteString("| kernel | version | compiler |")
+	for _, c := range cols {
+		fmt.Fprintf(b, " %s<br>%s |", mdText(c.Payload), mdText(c.Check))
+	}
+	b.WriteString("\n|:--|:--|:--|")
+	for range cols {
+		b.WriteString(":-:|")
+	}
+	b.WriteString("\n")
+	for _, k := range r.Kernels {
+		fmt.Fprintf(b, "| **%s**<br><sub>%s</sub> | %s", mdText(k.Name), mdText(k.Release), mdText(k.Version))
+		if k.PackageVersion != "" {
+			fmt.Fprintf(b, "<br><sub>%s</sub>", mdText(k.PackageVersion))
+		}
+		fmt.Fprintf(b, " | %s |", mdText(k.Compiler))
+		for _, col := range cols {
+			b.WriteString(sym(at[cellKey{k.Name, col.Payload, col.Check}]))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("| _works since_ | | |")
+	for _, col := range cols {
+		fmt.Fprintf(b, " %s |", mdText(r.worksSince(at, col)))
+	}
+	b.WriteString("\n")
+}
+
+// mdByCheck writes the table with a column per kernel (name, release,
+// package version and compiler in its header) and a row per check, under
+// a bold row per payload, each check's "works since" last.
+func (r *Report) mdByCheck(b *strings.Builder, at map[cellKey]*Cell, sym func(*Cell) string) {
+	b.WriteString("| check |")
+	for _, k := range r.Kernels {
+		fmt.Fprintf(b, " **%s**", mdText(k.Name))
+		if k.Release != "" {
+			fmt.Fprintf(b, "<br><sub>%s</sub>", mdText(k.Release))
+		}
+		var facts []string
+		for _, f := range []string{cmp.Or(k.PackageVersion, k.Version), k.Compiler} {
+			if f != "" {
+				facts = append(facts, mdText(f))
+			}
+		}
+		if len(facts) > 0 {
+			fmt.Fprintf(b, "<br><sub>%s</sub>", strings.Join(facts, " · "))
+		}
+		b.WriteString(" |")
+	}
+	b.WriteString(" works since |\n|:--|")
+	for range r.Kernels {
+		b.WriteString(":-:|")
+	}
+	b.WriteString(":-:|\n")
+	empty := strings.Repeat(" |", len(r.Kernels)+1)
+	for _, g := range groupByPayload(r.Columns()) {
+		fmt.Fprintf(b, "| **%s** |%s\n", mdText(g.Payload), empty)
+		for _, col := range g.Cols {
+			fmt.Fprintf(b, "| %s |", mdText(col.Check))
+			for _, k := range r.Kernels {
+				b.WriteString(sym(at[cellKey{k.Name, col.Payload, col.Check}]))
+			}
+			fmt.Fprintf(b, " %s |\n", mdText(r.worksSince(at, col)))
+		}
+	}
 }
 
 // cellIndex maps each cell's key to the cell.
