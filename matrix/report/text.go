@@ -151,13 +151,18 @@ func (r *Report) textByCheck() textTable {
 
 	// The check column gets what the kernel columns leave of textWidth,
 	// but never less than a readable 24 runes.
+	width := map[string]int{}
+	for _, k := range r.Kernels {
+		for _, s := range []string{k.Name, k.Version, k.Compiler} {
+			width[k.Name] = max(width[k.Name], utf8.RuneCountInString(s))
+		}
+	}
+	for i := range r.Cells {
+		width[r.Cells[i].Kernel] = max(width[r.Cells[i].Kernel], utf8.RuneCountInString(textCell(&r.Cells[i]).s))
+	}
 	rest := utf8.RuneCountInString("WORKS SINCE")
 	for _, k := range r.Kernels {
-		w := len("ATTACH") // the widest code of a cell that is not rare
-		for _, s := range []string{k.Name, k.Version, k.Compiler} {
-			w = max(w, utf8.RuneCountInString(s))
-		}
-		rest += w + 2
+		rest += width[k.Name] + 2
 	}
 	nameMax := max(24, textWidth-2-rest) - 2 // 2 for the indent under the payload
 	for _, g := range groupByPayload(r.Columns()) {
