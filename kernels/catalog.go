@@ -22,7 +22,8 @@ type Catalog struct {
 	LockPath string
 	Kernels  []Entry
 
-	lock []byte // embedded lock of the default catalog
+	lock   []byte // embedded lock of a shipped catalog
+	origin string // the shipped file an embedded catalog came from
 }
 
 // Entry is one kernel of a catalog.
@@ -81,9 +82,17 @@ func DefaultCatalog() (*Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.Path = ""
+	c.Path, c.origin = "", "kernels/catalog.yaml"
 	c.lock = defaultLock
 	return c, nil
+}
+
+// name is the catalog's file, or the shipped file it was embedded from.
+func (c *Catalog) name() string {
+	if c.Path != "" {
+		return c.Path
+	}
+	return c.origin
 }
 
 // LoadCatalog reads a catalog file; local directories in it are relative to

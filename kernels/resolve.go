@@ -109,7 +109,7 @@ func Resolve(ctx context.Context, cat *Catalog, opts Options) ([]Resolved, error
 			return nil, err
 		}
 	case len(cat.lock) > 0:
-		if lock, err = parseLock("kernels/catalog.lock (embedded)", cat.lock); err != nil {
+		if lock, err = parseLock("the embedded lock of "+cat.name(), cat.lock); err != nil {
 			return nil, err
 		}
 	}

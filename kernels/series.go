@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"slices"
@@ -16,6 +17,25 @@ import (
 // experimental (buster and the older backports suites are gone from the
 // mirrors).
 var SeriesSuites = []string{"bullseye", "bookworm", "bookworm-backports", "trixie", "trixie-backports", "sid", "experimental"}
+
+//go:embed series.yaml
+var seriesCatalog []byte
+
+//go:embed series.lock
+var seriesLock []byte
+
+// DefaultSeriesCatalog is the one-kernel-per-upstream-series catalog shipped
+// with kmatrix (kernels/series.yaml), pinned by the embedded
+// kernels/series.lock.
+func DefaultSeriesCatalog() (*Catalog, error) {
+	c, err := ParseCatalog("kernels/series.yaml", seriesCatalog)
+	if err != nil {
+		return nil, err
+	}
+	c.Path, c.origin = "", "kernels/series.yaml"
+	c.lock = seriesLock
+	return c, nil
+}
 
 // Available is one signed kernel image a suite's indexes list.
 type Available struct {
@@ -105,10 +125,10 @@ func NewestPerSeries(all []Available) []Available {
 	return out
 }
 
-// SeriesCatalog renders the catalog of newest (from NewestPerSeries): one
+// RenderSeriesCatalog renders the catalog of newest (from NewestPerSeries): one
 // entry per series, named linux-<series>, which Resolve (and Float) keep
 // at the newest image of that series in that suite.
-func SeriesCatalog(newest []Available) string {
+func RenderSeriesCatalog(newest []Available) string {
 	var b strings.Builder
 	b.WriteString(`# One Debian cloud kernel per upstream series: the newest signed image of
 # each series in the suites kmatrix searches (kmatrix kernels --series

@@ -91,3 +91,49 @@ func isOffline(err error) bool {
 	}
 	return true
 }
+
+var (
+	seriesMu  sync.Mutex
+	seriesGot = map[string]*kernels.Kernel{}
+)
+
+// Series fetches one kernel of the shipped one-kernel-per-series catalog
+// (kernels/series.yaml, through its embedded lock) by name ("linux-7.3"),
+// with headers when the archive has them. When it is not cached and the
+// mirror cannot be reached, the test is skipped, saying so.
+func Series(tb testing.TB, name string) *kernels.Kernel {
+	tb.Helper()
+	cat, err := kernels.DefaultSeriesCatalog()
+	if err != nil {
+		tb.Fatalf("kernels: %v", err)
+	}
+	return FromCatalog(tb, cat, name)
+}
+
+// FromCatalog fetches the kernel named from cat, with headers when the
+// archive has them, once per test process; like Series, it skips when the
+// mirror is needed and unreachable.
+func FromCatalog(tb testing.TB, cat *kernels.Catalog, name string) *kernels.Kernel {
+	tb.Helper()
+	seriesMu.Lock()
+	defer seriesMu.Unlock()
+	key := cat.Path + "\x00" + name
+	if k := seriesGot[key]; k != nil {
+		return k
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var log bytes.Buffer
+	ks, err := kernels.Get(ctx, cat, []string{name}, kernels.Options{Headers: true, Log: &log, Progress: os.Stderr})
+	if log.Len() > 0 {
+		tb.Log(strings.TrimSpace(log.String()))
+	}
+	if err != nil && isOffline(err) {
+		tb.Skipf("kernel %s is not cached and the Debian mirror is unreachable: %v", name, err)
+	}
+	if err != nil {
+		tb.Fatalf("kernels: %v", err)
+	}
+	seriesGot[key] = ks[0]
+	return ks[0]
+}

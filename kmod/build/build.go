@@ -85,8 +85,9 @@ const chrootModuleDir = "/build"
 
 // Module compiles the module in srcDir (a Kbuild or Makefile for an
 // out-of-tree module) for kernel k with a gcc of the major version k was
-// built with: the host's gcc-<major> when it has one, else the one in a
-// build root of the kernel's Debian suite (made once, see EnsureRoot).
+// built with: on the host when it has every tool k's build needs (Needs:
+// gcc-<major>, pahole for BTF), else in a build root of the kernel's
+// Debian suite that has them (made once, see EnsureRoot).
 //
 // The error is for kmatrix's own failures (bad arguments, no usable
 // compiler, mmdebstrap or make could not run); the returned result then
@@ -138,7 +139,8 @@ func Module(ctx context.Context, k *kernels.Kernel, srcDir string, opts Options)
 	cc := fmt.Sprintf("gcc-%d", k.Compiler.Major)
 	var cmd *exec.Cmd
 	var moduleDirs []string
-	if hostHasGCC(k.Compiler.Major) {
+	var rootDir string // the build root, when not on the host
+	if missing := HostMissing(k); len(missing) == 0 {
 		if k.Headers == "" {
 			return fail(fmt.Errorf("%w: kernel %s has no headers tree: fetch it with its headers", ErrInput, k.Name))
 		}
@@ -150,14 +152,14 @@ func Module(ctx context.Context, k *kernels.Kernel, srcDir string, opts Options)
 		moduleDirs = []string{dir}
 	} else {
 		if opts.HostOnly {
-			return fail(fmt.Errorf("module build for %s: the host has no %s and HostOnly forbids a build root", k.Name, cc))
+			return fail(fmt.Errorf("module build for %s: the host lacks %s, and HostOnly forbids a build root: install them", k.Name, toolList(missing)))
 		}
 		suite := k.BuildRootSuite
 		if suite == "" {
 			suite = suiteForGCC[k.Compiler.Major]
 		}
 		if suite == "" {
-			return fail(fmt.Errorf("module build for %s: the host has no %s and no Debian suite is known to ship it: install %s", k.Name, cc, cc))
+			return fail(fmt.Errorf("module build for %s: the host lacks %s and no Debian suite is known to ship %s: install them", k.Name, toolList(missing), cc))
 		}
 		cacheDir := opts.CacheDir
 		if cacheDir == "" {
@@ -175,7 +177,7 @@ func Module(ctx context.Context, k *kernels.Kernel, srcDir string, opts Options)
 		if err != nil {
 			return fail(fmt.Errorf("module build for %s: %w", k.Name, err))
 		}
-		res.BuildRootCreated = br.Created
+		res.BuildRootCreated, rootDir = br.Created, br.Dir
 		res.Compiler = fmt.Sprintf("%s (%s build root)", cc, suite)
 		args := append([]string{"-C", "/usr/src/linux-headers-" + k.Release, "M=" + chrootModuleDir, "modules"}, opts.MakeArgs...)
 		cmd = inRoot(ctx, br.Dir, dir, append([]string{"make"}, args...))
@@ -199,6 +201,14 @@ func Module(ctx context.Context, k *kernels.Kernel, srcDir string, opts Options)
 		return res, nil
 	case ctx.Err() != nil:
 		return res, fmt.Errorf("module build for %s: %w", k.Name, ctx.Err())
+	case errors.As(err, &exit) && missingTool(res.Log) != "":
+		// The kernel's build ran a tool the host or the root lacks: ours to fix, not the module's.
+		where := "the host"
+		if rootDir != "" {
+			where = "the build root " + rootDir + " (delete it to have it made again)"
+		}
+		return res, fmt.Errorf("module build for %s: make ran %s, which %s lacks: kmatrix should have provided it (see build.Needs)",
+			k.Name, missingTool(res.Log), where)
 	case errors.As(err, &exit):
 		res.Outcome = outcome.BuildError
 		res.FirstError = ParseFirstError(res.Log, moduleDirs...)

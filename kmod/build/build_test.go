@@ -102,7 +102,7 @@ func TestBuildBadInput(t *testing.T) {
 		{"clang kernel", &kernels.Kernel{Name: "k", Release: "r", Compiler: kernels.Compiler{Name: "clang", Major: 17, Text: "clang version 17.0.6"}}, src, Options{}, "only for gcc-built kernels"},
 		{"bad name", &kernels.Kernel{Name: "../x", Release: "r", Compiler: gcc12.Compiler}, src, Options{}, "cannot name a build directory"},
 		{"no release", &kernels.Kernel{Name: "k", Compiler: gcc12.Compiler}, src, Options{}, "has no release"},
-		{"no compiler anywhere", &kernels.Kernel{Name: "k", Release: "r", Compiler: kernels.Compiler{Name: "gcc", Major: 3}}, src, Options{OutDir: t.TempDir()}, "no Debian suite is known to ship it"},
+		{"no compiler anywhere", &kernels.Kernel{Name: "k", Release: "r", Compiler: kernels.Compiler{Name: "gcc", Major: 3}}, src, Options{OutDir: t.TempDir()}, "no Debian suite is known to ship gcc-3"},
 		{"host only", &kernels.Kernel{Name: "k", Release: "r", Compiler: kernels.Compiler{Name: "gcc", Major: 3}}, src, Options{OutDir: t.TempDir(), HostOnly: true}, "HostOnly forbids a build root"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -133,18 +133,51 @@ func EnsureRoot(ctx context.Context, cacheDir, suite, release string, extraSuite
 	return br, nil
 }
 
-// mmdebstrapArgs builds the mmdebstrap command line: suite, its -updates
-// and -security pockets (the newest kernel ABIs are often only in
-// -security), and extraSuites, from the mirrors the host's apt uses.
+// rootSuites says which suite a build root's userland is and which
+// suites its apt sources list, for a catalog suite:
+//
+//   - a release ("trixie"): it and its -updates and -security pockets (the
+//     newest kernel ABIs are often only in -security);
+//   - its backports ("trixie-backports"): the release as above plus the
+//     backports suite, which holds the kernel's headers but no userland
+//     (mmdebstrap of "trixie-backports" alone exits with status 25);
+//   - "experimental": sid plus experimental, which holds only what is newer
+//     than sid;
+//   - "sid" (or "unstable"): itself; it has no pockets.
+//
+// The sources go on mmdebstrap's command line only: the host's apt sources
+// are never touched.
+func rootSuites(suite string) (base string, suites []string) {
+	switch {
+	case suite == "experimental":
+		return "sid", []string{"sid", "experimental"}
+	case suite == "sid" || suite == "unstable":
+		return suite, []string{suite}
+	case strings.HasSuffix(suite, "-backports"):
+		base = strings.TrimSuffix(suite, "-backports")
+		return base, []string{base, base + "-updates", base + "-security", suite}
+	}
+	return suite, []string{suite, suite + "-updates", suite + "-security"}
+}
+
+// rootPackages are installed in every build root besides the kernel's
+// headers (which pull in its gcc): make; binutils, because trixie's
+// x86_64-linux-gnu-gcc-14 (which the trixie-backports 7.x headers pull in)
+// runs plain "as", which only binutils provides (sid's gcc-16 runs
+// x86_64-linux-gnu-as); and dwarves for pahole, which kbuild runs for the
+// modules' BTF when the kernel has CONFIG_DEBUG_INFO_BTF_MODULES and its
+// headers ship a vmlinux (see Needs).
+var rootPackages = []string{"make", "binutils", "dwarves"}
+
+// mmdebstrapArgs builds the mmdebstrap command line for the build root of
+// suite (see rootSuites) plus extraSuites, from the mirrors the host's apt
+// uses.
 func mmdebstrapArgs(suite, release string, extraSuites []string, target string, allowExpired bool) (args, sources []string, err error) {
 	m, err := kernels.DiscoverMirrors()
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrRoot, err)
 	}
-	suites := []string{suite}
-	if suite != "sid" && suite != "unstable" && suite != "experimental" {
-		suites = append(suites, suite+"-updates", suite+"-security")
-	}
+	base, suites := rootSuites(suite)
 	for _, s := range extraSuites {
 		if s != "" && !slices.Contains(suites, s) {
 			suites = append(suites, s)
@@ -155,7 +188,7 @@ func mmdebstrapArgs(suite, release string, extraSuites []string, target string, 
 	}
 	args = []string{
 		"--variant=minbase",
-		"--include=make,linux-headers-" + release,
+		"--include=" + strings.Join(rootPackages, ",") + ",linux-headers-" + release,
 		// Documentation is most of a root's size and never read.
 		"--dpkgopt=path-exclude=/usr/share/doc/*",
 		"--dpkgopt=path-exclude=/usr/share/man/*",
@@ -169,7 +202,7 @@ func mmdebstrapArgs(suite, release string, extraSuites []string, target string, 
 	if allow, _ := kernels.ExpiredIndexPolicy(kernels.Options{AllowExpired: allowExpired}); allow {
 		args = append(args, `--aptopt=Acquire::Check-Valid-Until "false"`)
 	}
-	args = append(args, suite, target)
+	args = append(args, base, target)
 	args = append(args, sources...)
 	return args, sources, nil
 }

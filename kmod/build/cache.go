@@ -17,8 +17,9 @@ import (
 )
 
 // cacheVersion changes when what a cached build means changes, so old
-// entries are ignored rather than trusted.
-const cacheVersion = "kmatrix-kmod-build-v1"
+// entries are ignored rather than trusted (v2: a tool missing from the
+// host is no longer a build error, and first errors name tool errors).
+const cacheVersion = "kmatrix-kmod-build-v2"
 
 // Cached is Module with a content-addressed cache of results under
 // <CacheDir>/modules: a module whose source, kernel (image SHA-256, release,

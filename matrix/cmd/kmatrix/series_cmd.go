@@ -53,7 +53,7 @@ func seriesCmd(ctx context.Context, sf seriesFlags, kf kernelFlags, asJSON bool)
 		}
 		return 0
 	}
-	if werr := kernels.WriteFileAtomic(sf.write, []byte(kernels.SeriesCatalog(newest)), 0o644); werr != nil {
+	if werr := kernels.WriteFileAtomic(sf.write, []byte(kernels.RenderSeriesCatalog(newest)), 0o644); werr != nil {
 		fmt.Fprintf(os.Stderr, "kmatrix kernels --series: %v\n", werr)
 		return 1
 	}
