@@ -165,3 +165,32 @@ func BenchmarkBuildWarm(b *testing.B) {
 		}
 	}
 }
+
+// TestObjtoolFirstError builds a fixture whose entry points are named
+// init_module()/cleanup_module(): objtool of the 7.x kernels rejects the
+// object, and the first error must be objtool's line (the object, and
+// objtool's reason), not the make lines that follow it. 6.x kernels build
+// it.
+func TestObjtoolFirstError(t *testing.T) {
+	hostOnly(t)
+	ks := kernelstest.Default(t)
+	results, err := All(context.Background(), ks, "../testdata/objtoolerror", Options{OutDir: t.TempDir()})
+	require.NoError(t, err)
+	saw7 := false
+	for i, r := range results {
+		k := ks[i]
+		if !k.Version.AtLeast(7, 0) {
+			assert.Equal(t, outcome.Pass, r.Outcome, "%s (%s) should build the fixture:\n%s", k.Name, k.Version, r.Log)
+			continue
+		}
+		saw7 = true
+		require.Equal(t, outcome.BuildError, r.Outcome, "%s (%s): objtool should reject the fixture:\n%s", k.Name, k.Version, r.Log)
+		require.NotNil(t, r.FirstError)
+		assert.Equal(t, "objtoolerror.o", r.FirstError.File)
+		assert.Contains(t, r.FirstError.Message, "objtool: init_module(): Magic init_module() function name is deprecated")
+		t.Logf("kmatrix-evidence %s first_error=%q", k.Name, r.FirstError.String())
+	}
+	if !saw7 {
+		t.Fatal("no 7.x kernel in the default catalog: nothing showed objtool's error")
+	}
+}

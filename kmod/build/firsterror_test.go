@@ -44,6 +44,21 @@ make[2]: *** [/usr/src/linux-headers-5.10.0-46-common/scripts/Makefile.build:291
 			want: &FirstError{Message: `"kmatrix_nope" [/build/kmatrix.ko] undefined!`},
 		},
 		{
+			name: "objtool before the make lines (7.2)",
+			log: `make[1]: Entering directory '/build'
+  CC [M]  objtoolerror.o
+objtoolerror.o: error: objtool: init_module(): Magic init_module() function name is deprecated, use module_init(fn) instead
+make[3]: *** [/usr/src/linux-headers-7.2.13+deb14-common/scripts/Makefile.build:294: objtoolerror.o] Error 255
+make[3]: *** Deleting file 'objtoolerror.o'`,
+			dirs: []string{"/build"},
+			want: &FirstError{File: "objtoolerror.o", Message: "objtool: init_module(): Magic init_module() function name is deprecated, use module_init(fn) instead"},
+		},
+		{
+			name: "linker",
+			log:  "  LD [M]  /build/m.ko\nld: /build/m.o: in function `f':\nld: m.c:(.text+0x5): undefined reference to `g'\nmake[2]: *** [scripts/Makefile.modfinal:56: /build/m.ko] Error 1\n",
+			want: &FirstError{Message: "ld: m.c:(.text+0x5): undefined reference to `g'"},
+		},
+		{
 			name: "make only",
 			log:  "make: *** No rule to make target 'modules'.  Stop.\n",
 			want: &FirstError{Message: "No rule to make target 'modules'.  Stop."},
@@ -67,4 +82,5 @@ func TestFirstErrorString(t *testing.T) {
 	assert.Equal(t, "a.c:1:2: x", FirstError{File: "a.c", Line: 1, Col: 2, Message: "x"}.String())
 	assert.Equal(t, "a.c:1: x", FirstError{File: "a.c", Line: 1, Message: "x"}.String())
 	assert.Equal(t, "x", FirstError{Message: "x"}.String())
+	assert.Equal(t, "a.o: objtool: x", FirstError{File: "a.o", Message: "objtool: x"}.String())
 }
