@@ -3,6 +3,7 @@ package matrix
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -44,6 +45,7 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	newer := newerAvailable(ctx, resolved, kopts)
 
 	rep := &report.Report{Schema: report.Schema, Shard: opts.Shard.String(), Host: hostFacts()}
 	var (
@@ -118,6 +120,10 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 	if runnerErr != nil {
 		errs = multierror.Append(errs, runnerErr)
 	}
+	nw := newer()
+	for i, k := range rep.Kernels {
+		rep.Kernels[i].NewerAvailable = nw[k.Name]
+	}
 	rep.GeneratedAt = time.Now().UTC()
 	rep.Finalize()
 
@@ -144,6 +150,27 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 		errs = multierror.Append(errs, diff.Err())
 	}
 	return rep, errs.ErrorOrNil()
+}
+
+// newerAvailable asks the archive, beside the run, which kernels have a
+// newer image of the same series (kernels.FindOutdated), and delivers the
+// answer as kernel name → what is newer. The answer is
+// advisory: an archive that cannot be read in 20 s (offline, and no cached
+// index) gives none, and never fails the run.
+func newerAvailable(ctx context.Context, rs []kernels.Resolved, kopts kernels.Options) func() map[string]string {
+	done := make(chan map[string]string, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		kopts.Log = io.Discard
+		old, _ := kernels.FindOutdated(ctx, rs, kopts)
+		m := map[string]string{}
+		for _, o := range old {
+			m[o.Name] = fmt.Sprintf("%s (%s in %s)", o.Newer.Version, o.Newer.Package, o.Newer.Pocket)
+		}
+		done <- m
+	}()
+	return sync.OnceValue(func() map[string]string { return <-done })
 }
 
 // Failed reports whether any cell of rep failed (anything but pass and skip).

@@ -54,6 +54,13 @@ func (r *Report) markdown(lv mdLevel) string {
 		fmt.Fprintf(&b, "> [!WARNING]\n> Incomplete matrix: shard%s %s missing from this merge.\n\n", plural(len(r.MissingShards)), strings.Join(r.MissingShards, ", "))
 	}
 
+	for _, k := range r.Kernels {
+		if k.NewerAvailable != "" {
+			fmt.Fprintf(&b, "> Newer kernel available: %s %s tested, the archive has %s (`kmatrix kernels --float` updates the lock).\n\n",
+				mdText(k.Name), mdText(k.PackageVersion), mdText(k.NewerAvailable))
+		}
+	}
+
 	// The table, laid out as grid.go says; the cells that did not pass and
 	// have evidence get a footnote, numbered in table order.
 	var notes []*Cell

@@ -124,3 +124,10 @@ func TestMarkdownCleansTerminalEscapes(t *testing.T) {
 	assert.Contains(t, md, "    error: bad\n    nextline\n")
 	assert.NotContains(t, md, "\x1b")
 }
+
+func TestMarkdownNewerAvailable(t *testing.T) {
+	r := sample(t)
+	assert.NotContains(t, r.Markdown(), "Newer kernel available")
+	r.Kernels[1].NewerAvailable = "6.1.192-3 (linux-image-6.1.0-57-cloud-amd64 in bookworm-security)"
+	assert.Contains(t, r.Markdown(), "> Newer kernel available: debian-bookworm 6.1.192-1 tested, the archive has 6.1.192-3 (linux-image-6.1.0-57-cloud-amd64 in bookworm-security)")
+}

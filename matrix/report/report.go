@@ -92,6 +92,10 @@ type Kernel struct {
 	// trivial init), the baseline cell times are judged against.
 	BootMS  int64 `json:"boot_ms,omitempty"`
 	FloorMS int64 `json:"floor_ms,omitempty"`
+	// NewerAvailable, when set, says that the archive holds a newer kernel
+	// of the same series than the one tested: "6.1.192-3
+	// (linux-image-6.1.0-57-cloud-amd64 in bookworm-security)".
+	NewerAvailable string `json:"newer_available,omitempty"`
 }
 
 // Cell is one kernel × payload × check result.
