@@ -59,6 +59,22 @@ series: deps
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./vmtest/ ./kmod/... ./matrix/
 
+# Fuzz every parser of outside input, each target for $(FUZZTIME), with
+# $(FUZZPARALLEL) workers; a crash stops here and leaves its input in the
+# package's testdata/fuzz/<Target>/ (commit it as a regression seed). The
+# seeds alone run as ordinary tests in make test.
+FUZZTIME     ?= 5m
+FUZZPARALLEL ?= 1
+FUZZ_TARGETS := ./kernels:FuzzInRelease ./kernels:FuzzPackages ./kernels:FuzzUnpackDeb \
+	./kernels:FuzzParseCatalog ./kernels:FuzzParseLock ./vmtest/internal/wire:FuzzDecode \
+	./vmtest:FuzzConsoleScanner ./matrix/report:FuzzParse
+.PHONY: fuzz
+fuzz:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) $$pkg || exit 1; \
+	done
+
 # Render the sample report in headless Chromium and check the picture
 # (matrix/report/html_test.go); it is part of make test too.
 report-check: browser
