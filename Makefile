@@ -3,7 +3,9 @@
 #   make test     run everything CI runs (vet, unit tests, the VM tests, the matrix tests)
 # Both install what they need first (`make deps`).
 GO       ?= go
-KMATRIX  := $(GO) run ./matrix/cmd/kmatrix
+# go run stamps no VCS revision unless asked: in a checkout, ask, so that
+# reports (host.kmatrix) name the commit that made them.
+KMATRIX  := $(GO) run $(if $(wildcard .git),-buildvcs=true) ./matrix/cmd/kmatrix
 SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
 REPORT   ?= report
 KERNELS  ?=

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -227,14 +226,5 @@ func selectKernels(all []kernels.Resolved, names []string, shard Shard) ([]kerne
 }
 
 func hostFacts() report.Host {
-	h := report.Host{Go: runtime.Version(), CPUs: runtime.NumCPU()}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		h.Kmatrix = bi.Main.Version
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				h.Kmatrix = s.Value[:12]
-			}
-		}
-	}
-	return h
+	return report.Host{Go: runtime.Version(), CPUs: runtime.NumCPU(), Kmatrix: Build().String()}
 }

@@ -59,7 +59,9 @@ type Host struct {
 	Go string `json:"go,omitempty"`
 	// CPUs is the number of host CPUs available to the run.
 	CPUs int `json:"cpus,omitempty"`
-	// Kmatrix is the kmatrix version (module version or VCS revision).
+	// Kmatrix is the version of kmatrix that made the report: module
+	// version and VCS revision, e.g. "v0.3.0 (abc123def456)" or
+	// "(devel) abc123def456-dirty" (see matrix.BuildInfo).
 	Kmatrix string `json:"kmatrix,omitempty"`
 }
 

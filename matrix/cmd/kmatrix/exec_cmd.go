@@ -50,7 +50,7 @@ func execMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Var(&env, "env", "`KEY=VALUE` for the command's environment (repeatable)")
 	fs.Var(&files, "file", "`HOST:GUEST` file to copy into the guest (repeatable)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: kmatrix exec --kernel NAME [flags] -- CMD [ARG...]
+		fmt.Fprintln(fs.Output(), `usage: kmatrix exec --kernel NAME [flags] -- CMD [ARG...]
 
 Boots NAME in QEMU, runs CMD inside it and exits with CMD's exit status.
 CMD is a host executable (copied in with its shared libraries) or a bare
@@ -64,11 +64,8 @@ oopsed or warned; 124 when the VM timed out; 125 when the VM could not run.
 flags:`)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	cmdArgs := fs.Args()
 	if *kernel == "" || len(cmdArgs) == 0 {

@@ -5,6 +5,7 @@
 //	kmatrix exec --kernel NAME -- CMD [ARG...]
 //	                                run a command inside a kernel (also a `go test -exec` adapter)
 //	kmatrix run [flags]             run the matrix and write the report
+//	kmatrix version                 print the version reports record
 //
 // Each subcommand lives in its own file and registers itself in commands.
 package main
@@ -12,9 +13,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
 	"syscall"
 )
 
@@ -34,28 +37,71 @@ func main() {
 }
 
 func dispatch(ctx context.Context, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage()
-		return 2
+	return dispatchTo(ctx, args, os.Stdout, os.Stderr)
+}
+
+// dispatchTo runs the subcommand args name. Asking for help (-h, --help,
+// help) is not an error: the usage goes to stdout and the exit status is 0;
+// no command or an unknown one is a usage error (2), with the usage on stderr.
+func dispatchTo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		usage(stdout)
+		return 0
+	case "help":
+		if len(args) == 1 {
+			usage(stdout)
+			return 0
+		}
+		// kmatrix help COMMAND is kmatrix COMMAND -h.
+		if cmd, ok := commands[args[1]]; ok {
+			return cmd.run(ctx, []string{"-h"})
+		}
+		fmt.Fprintf(stderr, "kmatrix help: unknown command %q%s\n\n", args[1], didYouMean(args[1]))
+		usage(stderr)
+		return exitUsage
+	case "-version", "--version":
+		return versionMain(nil, stdout, stderr)
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "kmatrix: unknown command %q\n\n", args[0])
-		usage()
-		return 2
+		fmt.Fprintf(stderr, "kmatrix: unknown command %q%s\n\n", args[0], didYouMean(args[0]))
+		usage(stderr)
+		return exitUsage
 	}
 	return cmd.run(ctx, args[1:])
 }
 
-func usage() {
-	fmt.Fprintln(os.Stderr, "usage: kmatrix COMMAND [flags]\n\ncommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+// didYouMean names the command nearest to a misspelt one, if any is near.
+func didYouMean(name string) string {
+	if near := nearest(name, slices.Sorted(maps.Keys(commands))); near != "" {
+		return fmt.Sprintf(": did you mean %q?", near)
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-8s %s\n", n, commands[n].summary)
+	return ""
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `kmatrix boots real Linux kernels in QEMU, runs your eBPF programs, kernel
+modules and checks on each, and writes a kernel × check report.
+
+usage: kmatrix COMMAND [flags]
+
+commands:
+`)
+	for _, n := range slices.Sorted(maps.Keys(commands)) {
+		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(os.Stderr, "\nRun 'kmatrix COMMAND -h' for a command's flags.")
+	fmt.Fprint(w, `
+examples:
+  kmatrix run                                   the built-in payloads on the default kernels
+  kmatrix run --bpf probe.o --kernels debian-sid
+  kmatrix exec --kernel debian-bullseye -- uname -r
+  go test -exec 'kmatrix exec --kernel debian-sid --' ./pkg
+
+Run 'kmatrix COMMAND -h' (or 'kmatrix help COMMAND') for a command's flags.
+`)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -32,6 +33,10 @@ func (l *listFlag) Set(v string) error {
 }
 
 func runMatrix(ctx context.Context, args []string) int {
+	return runMain(ctx, args, os.Stdout, os.Stderr)
+}
+
+func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("kmatrix run", flag.ContinueOnError)
 	var (
 		opts              matrix.Options
@@ -53,17 +58,48 @@ func runMatrix(ctx context.Context, args []string) int {
 	fs.StringVar(&opts.Baseline, "baseline", "", "previous report.json `file` to diff against; exit 3 on regressions")
 	fs.BoolVar(&opts.MeasureFloor, "floor", false, "also time a bare boot of each kernel and report the checks' cost against it")
 	fs.DurationVar(&opts.Timeout, "timeout", 10*time.Minute, "deadline for each kernel's VM")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: kmatrix run [flags]
+
+Boots every selected kernel in QEMU, runs the payloads in each (the built-in
+eBPF program and kernel module, or your own: --bpf, --kmod), and writes the
+kernel × check report: report.json, report.md, report.html and junit.xml in
+--out. Prints the matrix when done.
+
+Exit status: 0 every cell passed; 1 a cell failed (or a kernel could not
+run); 2 bad flags; 3 with --baseline, a cell that passed there fails now.
+
+examples:
+  kmatrix run                                        built-in payloads, every default kernel
+  kmatrix run --kernels debian-bullseye,debian-sid   two kernels
+  kmatrix run --bpf probe.o                          your object: load, attach, detach each program
+  kmatrix run --kmod ./driver                        your module: build, load, unload per kernel
+  kmatrix run --bpf probe.o --check './mycheck --expect 3'
+                                                     also run a static binary with probe.o attached
+  kmatrix run --shard 2/4 --out shard-2              one of four CI jobs; join with kmatrix report merge
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "kmatrix run: unexpected argument %q (flags only; see kmatrix run -h)\n", fs.Arg(0))
-		return 2
+		fmt.Fprintf(stderr, "kmatrix run: unexpected argument %q (flags only; see kmatrix run -h)\n", fs.Arg(0))
+		return exitUsage
 	}
 	var err error
 	if opts.Shard, err = matrix.ParseShard(shard); err != nil {
-		fmt.Fprintf(os.Stderr, "kmatrix run: --shard: %v\n", err)
-		return 2
+		fmt.Fprintf(stderr, "kmatrix run: --shard: %v\n", err)
+		return exitUsage
+	}
+	if check != "" && len(bpfObjs)+len(kmodDirs) == 0 {
+		// The check runs beside the user's payloads, loaded and attached;
+		// without one it would never run, and a green matrix would say
+		// nothing about it.
+		fmt.Fprintf(stderr, "kmatrix run: --check %q runs in each guest while your payloads are loaded, and none is given: add --bpf FILE.o or --kmod DIR\n", check)
+		return exitUsage
 	}
 	opts.Kernels, opts.BPFObjects, opts.KmodDirs = kernels, bpfObjs, kmodDirs
 	if len(payloads) > 0 {
@@ -72,21 +108,22 @@ func runMatrix(ctx context.Context, args []string) int {
 	if check != "" {
 		opts.CheckCmd = strings.Fields(check)
 	}
-	opts.Progress = os.Stderr
+	opts.Progress = stderr
 
 	rep, err := matrix.Run(ctx, opts)
 	if rep != nil {
-		rep.WriteText(os.Stdout, term.IsTerminal(int(os.Stdout.Fd())))
+		f, isFile := stdout.(*os.File)
+		rep.WriteText(stdout, isFile && term.IsTerminal(int(f.Fd())))
 		if opts.OutDir != "" {
-			fmt.Printf("report: %s/report.html (also report.json, report.md, junit.xml)\n", opts.OutDir)
+			fmt.Fprintf(stdout, "report: %s/report.html (also report.json, report.md, junit.xml)\n", opts.OutDir)
 		}
 	}
 	switch {
 	case errors.Is(err, matrix.ErrRegression):
-		fmt.Fprintf(os.Stderr, "kmatrix run: %v\n", err)
+		fmt.Fprintf(stderr, "kmatrix run: %v\n", err)
 		return 3
 	case err != nil:
-		fmt.Fprintf(os.Stderr, "kmatrix run: %v\n", err)
+		fmt.Fprintf(stderr, "kmatrix run: %v\n", err)
 		return 1
 	case rep != nil && matrix.Failed(rep):
 		return 1
