@@ -88,8 +88,8 @@ func discoverMirrors(aptDir, envArchive, envSecurity string) (Mirrors, error) {
 		if len(read) > 0 {
 			what = "read " + strings.Join(read, ", ") + " and found no Debian \"deb\" source in them"
 		}
-		return Mirrors{}, fmt.Errorf("%w: %s; set %s to the archive's base URI (the directory holding dists/), and %s for the -security pockets",
-			ErrNoMirror, what, EnvMirror, EnvSecurityMirror)
+		return Mirrors{}, fmt.Errorf("%w: %s; set %s to a Debian archive's base URI (the directory holding dists/), e.g. %s=https://<your Debian mirror>/debian, and %s for the -security pockets when its security archive is not the sibling .../debian-security",
+			ErrNoMirror, what, EnvMirror, EnvMirror, EnvSecurityMirror)
 	}
 	if m.Security == "" {
 		if base, ok := strings.CutSuffix(m.Archive, "/debian"); ok {

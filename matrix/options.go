@@ -6,6 +6,8 @@ import (
 	"os"
 	"runtime"
 	"time"
+
+	"github.com/kmatrix/kmatrix/matrix/expect"
 )
 
 // Options configure Run, and the `kmatrix run` flags map onto them one to one.
@@ -42,6 +44,12 @@ type Options struct {
 	// Baseline is a previous report.json to diff against; regressions make
 	// Run return ErrRegression (after writing the report and diff.md).
 	Baseline string
+	// Expect is an expectations file (package matrix/expect): cells it
+	// declares failing keep their outcome and are marked expected.
+	Expect string
+	// Expectations are more expectations, already parsed (e.g. from a
+	// project file); they apply after those of Expect.
+	Expectations expect.Set
 	// Progress receives progress lines (live on a terminal); nil is silent.
 	Progress io.Writer
 	// Timeout bounds each kernel's VM; 0 means 10 minutes.

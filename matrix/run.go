@@ -29,6 +29,10 @@ var ErrRegression = report.ErrRegression
 func Run(ctx context.Context, opts Options) (*report.Report, error) {
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
+		return nil, usageError{err}
+	}
+	expectations, err := opts.expectations()
+	if err != nil {
 		return nil, err
 	}
 	cat, err := loadCatalog(opts.Catalog)
@@ -42,6 +46,9 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 	}
 	resolved, err = selectKernels(resolved, opts.Kernels, opts.Shard)
 	if err != nil {
+		return nil, usageError{err}
+	}
+	if err := checkMirror(resolved, kopts); err != nil {
 		return nil, err
 	}
 	newer := newerAvailable(ctx, resolved, kopts)
@@ -124,7 +131,7 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 		rep.Kernels[i].NewerAvailable = nw[k.Name]
 	}
 	rep.GeneratedAt = time.Now().UTC()
-	rep.Finalize()
+	finish(rep, expectations)
 
 	var diff *report.Delta
 	if opts.Baseline != "" {
@@ -172,10 +179,11 @@ func newerAvailable(ctx context.Context, rs []kernels.Resolved, kopts kernels.Op
 	return sync.OnceValue(func() map[string]string { return <-done })
 }
 
-// Failed reports whether any cell of rep failed (anything but pass and skip).
+// Failed reports whether any cell of rep counts against the run: a failure
+// no expectation allows, or an unexpected pass (report.Cell.Failing).
 func Failed(rep *report.Report) bool {
 	for _, c := range rep.Cells {
-		if c.Outcome.Failed() {
+		if c.Failing() {
 			return true
 		}
 	}

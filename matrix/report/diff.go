@@ -19,7 +19,8 @@ type Delta struct {
 	BaselineAt, CurrentAt time.Time
 	// Regressions: cells that passed (or were skipped) in the baseline and
 	// now fail in a way that is the payload's (any failing outcome but
-	// infra-error).
+	// infra-error) and that no expectation allows (an expected failure is
+	// an other change).
 	Regressions []Change
 	// Fixes: cells that failed in the baseline (not with infra-error) and
 	// now pass.
@@ -106,7 +107,7 @@ func Diff(baseline, current *Report) Delta {
 		switch {
 		case b.Outcome == outcome.InfraError || c.Outcome == outcome.InfraError:
 			d.Infra = append(d.Infra, ch)
-		case !b.Outcome.Failed() && c.Outcome.Failed():
+		case !b.Outcome.Failed() && c.Outcome.Failed() && !c.ExpectedFailure():
 			d.Regressions = append(d.Regressions, ch)
 		case b.Outcome.Failed() && c.Outcome == outcome.Pass:
 			d.Fixes = append(d.Fixes, ch)

@@ -53,6 +53,7 @@ func (r *Report) Finalize() {
 			cmp.Compare(col[colKey{a.Payload, a.Check}], col[colKey{b.Payload, b.Check}]),
 		)
 	})
+	r.finalizeExpected()
 	r.Summary = summarize(r.Cells)
 }
 

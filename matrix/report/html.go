@@ -120,6 +120,10 @@ type htmlCell struct {
 	Log      string
 	Facts    []htmlFact
 	Tooltip  string
+	// XFail: failed as an expectation declares; XPass: passed where one
+	// says it fails. Expect is the note saying which and why.
+	XFail, XPass bool
+	Expect       string
 }
 
 type htmlFact struct{ Name, Value string }
@@ -146,9 +150,11 @@ func (r *Report) htmlPage() htmlPage {
 		p.Legend = append(p.Legend, htmlCount{Outcome: o})
 		if n := r.Summary[o]; n > 0 {
 			p.Summary = append(p.Summary, htmlCount{o, n})
-			if o.Failed() {
-				p.Good = false
-			}
+		}
+	}
+	for _, c := range r.Cells {
+		if c.Failing() {
+			p.Good = false
 		}
 	}
 	for _, c := range p.Cols {
@@ -164,7 +170,10 @@ func (r *Report) htmlPage() htmlPage {
 		h := &htmlCell{
 			Cell:     c,
 			ID:       "cell-" + strconv.Itoa(i+1),
-			Problem:  c.Outcome != outcome.Pass,
+			Problem:  c.Outcome != outcome.Pass || c.UnexpectedPass(),
+			XFail:    c.ExpectedFailure(),
+			XPass:    c.UnexpectedPass(),
+			Expect:   expectNote(*c),
 			Duration: duration(c.DurationMS),
 			Message:  cleanLog(c.Evidence.Message),
 			Log:      cleanLog(c.Evidence.Log),
@@ -175,6 +184,9 @@ func (r *Report) htmlPage() htmlPage {
 		h.Tooltip = fmt.Sprintf("%s · %s · %s: %s", c.Kernel, c.Payload, c.Check, c.Outcome)
 		if m := oneLine(c.Evidence.Message, 200); m != "" {
 			h.Tooltip += " — " + m
+		}
+		if h.Expect != "" {
+			h.Tooltip += " [" + h.Expect + "]"
 		}
 		if h.Problem {
 			p.Problems++

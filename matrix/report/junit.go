@@ -74,7 +74,9 @@ type junitSkipped struct {
 // name the check. A payload's failure (fail, build/load/attach errors, not
 // attached, a crash, a timeout) is a <failure> whose type is the outcome;
 // an infra-error is an <error>, because it says nothing about the payload;
-// a skip is <skipped> with its reason.
+// a skip is <skipped> with its reason. A failure an expectation declares is
+// <skipped message="expected ...">, and a pass an expectation says fails is
+// a <failure type="unexpected-pass">.
 func (r *Report) WriteJUnit(w io.Writer) error {
 	all := junitSuites{Name: "kmatrix"}
 	var total int64
@@ -106,6 +108,13 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 			}
 			body := cleanLog(c.Evidence.Log)
 			switch {
+			case c.ExpectedFailure():
+				// Known and declared: not a failure, but not a pass either.
+				tc.Skipped = &junitSkipped{Message: fmt.Sprintf("expected %s (%s: %s)", c.Outcome, c.Expected.Reason, msg)}
+				s.Skipped++
+			case c.UnexpectedPass():
+				tc.Failure = &junitProblem{Message: expectNote(c), Type: "unexpected-pass", Body: body}
+				s.Failures++
 			case c.Outcome == outcome.Skip:
 				tc.Skipped = &junitSkipped{Message: msg}
 				s.Skipped++

@@ -68,11 +68,11 @@ func (r *Report) markdown(lv mdLevel) string {
 		switch {
 		case c == nil:
 			return " " + notRun + " |"
-		case c.Outcome != outcome.Pass && (c.Evidence.Message != "" || c.Evidence.Log != "") && lv.notes >= 0 && (lv.notes == 0 || len(notes) < lv.notes):
+		case hasNote(*c) && lv.notes >= 0 && (lv.notes == 0 || len(notes) < lv.notes):
 			notes = append(notes, c)
-			return fmt.Sprintf(" %s[^%d] |", Emoji(c.Outcome), len(notes))
+			return fmt.Sprintf(" %s[^%d] |", mdSymbol(*c), len(notes))
 		}
-		return " " + Emoji(c.Outcome) + " |"
+		return " " + mdSymbol(*c) + " |"
 	}
 	if r.checksAsRows() {
 		r.mdByCheck(&b, at, sym)
@@ -82,11 +82,20 @@ func (r *Report) markdown(lv mdLevel) string {
 
 	fmt.Fprintf(&b, "\n%s\n\n", summaryLine(r.Summary, " · "))
 	fmt.Fprintf(&b, "<sub>%s</sub>\n\n", legend(" · "))
+	if ex := r.Expectations(); ex.Expected+len(ex.UnexpectedPasses) > 0 {
+		fmt.Fprintf(&b, "<sub>(…) failed as an expectation declares: not counted · ❗✅ unexpected pass: an expectation says it fails, counted as failing</sub>\n\n")
+		for _, c := range ex.UnexpectedPasses {
+			fmt.Fprintf(&b, "- ❗ unexpected pass: **%s** — %s\n", mdText(c.ID()), mdText(expectNote(c)))
+		}
+		if len(ex.UnexpectedPasses) > 0 {
+			b.WriteString("\n")
+		}
+	}
 	fmt.Fprintf(&b, "<sub>%s</sub>\n", mdText(provenance(r)))
 
 	left := 0
 	for _, c := range r.Cells {
-		if c.Outcome != outcome.Pass && (c.Evidence.Message != "" || c.Evidence.Log != "") {
+		if hasNote(c) {
 			left++
 		}
 	}
@@ -104,6 +113,9 @@ func (r *Report) markdown(lv mdLevel) string {
 		}
 		if m := oneLine(c.Evidence.Message, lv.msg); m != "" {
 			fmt.Fprintf(&b, ": %s", mdText(m))
+		}
+		if n := expectNote(*c); n != "" {
+			fmt.Fprintf(&b, " _(%s)_", mdText(n))
 		}
 		b.WriteString("\n")
 		lines, cut, tail := logExcerpt(c.Evidence.Log, c.Outcome, lv.logLines)
@@ -202,6 +214,25 @@ func (r *Report) mdByCheck(b *strings.Builder, at map[cellKey]*Cell, sym func(*C
 	}
 }
 
+// hasNote reports whether a cell gets a footnote: it did not pass and has
+// evidence, or it passed where an expectation says it fails.
+func hasNote(c Cell) bool {
+	return c.Outcome != outcome.Pass && (c.Evidence.Message != "" || c.Evidence.Log != "") || c.UnexpectedPass()
+}
+
+// mdSymbol is a cell's symbol in the table: its outcome's emoji, in
+// parentheses when it failed as expected, flagged when it passed against
+// an expectation.
+func mdSymbol(c Cell) string {
+	switch {
+	case c.ExpectedFailure():
+		return "(" + Emoji(c.Outcome) + ")"
+	case c.UnexpectedPass():
+		return "❗" + Emoji(c.Outcome)
+	}
+	return Emoji(c.Outcome)
+}
+
 // cellIndex maps each cell's key to the cell.
 func (r *Report) cellIndex() map[cellKey]*Cell {
 	at := make(map[cellKey]*Cell, len(r.Cells))
@@ -211,24 +242,39 @@ func (r *Report) cellIndex() map[cellKey]*Cell {
 	return at
 }
 
-// headline says in a few words how the run went.
+// headline says in a few words how the run went. Cells that failed as an
+// expectation declares count as fine, and are counted apart; an unexpected
+// pass counts as failing.
 func headline(r *Report) string {
 	total := len(r.Cells)
-	ok := 0
+	bad := 0
 	for _, c := range r.Cells {
-		if !c.Outcome.Failed() {
-			ok++
+		if c.Failing() {
+			bad++
 		}
 	}
+	ex := r.Expectations()
 	ks := fmt.Sprintf("%d kernel%s", len(r.Kernels), plural(len(r.Kernels)))
+	var notes []string
+	if ex.Expected > 0 {
+		notes = append(notes, fmt.Sprintf("%d as expected", ex.Expected))
+	}
+	if n := len(ex.UnexpectedPasses); n > 0 {
+		notes = append(notes, fmt.Sprintf("%d unexpected pass%s", n, map[bool]string{true: "", false: "es"}[n == 1]))
+	}
+	note := ""
+	if len(notes) > 0 {
+		note = " (" + strings.Join(notes, ", ") + ")"
+	}
 	switch {
 	case total == 0:
 		return "no cells ran on " + ks
-	case ok == total:
+	case bad == 0 && ex.Expected > 0:
+		return fmt.Sprintf("all %d cells pass or fail as expected on %s%s", total, ks, note)
+	case bad == 0:
 		return fmt.Sprintf("all %d cells pass on %s", total, ks)
 	}
-	bad := total - ok
-	return fmt.Sprintf("%d of %d cells failing on %s", bad, total, ks)
+	return fmt.Sprintf("%d of %d cells failing on %s%s", bad, total, ks, note)
 }
 
 // summaryLine counts outcomes that occurred, in the taxonomy's order.

@@ -200,6 +200,11 @@ func cloneCell(c Cell) Cell {
 		}
 		c.Evidence.Facts = f
 	}
+	if c.Expected != nil {
+		e := *c.Expected
+		e.Outcomes = slices.Clone(e.Outcomes)
+		c.Expected = &e
+	}
 	return c
 }
 

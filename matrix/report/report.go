@@ -117,6 +117,9 @@ type Cell struct {
 	DurationMS int64 `json:"duration_ms"`
 	// Evidence says why the cell has its outcome.
 	Evidence Evidence `json:"evidence"`
+	// Expected is set when a declared expectation covers the cell (see
+	// Expected); nil otherwise. Added within v1: optional.
+	Expected *Expected `json:"expected,omitempty"`
 }
 
 // Evidence is what a person needs to understand a cell without rerunning it.

@@ -58,12 +58,15 @@ func (r *Report) WriteText(w io.Writer, color bool) error {
 		fmt.Fprintf(&b, "incomplete: shard%s %s missing\n", plural(len(r.MissingShards)), strings.Join(r.MissingShards, ", "))
 	}
 	for _, c := range r.Cells {
-		if c.Outcome == outcome.Pass {
+		if c.Outcome == outcome.Pass && !c.UnexpectedPass() {
 			continue
 		}
 		fmt.Fprintf(&b, "  %s %s", paint(c.Outcome, fmt.Sprintf("%-12s", c.Outcome)), c.ID())
-		if m := oneLine(c.Evidence.Message, 160); m != "" {
+		if m := oneLine(c.Evidence.Message, 160); m != "" && !c.UnexpectedPass() {
 			fmt.Fprintf(&b, ": %s", m)
+		}
+		if n := expectNote(c); n != "" {
+			fmt.Fprintf(&b, " [%s]", oneLine(n, 200))
 		}
 		b.WriteString("\n")
 	}
@@ -90,6 +93,13 @@ func textCell(c *Cell) textField {
 	code := textCode[c.Outcome]
 	if code == "" {
 		code = string(c.Outcome)
+	}
+	switch {
+	case c.ExpectedFailure():
+		// In parentheses: failed, as declared; painted dim, like a skip.
+		return textField{s: "(" + code + ")", o: outcome.Skip}
+	case c.UnexpectedPass():
+		return textField{s: "XPASS", o: outcome.Fail}
 	}
 	return textField{s: code, o: c.Outcome}
 }

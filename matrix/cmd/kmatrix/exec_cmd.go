@@ -21,13 +21,6 @@ func init() {
 	commands["exec"] = command{summary: "run a command inside a kernel (also a `go test -exec` adapter)", run: execCmd}
 }
 
-// Exit codes of `kmatrix exec` besides the command's own.
-const (
-	exitUsage   = 2   // bad flags or arguments
-	exitTimeout = 124 // the VM overran --timeout (as timeout(1))
-	exitInfra   = 125 // kmatrix could not run the VM (as docker run/podman)
-)
-
 func execCmd(ctx context.Context, args []string) int {
 	return execMain(ctx, args, os.Stdout, os.Stderr)
 }
@@ -67,6 +60,13 @@ flags:`)
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
+	if err := checkRanges(fs,
+		rangeCheck{"timeout", *timeout > 0 || *timeout == 0 && !isSet(fs, "timeout"), "want a positive duration, e.g. 5m (leave it out for the default)"},
+		rangeCheck{"memory", *mem >= 128, "want at least 128 MiB: the cloud kernels do not boot in less"},
+		rangeCheck{"cpus", *cpus >= 1, "want at least 1 vCPU"}); err != nil {
+		fmt.Fprintf(stderr, "kmatrix exec: %v\n", err)
+		return exitUsage
+	}
 	cmdArgs := fs.Args()
 	if *kernel == "" || len(cmdArgs) == 0 {
 		fmt.Fprintln(stderr, "kmatrix exec: want --kernel NAME and a command after --, e.g.: kmatrix exec --kernel debian-sid -- uname -r")
@@ -75,13 +75,13 @@ flags:`)
 	k, err := resolveKernel(ctx, *kernel)
 	if err != nil {
 		fmt.Fprintf(stderr, "kmatrix exec: kernel %q: %v\n", *kernel, err)
-		return exitInfra
+		return exitExecInfra
 	}
 
 	wd, err := os.Getwd()
 	if err != nil {
 		fmt.Fprintf(stderr, "kmatrix exec: %v\n", err)
-		return exitInfra
+		return exitExecInfra
 	}
 	cmd := vmtest.Command{Name: filepath.Base(cmdArgs[0]), Path: cmdArgs[0], Args: cmdArgs[1:], Env: env, Dir: wd, Stdout: stdout, Stderr: stderr}
 	if strings.Contains(cmdArgs[0], "/") {
@@ -115,7 +115,7 @@ flags:`)
 		td, err := dirFiles(filepath.Join(wd, "testdata"))
 		if err != nil {
 			fmt.Fprintf(stderr, "kmatrix exec: %v\n", err)
-			return exitInfra
+			return exitExecInfra
 		}
 		spec.Files = append(spec.Files, td...)
 	}
@@ -126,22 +126,22 @@ flags:`)
 		if errors.Is(err, vmtest.ErrInvalidSpec) {
 			return exitUsage
 		}
-		return exitInfra
+		return exitExecInfra
 	}
 	c := res.Commands[0]
 	switch res.Outcome {
 	case outcome.Pass, outcome.Fail:
 		if c.Err != "" {
 			fmt.Fprintf(stderr, "kmatrix exec: %s\n", c.Err)
-			return exitInfra
+			return exitExecInfra
 		}
 		return c.ExitCode
 	case outcome.Timeout:
 		fmt.Fprintf(stderr, "kmatrix exec: %s: %s\n%s\n", k.Name, res.Err, res.Excerpt)
-		return exitTimeout
+		return exitExecTimeout
 	case outcome.InfraError:
 		fmt.Fprintf(stderr, "kmatrix exec: %s: %s\n%s\n", k.Name, res.Err, res.Excerpt)
-		return exitInfra
+		return exitExecInfra
 	default: // kernel-panic, oops, splat
 		fmt.Fprintf(stderr, "kmatrix exec: %s: the kernel reported %s:\n%s\n", k.Name, res.Outcome, res.Excerpt)
 		if c.Err == "" && c.ExitCode > 0 {

@@ -75,7 +75,7 @@ Lists every kernel of the catalog as resolved (name, release, package version, c
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseExit(err)
 	}
 	if sf.series {
 		return seriesCmd(ctx, sf, kf, *asJSON)
@@ -83,7 +83,7 @@ Lists every kernel of the catalog as resolved (name, release, package version, c
 	cat, opts, err := kf.load()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "kmatrix kernels: %v\n", err)
-		return 1
+		return usageExit(err)
 	}
 	sel, err := cat.Select(fs.Args())
 	if err != nil {
@@ -144,7 +144,7 @@ Lists every kernel of the catalog as resolved (name, release, package version, c
 	}
 	if rerr != nil {
 		fmt.Fprintf(os.Stderr, "kmatrix kernels: %v\n", rerr)
-		return 1
+		return usageExit(rerr)
 	}
 	return 0
 }
@@ -176,14 +176,18 @@ func fetchCmd(ctx context.Context, args []string) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseExit(err)
 	}
 	cat, opts, err := kf.load()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "kmatrix fetch: %v\n", err)
-		return 1
+		return usageExit(err)
 	}
 	opts.Headers = !*noHeaders
+	if err := checkMirrorFor(ctx, cat, fs.Args(), opts); err != nil {
+		fmt.Fprintf(os.Stderr, "kmatrix fetch: %v\n", err)
+		return usageExit(err)
+	}
 	ks, err := kernels.Get(ctx, cat, fs.Args(), opts)
 	for _, k := range ks {
 		fmt.Printf("%s\t%s\t%s\n", k.Name, k.Release, k.Vmlinuz)

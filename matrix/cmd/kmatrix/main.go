@@ -6,6 +6,8 @@
 //	                                run a command inside a kernel (also a `go test -exec` adapter)
 //	kmatrix run [flags]             run the matrix and write the report
 //	kmatrix version                 print the version reports record
+//	kmatrix report merge|diff       join shard reports, compare two reports
+//	kmatrix help exit-codes         what each exit code means (exitcodes.go)
 //
 // Each subcommand lives in its own file and registers itself in commands.
 package main
@@ -31,9 +33,18 @@ type command struct {
 var commands = map[string]command{}
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(dispatch(ctx, os.Args[1:]))
+	// The first SIGINT or SIGTERM cancels the context (the run stops and
+	// writes what it has); a second one kills, as by default.
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		signal.Stop(sigs)
+		cancel(interruptedError{s})
+	}()
+	code := dispatch(ctx, os.Args[1:])
+	os.Exit(signalCode(ctx, code))
 }
 
 func dispatch(ctx context.Context, args []string) int {
@@ -56,6 +67,10 @@ func dispatchTo(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		if len(args) == 1 {
 			usage(stdout)
 			return 0
+		}
+		if args[1] == "exit-codes" {
+			fmt.Fprint(stdout, exitCodesHelp)
+			return exitOK
 		}
 		// kmatrix help COMMAND is kmatrix COMMAND -h.
 		if cmd, ok := commands[args[1]]; ok {
@@ -102,6 +117,7 @@ examples:
   kmatrix exec --kernel debian-bullseye -- uname -r
   go test -exec 'kmatrix exec --kernel debian-sid --' ./pkg
 
-Run 'kmatrix COMMAND -h' (or 'kmatrix help COMMAND') for a command's flags.
+Run 'kmatrix COMMAND -h' (or 'kmatrix help COMMAND') for a command's flags,
+'kmatrix help exit-codes' for what the exit codes mean.
 `)
 }

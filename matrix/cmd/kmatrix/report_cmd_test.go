@@ -44,7 +44,7 @@ func TestReportDiff(t *testing.T) {
 	assert.Equal(t, 0, dispatch(ctx, []string{"report", "diff", old, old}))
 	assert.Equal(t, 3, dispatch(ctx, []string{"report", "diff", old, regressed}))
 	assert.Equal(t, 3, dispatch(ctx, []string{"report", "diff", "--baseline", old, regressed}))
-	assert.Equal(t, 1, dispatch(ctx, []string{"report", "diff", old, filepath.Join(dir, "missing.json")}))
+	assert.Equal(t, 2, dispatch(ctx, []string{"report", "diff", old, filepath.Join(dir, "missing.json")}), "no NEW report: usage")
 }
 
 // A regression gate cannot pass by accident: a mistyped or unreadable OLD
@@ -56,7 +56,9 @@ func TestReportDiffMissingBaseline(t *testing.T) {
 	missing := filepath.Join(dir, "nope", "report.json")
 	assert.Equal(t, 2, dispatch(ctx, []string{"report", "diff", missing, cur}), "missing OLD")
 	assert.Equal(t, 2, dispatch(ctx, []string{"report", "diff", "--baseline", missing, cur}), "missing --baseline")
-	assert.Equal(t, 0, dispatch(ctx, []string{"report", "diff", "--allow-missing-baseline", missing, cur}), "declared first run")
+	// A declared first run compares against nothing: the sample's failing
+	// cells are all new, so they fail it (exit 1), and nothing regressed.
+	assert.Equal(t, 1, dispatch(ctx, []string{"report", "diff", "--allow-missing-baseline", missing, cur}), "declared first run")
 	garbage := filepath.Join(dir, "garbage.json")
 	require.NoError(t, os.WriteFile(garbage, []byte("{not json"), 0o644))
 	assert.Equal(t, 2, dispatch(ctx, []string{"report", "diff", "--allow-missing-baseline", garbage, cur}), "an unreadable OLD is never a first run")

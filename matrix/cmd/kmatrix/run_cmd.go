@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kmatrix/kmatrix/matrix"
+	"github.com/kmatrix/kmatrix/matrix/report"
 )
 
 func init() {
@@ -58,6 +59,8 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&opts.Baseline, "baseline", "", "previous report.json `file` to diff against; exit 3 on regressions")
 	fs.BoolVar(&opts.MeasureFloor, "floor", false, "also time a bare boot of each kernel and report the checks' cost against it")
 	fs.DurationVar(&opts.Timeout, "timeout", 10*time.Minute, "deadline for each kernel's VM")
+	fs.StringVar(&opts.Expect, "expect", "", "expectations `file` (YAML): known failures by kernel, payload and check, each with a reason")
+	allowMissing := fs.Bool("allow-missing-baseline", false, "with --baseline: a missing baseline file is a first run (nothing regresses), not an error")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `usage: kmatrix run [flags]
 
@@ -66,8 +69,10 @@ eBPF program and kernel module, or your own: --bpf, --kmod), and writes the
 kernel × check report: report.json, report.md, report.html and junit.xml in
 --out. Prints the matrix when done.
 
-Exit status: 0 every cell passed; 1 a cell failed (or a kernel could not
-run); 2 bad flags; 3 with --baseline, a cell that passed there fails now.
+Exit status: 0 every cell passed or failed as --expect declares; 1 a cell
+failed unexpectedly (or an unexpected pass); 2 bad flags or input; 3 with
+--baseline, a cell that passed there fails now; 4 only infra-errors failed
+(retry); 130/143 interrupted. kmatrix help exit-codes says more.
 
 examples:
   kmatrix run                                        built-in payloads, every default kernel
@@ -77,6 +82,7 @@ examples:
   kmatrix run --bpf probe.o --check './mycheck --expect 3'
                                                      also run a static binary with probe.o attached
   kmatrix run --shard 2/4 --out shard-2              one of four CI jobs; join with kmatrix report merge
+  kmatrix run --bpf probe.o --expect expect.yml      known failures (tcx before 6.6) do not fail the run
 
 flags:
 `)
@@ -87,6 +93,12 @@ flags:
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "kmatrix run: unexpected argument %q (flags only; see kmatrix run -h)\n", fs.Arg(0))
+		return exitUsage
+	}
+	if err := checkRanges(fs,
+		rangeCheck{"parallel", opts.Parallel >= 0, "want the number of kernels to run at once, at least 1 (0: one per CPU)"},
+		rangeCheck{"timeout", opts.Timeout > 0, "want a positive duration, e.g. 10m"}); err != nil {
+		fmt.Fprintf(stderr, "kmatrix run: %v\n", err)
 		return exitUsage
 	}
 	var err error
@@ -109,6 +121,16 @@ flags:
 		opts.CheckCmd = strings.Fields(check)
 	}
 	opts.Progress = stderr
+	var base *report.Report
+	if opts.Baseline != "" {
+		if base, err = readBaseline(opts.Baseline, *allowMissing); err != nil {
+			fmt.Fprintf(stderr, "kmatrix run: %v\n", err)
+			return exitUsage
+		}
+		if base == nil {
+			opts.Baseline = ""
+		}
+	}
 
 	rep, err := matrix.Run(ctx, opts)
 	if rep != nil {
@@ -118,15 +140,23 @@ flags:
 			fmt.Fprintf(stdout, "report: %s/report.html (also report.json, report.md, junit.xml)\n", opts.OutDir)
 		}
 	}
-	switch {
-	case errors.Is(err, matrix.ErrRegression):
+	if rep == nil {
 		fmt.Fprintf(stderr, "kmatrix run: %v\n", err)
-		return 3
-	case err != nil:
-		fmt.Fprintf(stderr, "kmatrix run: %v\n", err)
-		return 1
-	case rep != nil && matrix.Failed(rep):
-		return 1
+		if errors.Is(err, matrix.ErrUsage) {
+			return exitUsage
+		}
+		return usageExit(err)
 	}
-	return 0
+	if err != nil {
+		// Every error of a run that made a report is also in its cells.
+		fmt.Fprintf(stderr, "kmatrix run: %v\n", err)
+	}
+	var d *report.Delta
+	if base != nil {
+		x := report.Diff(base, rep)
+		d = &x
+	}
+	code := verdict(rep, base, d)
+	explainVerdict(stderr, "kmatrix run", code, rep)
+	return code
 }

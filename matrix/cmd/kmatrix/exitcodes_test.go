@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kmatrix/kmatrix/kernels/kernelstest"
+	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/matrix/report"
+)
+
+const sampleReport = "../../report/testdata/sample.json"
+
+// writeReport writes the sample report changed by edit and returns its path.
+func writeReport(t *testing.T, edit func(r *report.Report)) string {
+	t.Helper()
+	r, err := report.Read(sampleReport)
+	require.NoError(t, err)
+	edit(r)
+	dir := t.TempDir()
+	require.NoError(t, r.Write(dir))
+	return filepath.Join(dir, "report.json")
+}
+
+func setOutcome(r *report.Report, kernel, payload, check string, o outcome.Outcome) {
+	for i, c := range r.Cells {
+		if c.Kernel == kernel && c.Payload == payload && c.Check == check {
+			r.Cells[i].Outcome = o
+			return
+		}
+	}
+	panic("no cell " + kernel + "/" + payload + "/" + check)
+}
+
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(p, []byte(text), 0o644))
+	return p
+}
+
+// The sample's five failures, each declared with a reason.
+const sampleExpect = `expectations:
+  - kernel: "< 6"
+    payload: bpf
+    check: load
+    outcome: load-error
+    reason: the 5.10 verifier rejects it
+  - kernel: debian-bookworm
+    payload: kmod
+    check: build
+    outcome: build-error
+    reason: gcc-12 miscompiles it
+  - kernel: ">= 6.12, < 7"
+    check: "Test*Events"
+    reason: known trouble on 6.12
+  - kernel: debian-tri*
+    check: unload
+    outcome: [splat, oops]
+    reason: the 6.12 unload warning
+  - kernel: debian-sid
+    payload: kmod
+    check: TestProcEntry
+    outcome: kernel-panic
+    reason: upstream bug 123
+`
+
+// Each exit code of the table, through the real command line.
+func TestExitCodesReportDiff(t *testing.T) {
+	ctx := context.Background()
+	diff := func(args ...string) int { return dispatch(ctx, append([]string{"report", "diff"}, args...)) }
+	missing := filepath.Join(t.TempDir(), "none", "report.json")
+
+	// 0: an identical report, failing cells included: nothing is new.
+	assert.Equal(t, exitOK, diff(sampleReport, sampleReport), "unchanged failures are not a regression")
+	// 1: no baseline (first run), so the five failures are unexpected...
+	assert.Equal(t, exitFailed, diff("--allow-missing-baseline", missing, sampleReport))
+	// ... and 0 once each is declared.
+	expectFile := writeFile(t, "expect.yml", sampleExpect)
+	assert.Equal(t, exitOK, diff("--allow-missing-baseline", "--expect", expectFile, missing, sampleReport))
+
+	// 3: a cell that passed fails now.
+	regressed := writeReport(t, func(r *report.Report) { setOutcome(r, "debian-sid", "bpf", "load", outcome.LoadError) })
+	assert.Equal(t, exitRegressed, diff(sampleReport, regressed))
+	assert.Equal(t, exitRegressed, diff("--baseline", sampleReport, regressed))
+	// An expected failure is not a regression: declared, it is fine.
+	sidLoad := writeFile(t, "sid.yml", "- kernel: debian-sid\n  payload: bpf\n  check: load\n  reason: broken on 7.2, fixed in the next release\n")
+	assert.Equal(t, exitOK, diff("--expect", sidLoad, sampleReport, regressed))
+
+	// 1: a failure that changed class (fail → load-error) is new, not unchanged.
+	changed := writeReport(t, func(r *report.Report) { setOutcome(r, "debian-trixie", "bpf", "TestExecEvents", outcome.LoadError) })
+	assert.Equal(t, exitFailed, diff(sampleReport, changed))
+
+	// 1: an unexpected pass, even against an identical baseline: the
+	// expectation is stale and must not rot.
+	stale := writeFile(t, "stale.yml", sampleExpect+"  - kernel: debian-sid\n    payload: bpf\n    check: attach\n    outcome: attach-error\n    reason: tcx needs 6.6\n")
+	assert.Equal(t, exitFailed, diff("--expect", stale, sampleReport, sampleReport))
+
+	// 4: the only failure is kmatrix's own.
+	allPass := writeReport(t, func(r *report.Report) {
+		for i := range r.Cells {
+			r.Cells[i].Outcome = outcome.Pass
+		}
+	})
+	infra := writeReport(t, func(r *report.Report) {
+		for i := range r.Cells {
+			r.Cells[i].Outcome = outcome.Pass
+		}
+		setOutcome(r, "debian-sid", "kmod", "build", outcome.InfraError)
+	})
+	assert.Equal(t, exitOK, diff(allPass, allPass))
+	assert.Equal(t, exitInfra, diff(allPass, infra), "pass → infra-error is not the payload's regression")
+	assert.Equal(t, exitInfra, diff("--allow-missing-baseline", missing, infra))
+	// An infra-error beside a real failure: the real failure decides.
+	both := writeReport(t, func(r *report.Report) { setOutcome(r, "debian-sid", "kmod", "build", outcome.InfraError) })
+	assert.Equal(t, exitFailed, diff("--allow-missing-baseline", missing, both))
+
+	// 2: usage errors, and a baseline that is not there.
+	assert.Equal(t, exitUsage, diff(missing, sampleReport), "a missing baseline is an error unless allowed")
+	assert.Equal(t, exitUsage, diff(sampleReport, missing))
+	assert.Equal(t, exitUsage, diff("--expect", writeFile(t, "bad.yml", "- kernel: a\n"), sampleReport, sampleReport))
+	assert.Equal(t, exitUsage, diff("--frob", sampleReport, sampleReport))
+}
+
+// report merge: 4 when a shard is missing (the merge is still written).
+func TestExitCodesReportMerge(t *testing.T) {
+	ctx := context.Background()
+	whole, err := report.Read(sampleReport)
+	require.NoError(t, err)
+	var shards []string
+	for i, k := range whole.Kernels {
+		s := &report.Report{Schema: report.Schema, GeneratedAt: whole.GeneratedAt, Shard: strconv.Itoa(i+1) + "/4", Kernels: []report.Kernel{k}}
+		for _, c := range whole.Cells {
+			if c.Kernel == k.Name {
+				s.Cells = append(s.Cells, c)
+			}
+		}
+		dir := t.TempDir()
+		require.NoError(t, s.Write(dir))
+		shards = append(shards, filepath.Join(dir, "report.json"))
+	}
+	out := t.TempDir()
+	assert.Equal(t, exitOK, dispatch(ctx, append([]string{"report", "merge", "--out", out}, shards...)))
+	assert.Equal(t, exitInfra, dispatch(ctx, append([]string{"report", "merge", "--out", out}, shards[0], shards[1], shards[3])))
+	merged, err := report.Read(filepath.Join(out, "report.json"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"3/4"}, merged.MissingShards)
+	assert.Equal(t, exitInfra, dispatch(ctx, []string{"report", "diff", "--expect", writeFile(t, "e.yml", sampleExpect), sampleReport, filepath.Join(out, "report.json")}),
+		"an incomplete merge with its failures declared: retry the lost shard")
+
+	// Expectations applied at merge time are in the merged report.
+	assert.Equal(t, exitOK, dispatch(ctx, append([]string{"report", "merge", "--out", out, "--expect", writeFile(t, "e.yml", sampleExpect)}, shards...)))
+	merged, err = report.Read(filepath.Join(out, "report.json"))
+	require.NoError(t, err)
+	assert.Equal(t, 5, merged.Expectations().Expected)
+}
+
+// Usage errors exit 2, help exits 0, on every command.
+func TestExitCodesUsage(t *testing.T) {
+	ctx := context.Background()
+	for _, args := range [][]string{
+		{"run", "--parallel", "-1"},
+		{"run", "--timeout", "-5s"},
+		{"run", "--timeout", "0s"},
+		{"run", "--frob"},
+		{"run", "extra"},
+		{"run", "--shard", "5/4"},
+		{"run", "--expect", writeFile(t, "bad.yml", "- kernel: a\n  reason: r\n  colour: red\n")},
+		{"run", "--baseline", filepath.Join(t.TempDir(), "missing.json")},
+		{"run", "--kernels", "no-such-kernel"},
+		{"run", "--bpf", filepath.Join(t.TempDir(), "missing.o")},
+		{"exec", "--kernel", "debian-sid", "--timeout", "0s", "--", "true"},
+		{"exec", "--kernel", "debian-sid", "--cpus", "0", "--", "true"},
+		{"exec", "--kernel", "debian-sid", "--memory", "-1", "--", "true"},
+		{"kernels", "--frob"},
+		{"fetch", "--frob"},
+		{"mirrors", "extra"},
+		{"report"},
+		{"report", "frob"},
+		{"help", "frob"},
+		{},
+		{"frob"},
+	} {
+		assert.Equal(t, exitUsage, dispatch(ctx, args), "%q", args)
+	}
+	for _, args := range [][]string{
+		{"-h"}, {"--help"}, {"help"}, {"help", "exit-codes"}, {"help", "run"},
+		{"run", "-h"}, {"exec", "-h"}, {"kernels", "-h"}, {"fetch", "-h"}, {"mirrors", "-h"},
+		{"report", "-h"}, {"report", "--help"}, {"report", "merge", "-h"}, {"report", "diff", "-h"},
+	} {
+		assert.Equal(t, exitOK, dispatch(ctx, args), "%q", args)
+	}
+	for name := range commands {
+		assert.Equal(t, exitOK, dispatch(ctx, []string{name, "-h"}), "every command has -h: %s", name)
+	}
+}
+
+// The README's table and `kmatrix help exit-codes` list every code.
+func TestExitCodesDocumented(t *testing.T) {
+	b, err := os.ReadFile("../../../README.md")
+	require.NoError(t, err)
+	_, sec, ok := strings.Cut(string(b), "## Exit codes")
+	require.True(t, ok, "README.md has no '## Exit codes' section")
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	for _, code := range []int{exitOK, exitFailed, exitUsage, exitRegressed, exitInfra, exitInterrupted, exitTerminated} {
+		n := strconv.Itoa(code)
+		assert.Contains(t, sec, "| "+n+" |", "README's table has exit code %d", code)
+		assert.Regexp(t, "(?m)^  "+n+" ", exitCodesHelp, "kmatrix help exit-codes has exit code %d", code)
+	}
+}
+
+// 130 and 143: a run stopped by SIGINT or SIGTERM says so in its exit code.
+func TestExitCodesSignals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds kmatrix and starts a run on a real kernel; -short skips it")
+	}
+	ks := kernelstest.Default(t)
+	bin := filepath.Join(t.TempDir(), "kmatrix")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	for _, tc := range []struct {
+		sig  syscall.Signal
+		want int
+	}{{syscall.SIGINT, exitInterrupted}, {syscall.SIGTERM, exitTerminated}} {
+		t.Run(tc.sig.String(), func(t *testing.T) {
+			cmd := exec.Command(bin, "run", "--kernels", ks[0].Name, "--payloads", "bpf", "--out", t.TempDir())
+			require.NoError(t, cmd.Start())
+			time.Sleep(2 * time.Second)
+			require.NoError(t, cmd.Process.Signal(tc.sig))
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				var ee *exec.ExitError
+				require.True(t, errors.As(err, &ee), "want an exit status, got %v", err)
+				assert.Equal(t, tc.want, ee.ExitCode())
+			case <-time.After(60 * time.Second):
+				cmd.Process.Kill()
+				t.Fatalf("kmatrix run did not stop within 60 s of %v", tc.sig)
+			}
+		})
+	}
+}
