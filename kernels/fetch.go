@@ -1,7 +1,9 @@
 package kernels
 
 import (
+	"bytes"
 	"context"
+	"debug/elf"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -252,10 +255,24 @@ func (s *session) buildKernel(ctx context.Context, r Resolved, tmp, final string
 	rel := r.Release
 	vml := find("boot/vmlinuz-"+rel, "usr/lib/modules/"+rel+"/vmlinuz", "lib/modules/"+rel+"/vmlinuz")
 	cfg := find("boot/config-"+rel, "usr/lib/modules/"+rel+"/config", "lib/modules/"+rel+"/config")
-	if vml == "" || cfg == "" {
-		return nil, fmt.Errorf("no vmlinuz or config for %s in packages %s", rel, pkgNames(r.boot()))
+	if vml == "" {
+		return nil, fmt.Errorf("no vmlinuz for %s in packages %s", rel, pkgNames(r.boot()))
 	}
 	info := &entryInfo{Vmlinuz: "root/" + vml, Config: "root/" + cfg}
+	if cfg == "" {
+		// Debian's 6.19 to 7.1 backports keep the config in
+		// linux-base-<abi>, which the index drops (like the headers) while
+		// the signed image stays listed: read what kmatrix needs from the
+		// vmlinux itself.
+		derived, err := deriveConfig(filepath.Join(root, vml), rel, r.boot())
+		if err != nil {
+			return nil, err
+		}
+		if err := WriteFileAtomic(filepath.Join(tmp, "config"), derived, 0o644); err != nil {
+			return nil, &writeError{err}
+		}
+		info.Config, cfg = "config", "../config"
+	}
 	for _, p := range r.boot() {
 		// The package named after the layout: linux-binary- holds the vmlinuz when there is one.
 		if strings.HasPrefix(vml, "boot/") && strings.HasPrefix(p.Name, "linux-image-") ||
@@ -281,6 +298,33 @@ func (s *session) buildKernel(ctx context.Context, r Resolved, tmp, final string
 	}
 	return info, nil
 }
+
+// deriveConfig writes the part of a kernel config kmatrix uses, for a
+// kernel whose packages hold no config: CONFIG_CC_VERSION_TEXT from the
+// linux_banner in its vmlinux ("Linux version 7.0.13+deb13-cloud-amd64
+// (debian-kernel@lists.debian.org) (x86_64-linux-gnu-gcc-14 (Debian
+// 14.2.0-19) 14.2.0, GNU ld ...) #1 ..."), CONFIG_DEBUG_INFO_BTF from its
+// .BTF section. A comment at the top says so.
+func deriveConfig(vmlinuz, release string, pkgs []Package) ([]byte, error) {
+	vmlinux, err := decompressVmlinux(vmlinuz)
+	if err != nil {
+		return nil, err
+	}
+	m := bannerCCRE.FindSubmatch(vmlinux)
+	if m == nil || string(m[1]) != release {
+		return nil, fmt.Errorf("no config for %s in packages %s, and no \"Linux version %s (...) (compiler, linker)\" banner in its vmlinux to read the compiler from",
+			release, pkgNames(pkgs), release)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Not the kernel's .config: the archive lists none for %s (packages %s).\n# kmatrix read these from its vmlinux.\n", release, pkgNames(pkgs))
+	fmt.Fprintf(&b, "CONFIG_CC_VERSION_TEXT=%q\n", string(m[2]))
+	if ef, err := elf.NewFile(bytes.NewReader(vmlinux)); err == nil && ef.Section(".BTF") != nil || scanBTF(vmlinux) != nil {
+		b.WriteString("CONFIG_DEBUG_INFO_BTF=y\n")
+	}
+	return []byte(b.String()), nil
+}
+
+var bannerCCRE = regexp.MustCompile(`Linux version (\S+) \([^()]*\) \(((?:[^()]|\([^()]*\))+?), (?:GNU ld|LLD|ld)`)
 
 func pkgNames(ps []Package) string {
 	var n []string

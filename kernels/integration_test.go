@@ -76,3 +76,20 @@ MODULE_LICENSE("GPL");
 	require.NoError(t, err)
 	assert.Contains(t, string(ko), "vermagic="+k.Release+" SMP", "built for this kernel")
 }
+
+// TestSeriesKernelWithoutConfigOrHeaders fetches trixie-backports' 7.0, for
+// which the archive still lists the signed image but neither the headers
+// nor linux-base-<abi> (which holds the config from 6.19 on): it must
+// fetch, with the reason the headers are missing, and with the compiler
+// and BTF read from the vmlinux.
+func TestSeriesKernelWithoutConfigOrHeaders(t *testing.T) {
+	k := kernelstest.Series(t, "linux-7.0")
+	assert.Empty(t, k.Headers)
+	assert.Contains(t, k.HeadersMissing, "the archive lists no headers for 7.0.13-1~bpo13+1")
+	assert.Equal(t, "gcc-14", k.Compiler.String())
+	assert.True(t, k.BTF)
+	assert.FileExists(t, k.BTFPath)
+	cfg, err := os.ReadFile(k.Config)
+	require.NoError(t, err)
+	assert.Contains(t, string(cfg), "# Not the kernel's .config")
+}
