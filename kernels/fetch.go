@@ -3,8 +3,8 @@ package kernels
 import (
 	"bytes"
 	"context"
-	"debug/elf"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
