@@ -3,6 +3,7 @@ package vmtest
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path"
@@ -116,9 +117,21 @@ func newPlan(spec Spec) (*plan, error) {
 		if c.Dir != "" {
 			p.dirs = append(p.dirs, path.Clean(c.Dir))
 		}
-		p.wire.Commands = append(p.wire.Commands, wire.Command{
-			Name: c.Name, Path: c.Path, Args: c.Args, Env: c.Env, Dir: c.Dir, Timeout: c.Timeout,
-		})
+		wc := wire.Command{Name: c.Name, Path: c.Path, Args: c.Args, Env: c.Env, Dir: c.Dir, Timeout: c.Timeout}
+		if c.Stdin != nil {
+			data, err := io.ReadAll(io.LimitReader(c.Stdin, MaxStdin+1))
+			switch {
+			case err != nil:
+				return nil, &SpecError{field + ".Stdin", fmt.Errorf("read: %w", err)}
+			case len(data) > MaxStdin:
+				return nil, &SpecError{field + ".Stdin", fmt.Errorf("more than %d MiB: put the input in a File and have the command open it", MaxStdin>>20)}
+			}
+			if len(data) > 0 { // empty input: /dev/null, as without Stdin
+				wc.Stdin = fmt.Sprintf("%s/%d", wire.StdinDir, i)
+				p.files = append(p.files, File{Guest: wc.Stdin, Data: data, Mode: 0o644})
+			}
+		}
+		p.wire.Commands = append(p.wire.Commands, wc)
 	}
 
 	q, err := findQEMU(s.QEMU)

@@ -2,10 +2,13 @@ package vmtest
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -40,6 +43,8 @@ func TestSpecErrors(t *testing.T) {
 		{"negative command timeout", Spec{Commands: []Command{{Path: "/bin/x", Timeout: -time.Second}}}, "Commands[0].Timeout", "negative"},
 		{"negative timeout", Spec{Timeout: -1}, "Timeout", "negative"},
 		{"tiny memory", Spec{MemoryMB: 16}, "MemoryMB", "too little"},
+		{"stdin over the limit", Spec{Commands: []Command{{Path: "/bin/x", Stdin: io.LimitReader(zeros{}, MaxStdin+1)}}}, "Commands[0].Stdin", "more than 64 MiB: put the input in a File"},
+		{"stdin that fails", Spec{Commands: []Command{{Path: "/bin/x", Stdin: iotest.ErrReader(errors.New("disk on fire"))}}}, "Commands[0].Stdin", "read: disk on fire"},
 		{"command file clashes with a file", Spec{Files: []File{{Data: []byte("x"), Guest: "/bin/gp"}}, Commands: []Command{{Host: guestprog(t), Path: "/bin/gp"}}}, "Commands[0]", "Files[0] already places there"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -53,6 +58,29 @@ func TestSpecErrors(t *testing.T) {
 			assert.ErrorContains(t, err, "vmtest: "+tc.field+": ")
 		})
 	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+func TestPlanShipsStdinAsAFile(t *testing.T) {
+	p, err := newPlan(Spec{Kernel: newest(t).Vmlinuz, Commands: []Command{
+		{Path: "/bin/a", Stdin: strings.NewReader("line 1\nline 2\n")},
+		{Path: "/bin/b"},
+		{Path: "/bin/c", Stdin: strings.NewReader("")},
+	}})
+	require.NoError(t, err)
+	assert.Equal(t, "/vmtest/stdin/0", p.wire.Commands[0].Stdin)
+	assert.Empty(t, p.wire.Commands[1].Stdin, "no Stdin: /dev/null")
+	assert.Empty(t, p.wire.Commands[2].Stdin, "an empty Stdin is /dev/null too")
+	var files []File
+	for _, f := range p.files {
+		if strings.HasPrefix(f.Guest, "/vmtest/stdin/") {
+			files = append(files, f)
+		}
+	}
+	assert.Equal(t, []File{{Guest: "/vmtest/stdin/0", Data: []byte("line 1\nline 2\n"), Mode: 0o644}}, files)
 }
 
 func TestSpecErrorUnwrapsItsCause(t *testing.T) {

@@ -46,7 +46,18 @@ type Command struct {
 	// Stdout and Stderr, when set, get the command's output live, as the
 	// guest streams it (flood gaps are marked in it as in the result).
 	Stdout, Stderr io.Writer
+	// Stdin, when set, is read to its end before the VM starts (at most
+	// MaxStdin bytes) and is the command's standard input in the guest,
+	// from a file in the initramfs; nil gives it /dev/null. The guest has
+	// no channel from the host once it runs, so input cannot be
+	// interactive.
+	Stdin io.Reader
 }
+
+// MaxStdin is the most bytes of Command.Stdin a run takes: the initramfs
+// lives in guest memory (DefaultMemoryMB), and a larger input is better a
+// File the command opens.
+const MaxStdin = 64 << 20
 
 // Spec describes one VM run.
 type Spec struct {

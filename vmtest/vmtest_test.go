@@ -241,6 +241,19 @@ func TestCommandThatDoesNotExist(t *testing.T) {
 	assert.Empty(t, res.Phase)
 }
 
+func TestCommandStdin(t *testing.T) {
+	noQEMULeft(t)
+	in := append([]byte("hello from the host\n"), bytes.Repeat([]byte{0, 1, 2, 0xff}, 4<<10)...) // 16 KiB, binary
+	withIn := gp(t, "cat", "cat")
+	withIn.Stdin = bytes.NewReader(in)
+	res := run(t, Spec{Kernel: newest(t).Vmlinuz, Commands: []Command{withIn, gp(t, "cat-null", "cat")}})
+	require.Equal(t, outcome.Pass, res.Outcome, "%+v", res.Commands)
+	assert.Equal(t, in, res.Commands[0].Stdout, "the guest command read the host's input, byte for byte")
+	assert.Equal(t, fmt.Sprintf("copied %d bytes\n", len(in)), string(res.Commands[0].Stderr))
+	assert.Empty(t, res.Commands[1].Stdout)
+	assert.Equal(t, "copied 0 bytes\n", string(res.Commands[1].Stderr), "without Stdin: /dev/null")
+}
+
 func TestGuestThatHangs(t *testing.T) {
 	noQEMULeft(t)
 	const deadline = 25 * time.Second

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -178,13 +179,25 @@ func (p *initProc) runCommand(i int, c wire.Command, streamLimit, tailLimit int)
 	cmd.Dir = c.Dir
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
+	exit := &wire.Event{Kind: wire.Exit, Index: i, Code: -1}
+	if c.Stdin != "" {
+		// The host's input, shipped as a file: an *os.File is handed to
+		// the command as its fd 0 directly, as a shell's < would.
+		f, err := os.Open(c.Stdin)
+		if err != nil {
+			exit.Err = fmt.Sprintf("open standard input: %v", err)
+			p.send(exit)
+			return
+		}
+		defer f.Close()
+		cmd.Stdin = f
+	}
 	// Its own process group, so a timeout kills what it started too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// A daemon the command left behind may hold the output pipes open:
 	// don't wait for it forever once the command itself has exited.
 	cmd.WaitDelay = time.Second
 
-	exit := &wire.Event{Kind: wire.Exit, Index: i, Code: -1}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		exit.Err = startError(c.Path, err)

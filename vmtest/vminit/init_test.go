@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -132,6 +133,22 @@ func TestRunsCommandsInOrderWhateverTheyDo(t *testing.T) {
 	assert.Equal(t, 0, exitOf(evs, 2).Code)
 	assert.Equal(t, "/root /tmp  /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n", output(evs, 2, 1),
 		"the default environment, and nothing from the init's own")
+}
+
+func TestStdinFromAFile(t *testing.T) {
+	in := filepath.Join(t.TempDir(), "0")
+	require.NoError(t, os.WriteFile(in, []byte("from the host\n\x00binary too\n"), 0o644))
+	withIn := sh("cat; echo done")
+	withIn.Stdin = in
+	missing := sh("echo never")
+	missing.Stdin = filepath.Join(t.TempDir(), "gone")
+	evs, _, err := runInit(t, &fakeSystem{}, wire.Spec{StreamLimit: 1 << 20, Commands: []wire.Command{withIn, sh("cat; echo eof"), missing}})
+	require.NoError(t, err)
+	assert.Equal(t, "from the host\n\x00binary too\ndone\n", output(evs, 0, 1))
+	assert.Equal(t, "eof\n", output(evs, 1, 1), "without Stdin a command reads /dev/null")
+	assert.Equal(t, -1, exitOf(evs, 2).Code)
+	assert.Contains(t, exitOf(evs, 2).Err, "open standard input: ")
+	assert.Empty(t, output(evs, 2, 1))
 }
 
 func TestEnvAndDir(t *testing.T) {

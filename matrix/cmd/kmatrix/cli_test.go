@@ -77,7 +77,7 @@ func runM(ctx context.Context, args []string, out, errb *bytes.Buffer) int {
 }
 
 func execM(ctx context.Context, args []string, out, errb *bytes.Buffer) int {
-	return execMain(ctx, args, out, errb)
+	return execMain(ctx, args, nil, out, errb)
 }
 
 func TestCheckWithoutPayloadIsAUsageError(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/kmatrix/kmatrix/internal/outcome"
+	"golang.org/x/term"
+
 	"github.com/kmatrix/kmatrix/kernels"
 	"github.com/kmatrix/kmatrix/vmtest"
 )
@@ -22,7 +24,7 @@ func init() {
 }
 
 func execCmd(ctx context.Context, args []string) int {
-	return execMain(ctx, args, os.Stdout, os.Stderr)
+	return execMain(ctx, args, os.Stdin, os.Stdout, os.Stderr)
 }
 
 // execMain is `kmatrix exec`: it boots the kernel, copies the command in
@@ -30,7 +32,7 @@ func execCmd(ctx context.Context, args []string) int {
 // output streamed, and exits with its exit status. With `go test -exec
 // 'kmatrix exec --kernel NAME --'`, go test passes the test binary's path
 // and flags: the package's tests run inside that kernel.
-func execMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func execMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("kmatrix exec", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	kernel := fs.String("kernel", "", "kernel `NAME` from the catalog, or a directory holding vmlinuz and config")
@@ -39,6 +41,7 @@ func execMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cpus := fs.Int("cpus", vmtest.DefaultCPUs, "guest vCPUs")
 	console := fs.Bool("console", false, "copy the kernel console to stderr as it runs")
 	testdata := fs.Bool("testdata", true, "copy ./testdata into the guest (go test runs a test binary in its package directory)")
+	forwardStdin := fs.Bool("stdin", true, "give CMD kmatrix's standard input, read to its end before the VM starts (never a terminal: CMD then reads /dev/null)")
 	var env, files multiFlag
 	fs.Var(&env, "env", "`KEY=VALUE` for the command's environment (repeatable)")
 	fs.Var(&files, "file", "`HOST:GUEST` file to copy into the guest (repeatable)")
@@ -50,6 +53,10 @@ CMD is a host executable (copied in with its shared libraries) or a bare
 name from the host PATH. As a go test adapter:
 
     go test -exec 'kmatrix exec --kernel debian-sid --' ./pkg
+
+Standard input is read to its end before the kernel boots and is CMD's
+standard input in the guest (echo hi | kmatrix exec ... -- cat); a terminal
+is not read, and --stdin=false leaves it alone (CMD reads /dev/null).
 
 Exit status: CMD's own; 1 when CMD succeeded but the kernel panicked,
 oopsed or warned; 124 when the VM timed out; 125 when the VM could not run.
@@ -84,6 +91,11 @@ flags:`)
 		return exitExecInfra
 	}
 	cmd := vmtest.Command{Name: filepath.Base(cmdArgs[0]), Path: cmdArgs[0], Args: cmdArgs[1:], Env: env, Dir: wd, Stdout: stdout, Stderr: stderr}
+	if f, ok := stdin.(*os.File); *forwardStdin && stdin != nil && !(ok && term.IsTerminal(int(f.Fd()))) {
+		// Interactive input cannot reach a guest that has no channel
+		// from the host once it runs; anything else is shipped whole.
+		cmd.Stdin = stdin
+	}
 	if strings.Contains(cmdArgs[0], "/") {
 		// A host file (go test's test binary): into the guest at the same
 		// absolute path, so that os.Args[0] reads the same in both.

@@ -24,7 +24,7 @@ func TestExecUnameEveryKernel(t *testing.T) {
 		t.Run(k.Name, func(t *testing.T) {
 			t.Parallel()
 			var out, errb bytes.Buffer
-			code := execMain(context.Background(), []string{"--kernel", k.Name, "--", "uname", "-r"}, &out, &errb)
+			code := execMain(context.Background(), []string{"--kernel", k.Name, "--", "uname", "-r"}, nil, &out, &errb)
 			require.Equal(t, 0, code, errb.String())
 			assert.Equal(t, k.Release+"\n", out.String())
 		})
@@ -38,10 +38,31 @@ func TestExecExitStatusAndStreams(t *testing.T) {
 	ks := kernelstest.Default(t)
 	var out, errb bytes.Buffer
 	code := execMain(context.Background(), []string{"--kernel", ks[0].Name, "--env", "X=from-host", "--",
-		"sh", "-c", `echo "out $X"; echo err >&2; exit 3`}, &out, &errb)
+		"sh", "-c", `echo "out $X"; echo err >&2; exit 3`}, nil, &out, &errb)
 	assert.Equal(t, 3, code)
 	assert.Equal(t, "out from-host\n", out.String())
 	assert.Equal(t, "err\n", errb.String())
+}
+
+// TestExecForwardsStdin pipes input into a command in the guest, as
+// `echo hi | kmatrix exec --kernel debian-bookworm -- cat` does: the host's
+// cat, copied in with its libraries, reads it from its standard input.
+func TestExecForwardsStdin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a kernel; -short skips it")
+	}
+	k := kernelstest.Default(t)[1] // bookworm
+	in := "hi\nfrom the host's stdin\n"
+	var out, errb bytes.Buffer
+	code := execMain(context.Background(), []string{"--kernel", k.Name, "--", "cat"}, strings.NewReader(in), &out, &errb)
+	require.Equal(t, 0, code, errb.String())
+	assert.Equal(t, in, out.String())
+
+	// --stdin=false: the command reads /dev/null.
+	out.Reset()
+	code = execMain(context.Background(), []string{"--kernel", k.Name, "--stdin=false", "--", "cat"}, strings.NewReader(in), &out, &errb)
+	require.Equal(t, 0, code, errb.String())
+	assert.Empty(t, out.String())
 }
 
 func TestExecUsage(t *testing.T) {
@@ -54,13 +75,13 @@ func TestExecUsage(t *testing.T) {
 		{[]string{"--kernel", t.TempDir(), "--", "uname"}, "no file named vmlinuz"},
 	} {
 		var errb bytes.Buffer
-		code := execMain(context.Background(), tc.args, &bytes.Buffer{}, &errb)
+		code := execMain(context.Background(), tc.args, nil, &bytes.Buffer{}, &errb)
 		assert.NotEqual(t, 0, code, tc.args)
 		assert.Contains(t, errb.String(), tc.want, tc.args)
 	}
 	ks := kernelstest.Default(t)
 	var errb bytes.Buffer
-	code := execMain(context.Background(), []string{"--kernel", ks[0].Name, "--file", "nocolon", "--", "uname"}, &bytes.Buffer{}, &errb)
+	code := execMain(context.Background(), []string{"--kernel", ks[0].Name, "--file", "nocolon", "--", "uname"}, nil, &bytes.Buffer{}, &errb)
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, errb.String(), `--file "nocolon": want HOST:GUEST`)
 }

@@ -9,11 +9,13 @@
 //	guestprog sysrq C            write C to /proc/sysrq-trigger ("c" crashes the kernel)
 //	guestprog stat PATH...       report whether each path exists
 //	guestprog mounts             print /proc/self/mounts
+//	guestprog cat                copy stdin to stdout, then say how many bytes on stderr
 package main
 
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -22,7 +24,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: guestprog echo|exit|hang|flood|sysrq|stat|mounts ...")
+		fmt.Fprintln(os.Stderr, "usage: guestprog echo|exit|hang|flood|sysrq|stat|mounts|cat ...")
 		os.Exit(2)
 	}
 	args := os.Args[2:]
@@ -64,6 +66,13 @@ func main() {
 		for _, p := range args {
 			_, err := os.Stat(p)
 			fmt.Printf("%s exists=%v\n", p, err == nil)
+		}
+	case "cat":
+		n, err := io.Copy(os.Stdout, os.Stdin)
+		fmt.Fprintf(os.Stderr, "copied %d bytes\n", n)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
 		}
 	case "mounts":
 		b, err := os.ReadFile("/proc/self/mounts")

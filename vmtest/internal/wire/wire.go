@@ -53,7 +53,14 @@ type Command struct {
 	Env     []string      `json:"env,omitempty"`
 	Dir     string        `json:"dir,omitempty"`
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// Stdin is the guest path of a file to connect to the command's
+	// standard input; empty: /dev/null.
+	Stdin string `json:"stdin,omitempty"`
 }
+
+// StdinDir holds the commands' standard input files, one per command that
+// has one, named after its index.
+const StdinDir = "/vmtest/stdin"
 
 // Event kinds, in the order a healthy run sends them.
 const (
