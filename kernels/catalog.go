@@ -24,6 +24,17 @@ type Catalog struct {
 
 	lock   []byte // embedded lock of a shipped catalog
 	origin string // the shipped file an embedded catalog came from
+	// full is the whole catalog a Select came from (nil when not selected),
+	// so that resolving a selection keeps the others' pins in the lock.
+	full []Entry
+}
+
+// all is every entry of the catalog this one was selected from.
+func (c *Catalog) all() []Entry {
+	if c.full != nil {
+		return c.full
+	}
+	return c.Kernels
 }
 
 // Entry is one kernel of a catalog.
@@ -275,6 +286,7 @@ func (c *Catalog) Select(names []string) (*Catalog, error) {
 		want[n] = true
 	}
 	out := *c
+	out.full = c.all()
 	out.Kernels = nil
 	for _, e := range c.Kernels {
 		if want[e.Name] {

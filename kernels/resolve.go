@@ -97,6 +97,41 @@ func (r Resolved) String() string {
 // per kernel: the kernels that resolved are returned along with a
 // *multierror.Error naming the others.
 func Resolve(ctx context.Context, cat *Catalog, opts Options) ([]Resolved, error) {
+	results, err := ResolveEach(ctx, cat, opts)
+	if results == nil {
+		return nil, err
+	}
+	var errs *multierror.Error
+	var res []Resolved
+	for _, r := range results {
+		if r.Err != nil {
+			errs = multierror.Append(errs, r.Err)
+			continue
+		}
+		res = append(res, r.Resolved)
+	}
+	if err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	return res, errs.ErrorOrNil()
+}
+
+// ResolveResult is what became of one catalog entry: Resolved, or Err.
+type ResolveResult struct {
+	Entry    Entry
+	Resolved Resolved
+	// Err says why the entry could not be resolved ("kernel X: ...");
+	// kmatrix makes it that kernel's infra-error, the others go on.
+	Err error
+}
+
+// ResolveEach is Resolve with one result per entry of cat, in catalog
+// order; only the entries of cat are looked at (a catalog from Select
+// resolves only the selected kernels, and the lock file keeps the others'
+// pins). Its error is nil or says what failed for all entries alike: with
+// nil results, nothing could be tried (the lock file is unreadable); with
+// results, the lock file could not be updated.
+func ResolveEach(ctx context.Context, cat *Catalog, opts Options) ([]ResolveResult, error) {
 	lockPath := opts.LockFile
 	if lockPath == "" {
 		lockPath = cat.LockPath
@@ -113,80 +148,85 @@ func Resolve(ctx context.Context, cat *Catalog, opts Options) ([]Resolved, error
 			return nil, err
 		}
 	}
-	out := make([]Resolved, len(cat.Kernels))
-	ok := make([]bool, len(cat.Kernels))
+	res := make([]ResolveResult, len(cat.Kernels))
 	var need []int
 	for i, e := range cat.Kernels {
+		res[i].Entry = e
 		switch {
 		case e.Local != "":
-			out[i], ok[i] = Resolved{Name: e.Name, Local: e.Local}, true
+			res[i].Resolved = Resolved{Name: e.Name, Local: e.Local}
 		case !opts.Float && lock.find(e.Name).matches(e):
-			out[i], ok[i] = *lock.find(e.Name), true
+			res[i].Resolved = *lock.find(e.Name)
 		default:
 			need = append(need, i)
 		}
 	}
-	var errs *multierror.Error
-	if len(need) > 0 {
-		s, err := newSession(opts, true)
-		if err != nil {
-			return nil, err
-		}
-		var wg sync.WaitGroup
-		var mu sync.Mutex
+	if len(need) == 0 {
+		return res, nil
+	}
+	s, err := newSession(opts, true)
+	if err != nil {
+		// No mirror, a bad setting: every kernel that needs the network
+		// fails with it, the pinned ones still run.
 		for _, i := range need {
-			wg.Go(func() {
-				r, err := s.resolve(ctx, cat.Kernels[i])
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					errs = multierror.Append(errs, fmt.Errorf("kernel %q: %w", cat.Kernels[i].Name, err))
-					return
-				}
-				if old := lock.find(r.Name); old != nil && old.Release != "" && (old.Release != r.Release || old.Version != r.Version) {
-					r.Change = fmt.Sprintf("%s %s → %s %s", old.Release, old.Version, r.Release, r.Version)
-				}
-				out[i], ok[i] = *r, true
-			})
+			res[i].Err = fmt.Errorf("kernel %q: %w", cat.Kernels[i].Name, err)
 		}
-		wg.Wait()
-		changed := false
-		for _, i := range need {
-			if !ok[i] {
-				continue
+		return res, nil
+	}
+	var wg sync.WaitGroup
+	for _, i := range need {
+		wg.Go(func() {
+			r, err := s.resolve(ctx, cat.Kernels[i])
+			if err != nil {
+				res[i].Err = fmt.Errorf("kernel %q: %w", cat.Kernels[i].Name, err)
+				return
 			}
-			old := lock.find(out[i].Name)
-			if old == nil || !slices.Equal(old.Packages, out[i].Packages) || !old.matches(cat.Kernels[i]) {
-				changed = true
+			if old := lock.find(r.Name); old != nil && old.Release != "" && (old.Release != r.Release || old.Version != r.Version) {
+				r.Change = fmt.Sprintf("%s %s → %s %s", old.Release, old.Version, r.Release, r.Version)
 			}
-			if out[i].Change != "" {
-				s.logf("kernels: %s: %s", out[i].Name, out[i].Change)
-			}
+			res[i].Resolved = *r
+		})
+	}
+	wg.Wait()
+	changed := false
+	for _, i := range need {
+		if res[i].Err != nil {
+			continue
 		}
-		if changed && lockPath != "" {
-			nl := &Lock{}
-			for i, e := range cat.Kernels {
-				switch {
-				case ok[i] && e.Local == "":
-					nl.Kernels = append(nl.Kernels, out[i])
-				case e.Local == "" && lock.find(e.Name) != nil:
-					nl.Kernels = append(nl.Kernels, *lock.find(e.Name))
-				}
-			}
-			if err := WriteLock(lockPath, nl); err != nil {
-				errs = multierror.Append(errs, fmt.Errorf("lock file: %w", err))
-			} else {
-				s.logf("kernels: wrote %s", lockPath)
-			}
+		old := lock.find(res[i].Resolved.Name)
+		if old == nil || !slices.Equal(old.Packages, res[i].Resolved.Packages) || !old.matches(cat.Kernels[i]) {
+			changed = true
+		}
+		if res[i].Resolved.Change != "" {
+			s.logf("kernels: %s: %s", res[i].Resolved.Name, res[i].Resolved.Change)
 		}
 	}
-	var res []Resolved
-	for i := range out {
-		if ok[i] {
-			res = append(res, out[i])
+	if !changed || lockPath == "" {
+		return res, nil
+	}
+	// The lock keeps every kernel of the whole catalog, in its order: the
+	// ones resolved now, and the previous pins of the others (not selected,
+	// or failing now).
+	now := map[string]Resolved{}
+	for _, r := range res {
+		if r.Err == nil && r.Entry.Local == "" {
+			now[r.Entry.Name] = r.Resolved
 		}
 	}
-	return res, errs.ErrorOrNil()
+	nl := &Lock{}
+	for _, e := range cat.all() {
+		if r, ok := now[e.Name]; ok {
+			nl.Kernels = append(nl.Kernels, r)
+		} else if old := lock.find(e.Name); e.Local == "" && old != nil {
+			nl.Kernels = append(nl.Kernels, *old)
+		}
+	}
+	if err := WriteLock(lockPath, nl); err != nil {
+		s.logf("kernels: could not update the lock file: %v", err)
+		return res, fmt.Errorf("lock file: %w", err)
+	}
+	s.logf("kernels: wrote %s", lockPath)
+	return res, nil
 }
 
 // pockets are searched in this order; on equal versions the first wins.
