@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -40,13 +41,27 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 		return nil, err
 	}
 	kopts := kernels.Options{Float: opts.Float, AllowExpired: opts.AllowExpired, Headers: true, Progress: nil}
-	resolved, err := kernels.Resolve(ctx, cat, kopts)
-	if err != nil {
-		return nil, fmt.Errorf("resolving the catalog: %w", err)
-	}
-	resolved, err = selectKernels(resolved, opts.Kernels, opts.Shard)
+	// Only the selected kernels are resolved; one that cannot be is that
+	// kernel's infra-error, and the others run.
+	cat, err = selectKernels(cat, opts.Kernels, opts.Shard)
 	if err != nil {
 		return nil, usageError{err}
+	}
+	results, err := kernels.ResolveEach(ctx, cat, kopts)
+	if results == nil {
+		return nil, fmt.Errorf("resolving the catalog: %w", err)
+	}
+	var resolved []kernels.Resolved
+	var unresolved []kernels.ResolveResult
+	for _, r := range results {
+		if r.Err != nil {
+			unresolved = append(unresolved, r)
+		} else {
+			resolved = append(resolved, r.Resolved)
+		}
+		if errors.Is(r.Err, kernels.ErrNoMirror) {
+			return nil, usageError{r.Err}
+		}
 	}
 	if err := checkMirror(resolved, kopts); err != nil {
 		return nil, err
@@ -88,6 +103,12 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 			runner.Close()
 		}
 	}()
+
+	for _, u := range unresolved {
+		err := fmt.Errorf("resolving: %w", u.Err)
+		record([]report.Cell{infraCell(u.Entry.Name, "fetch", 0, err)}, report.Kernel{Name: u.Entry.Name}, err)
+		opts.progress.Stage(u.Entry.Name, StageDone, "not resolved")
+	}
 
 	// Fetches run all at once; Parallel workers take the fetched kernels
 	// from the queue, each running one VM at a time. The workers start
@@ -202,35 +223,39 @@ func loadCatalog(path string) (*kernels.Catalog, error) {
 	return kernels.LoadCatalog(path)
 }
 
-// selectKernels keeps the named kernels (all when names is empty), in
-// catalog order, then the shard's share of them.
-func selectKernels(all []kernels.Resolved, names []string, shard Shard) ([]kernels.Resolved, error) {
-	var picked []kernels.Resolved
+// selectKernels keeps the named kernels of cat (all when names is empty),
+// in catalog order, then the shard's share of them.
+func selectKernels(cat *kernels.Catalog, names []string, shard Shard) (*kernels.Catalog, error) {
 	for _, n := range names {
 		found := false
-		for _, r := range all {
-			found = found || r.Name == n
+		for _, e := range cat.Kernels {
+			found = found || e.Name == n
 		}
 		if !found {
 			var known []string
-			for _, r := range all {
-				known = append(known, r.Name)
+			for _, e := range cat.Kernels {
+				known = append(known, e.Name)
 			}
 			return nil, fmt.Errorf("kernel %q is not in the catalog: known kernels are %v", n, known)
 		}
 	}
-	for _, r := range all {
-		if len(names) == 0 || contains(names, r.Name) {
-			picked = append(picked, r)
+	var named, picked []string
+	for _, e := range cat.Kernels {
+		if len(names) == 0 || contains(names, e.Name) {
+			named = append(named, e.Name)
 		}
 	}
-	var out []kernels.Resolved
-	for i, r := range picked {
+	for i, n := range named {
 		if shard.Has(i) {
-			out = append(out, r)
+			picked = append(picked, n)
 		}
 	}
-	return out, nil
+	if len(picked) == 0 { // this shard has no kernel (Select would take all)
+		empty := *cat
+		empty.Kernels = nil
+		return &empty, nil
+	}
+	return cat.Select(picked)
 }
 
 func hostFacts() report.Host {
