@@ -20,7 +20,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Guest binaries must be static: the guest has no libc.
 export CGO_ENABLED = 0
 
-.PHONY: deps browser generate-deps test vet lint matrix series bench generate plan merge summary ci-setup report-check
+.PHONY: deps browser generate-deps test vet lint matrix series bench generate plan merge summary ci-setup report-check install shard-plan
 
 # Debian/Ubuntu packages the project needs; only the missing ones are installed.
 DEB_DEPS := qemu-system-x86 gcc make mmdebstrap debian-archive-keyring ca-certificates
@@ -43,7 +43,7 @@ vet:
 
 lint: vet
 	$(GO) run $(STATICCHECK) ./...
-	$(GO) run $(ACTIONLINT) .github/workflows/*.yml
+	$(GO) run $(ACTIONLINT) .github/workflows/*.yml .github/examples/*.yml
 
 # The matrix tests write their report to $(REPORT) (KMATRIX_REPORT_DIR).
 test: deps browser vet
@@ -99,6 +99,20 @@ merge:
 # summary appends the report's Markdown table to the GitHub job summary (or prints it).
 summary:
 	@if [ -f $(REPORT)/report.md ]; then cat $(REPORT)/report.md >> "$${GITHUB_STEP_SUMMARY:-/dev/stdout}"; else echo "no $(REPORT)/report.md: did the matrix run?"; fi
+	@if [ -f $(REPORT)/diff.md ]; then cat $(REPORT)/diff.md >> "$${GITHUB_STEP_SUMMARY:-/dev/stdout}"; fi
+
+# install puts the kmatrix command in $(go env GOPATH)/bin (on PATH in
+# GitHub Actions after actions/setup-go): what the reusable workflow runs.
+install:
+	$(GO) install ./matrix/cmd/kmatrix
+
+# shard-plan prints the shard numbers 1..COUNT as a JSON list, as a GitHub
+# step output (shards=[1,2,...]) when run in Actions: the reusable
+# workflow's job matrix, one job per `kmatrix run --shard i/COUNT`.
+COUNT ?= 1
+shard-plan:
+	@n=$(COUNT); case "$$n" in ''|*[!0-9]*|0) echo "shard-plan: COUNT=$$n: want a whole number of shards, at least 1" >&2; exit 2;; esac; \
+		list=$$(seq -s, 1 "$$n"); echo "shards=[$$list]" | tee -a "$${GITHUB_OUTPUT:-/dev/null}"
 
 # ci-setup gives a GitHub runner's user /dev/kvm (the usual udev rule) and
 # unprivileged user namespaces (for build roots).

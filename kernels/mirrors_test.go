@@ -63,6 +63,7 @@ func TestDiscoverMirrorsNone(t *testing.T) {
 	assert.True(t, errors.Is(err, ErrNoMirror))
 	assert.ErrorContains(t, err, "no apt source files found under "+dir)
 	assert.ErrorContains(t, err, EnvMirror)
+	assert.ErrorContains(t, err, "e.g. KMATRIX_DEBIAN_MIRROR=https://<your Debian mirror>/debian", "the message shows the value's format, never a host")
 
 	f := filepath.Join(dir, "sources.list.d", "x.list")
 	writeFile(t, f, "deb http://thirdparty.example/repo focal main\n")

@@ -48,20 +48,30 @@ func TestCIRunsTheREADMETestCommand(t *testing.T) {
 	assert.Contains(t, lines, cmds[1], ".ci/run must run README.md's test command %q on a line of its own", cmds[1])
 }
 
-// Every `run:` step of the workflows calls a Makefile target that exists,
-// so the workflows cannot rot without `make` (which CI runs here) noticing.
-func TestWorkflowStepsCallMakeTargets(t *testing.T) {
+// Every `run:` step of every workflow is one command: a Makefile target
+// that exists (`make [-C DIR] TARGET`, DIR being kmatrix's checkout in the
+// reusable workflow), or a kmatrix subcommand that a test of
+// matrix/cmd/kmatrix runs through the real command line. So the workflows
+// cannot rot without `make` or `go test` noticing.
+func TestWorkflowStepsAreTested(t *testing.T) {
 	mk, err := os.ReadFile("../Makefile")
 	require.NoError(t, err)
 	targets := map[string]bool{}
 	for _, m := range regexp.MustCompile(`(?m)^([a-z][a-z0-9-]*):`).FindAllStringSubmatch(string(mk), -1) {
 		targets[m[1]] = true
 	}
-	for _, wf := range []string{"ci.yml", "matrix.yml"} {
-		b, err := os.ReadFile("../.github/workflows/" + wf)
+	tested := testedSubcommands(t)
+	require.True(t, tested["run"] && tested["report merge"], "the scan of the CLI tests found nothing: %v", tested)
+
+	files, err := filepath.Glob("../.github/workflows/*.yml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, wf := range files {
+		b, err := os.ReadFile(wf)
 		require.NoError(t, err)
 		var doc struct {
 			Jobs map[string]struct {
+				Uses  string `yaml:"uses"`
 				Steps []struct {
 					Name string `yaml:"name"`
 					Run  string `yaml:"run"`
@@ -69,21 +79,104 @@ func TestWorkflowStepsCallMakeTargets(t *testing.T) {
 			} `yaml:"jobs"`
 		}
 		require.NoError(t, yaml.Unmarshal(b, &doc), wf)
-		runs := 0
 		for job, j := range doc.Jobs {
 			for _, s := range j.Steps {
 				if s.Run == "" {
 					continue
 				}
-				runs++
-				f := strings.Fields(s.Run)
-				if assert.True(t, len(f) >= 2 && f[0] == "make", "%s job %s step %q: run steps must call a Makefile target, got %q", wf, job, s.Name, s.Run) {
-					assert.True(t, targets[f[1]], "%s job %s step %q calls `make %s`, which the Makefile does not have", wf, job, s.Name, f[1])
+				where := fmt.Sprintf("%s job %s step %q", filepath.Base(wf), job, s.Name)
+				cmd := strings.TrimSpace(s.Run)
+				if !assert.NotRegexp(t, `[\n;&|]`, cmd, "%s: one command per step, got %q", where, cmd) {
+					continue
+				}
+				f := strings.Fields(cmd)
+				switch f[0] {
+				case "make":
+					f = f[1:]
+					for len(f) > 1 && f[0] == "-C" {
+						f = f[2:]
+					}
+					if assert.NotEmpty(t, f, "%s: make with no target", where) {
+						assert.True(t, targets[f[0]], "%s calls `make %s`, which the Makefile does not have", where, f[0])
+					}
+				case "kmatrix":
+					sub := f[1]
+					if len(f) > 2 && !strings.HasPrefix(f[2], "-") && tested[f[1]+" "+f[2]] {
+						sub = f[1] + " " + f[2]
+					}
+					assert.True(t, tested[sub], "%s runs `kmatrix %s`, which no test in matrix/cmd/kmatrix runs (dispatch with []string{%q, ...})", where, sub, f[1])
+				default:
+					t.Errorf("%s: run steps must call a Makefile target or a kmatrix command, got %q", where, cmd)
 				}
 			}
 		}
-		assert.NotZero(t, runs, wf)
 	}
+}
+
+// testedSubcommands scans the tests of matrix/cmd/kmatrix for the argument
+// lists they pass to dispatch ([]string{"report", "merge", ...}) and
+// returns the subcommands they name: "run", "report merge".
+func testedSubcommands(t *testing.T) map[string]bool {
+	files, err := filepath.Glob("cmd/kmatrix/*_test.go")
+	require.NoError(t, err)
+	lit := regexp.MustCompile(`\[\]string\{"([a-z-]+)"(?:,\s*"([a-z-]+)")?`)
+	out := map[string]bool{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		if !strings.Contains(string(b), "dispatch(") {
+			continue
+		}
+		for _, m := range lit.FindAllStringSubmatch(string(b), -1) {
+			out[m[1]] = true
+			if m[2] != "" {
+				out[m[1]+" "+m[2]] = true
+			}
+		}
+	}
+	return out
+}
+
+// README's caller of the reusable workflow is .github/examples/caller.yml
+// (which make lint runs actionlint on), at most 15 lines, and passes only
+// inputs that kmatrix.yml declares.
+func TestREADMECallerExample(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	caller, err := os.ReadFile("../.github/examples/caller.yml")
+	require.NoError(t, err)
+	assert.True(t, strings.Contains(string(readme), "```yaml\n"+string(caller)+"```"), "README.md shows .github/examples/caller.yml verbatim, in a ```yaml block")
+	assert.LessOrEqual(t, strings.Count(string(caller), "\n"), 15, "the caller example is at most 15 lines")
+
+	var wf struct {
+		On struct {
+			WorkflowCall struct {
+				Inputs map[string]any `yaml:"inputs"`
+			} `yaml:"workflow_call"`
+		} `yaml:"on"`
+	}
+	b, err := os.ReadFile("../.github/workflows/kmatrix.yml")
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(b, &wf))
+	require.NotEmpty(t, wf.On.WorkflowCall.Inputs)
+	var doc struct {
+		Jobs map[string]struct {
+			Uses string         `yaml:"uses"`
+			With map[string]any `yaml:"with"`
+		} `yaml:"jobs"`
+	}
+	require.NoError(t, yaml.Unmarshal(caller, &doc))
+	calls := 0
+	for _, j := range doc.Jobs {
+		if !strings.Contains(j.Uses, ".github/workflows/kmatrix.yml") {
+			continue
+		}
+		calls++
+		for k := range j.With {
+			assert.Contains(t, wf.On.WorkflowCall.Inputs, k, "the caller passes %q, which kmatrix.yml does not take", k)
+		}
+	}
+	assert.Equal(t, 1, calls, "the caller calls kmatrix.yml")
 }
 
 // The Makefile targets the scheduled workflow runs (plan, merge, summary)

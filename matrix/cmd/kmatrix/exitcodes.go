@@ -108,7 +108,11 @@ func verdict(rep *report.Report, base *report.Report, d *report.Delta) int {
 func explainVerdict(w io.Writer, cmd string, code int, rep *report.Report) {
 	switch code {
 	case exitFailed:
-		fmt.Fprintf(w, "%s: exit %d: cells failed unexpectedly (see kmatrix help exit-codes)\n", cmd, code)
+		what := "cells failed unexpectedly"
+		if n := len(rep.Expectations().UnexpectedPasses); n > 0 {
+			what = fmt.Sprintf("%d unexpected pass(es) (an expectation to narrow or remove), or cells failed unexpectedly", n)
+		}
+		fmt.Fprintf(w, "%s: exit %d: %s (see kmatrix help exit-codes)\n", cmd, code, what)
 	case exitInfra:
 		what := "only infrastructure failures (infra-error)"
 		if len(rep.MissingShards) > 0 {

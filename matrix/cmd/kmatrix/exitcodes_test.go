@@ -254,3 +254,14 @@ func TestExitCodesSignals(t *testing.T) {
 		})
 	}
 }
+
+// kmatrix mirrors prints the mirrors a run would download from (here the
+// variables'), and is among the commands the workflows run first.
+func TestMirrors(t *testing.T) {
+	t.Setenv("KMATRIX_DEBIAN_MIRROR", "file:///srv/debian")
+	t.Setenv("KMATRIX_DEBIAN_SECURITY_MIRROR", "file:///srv/debian-security")
+	var out, errb strings.Builder
+	assert.Equal(t, exitOK, mirrorsMain(nil, &out, &errb), errb.String())
+	assert.Equal(t, "archive\tfile:///srv/debian\nsecurity\tfile:///srv/debian-security\n", out.String())
+	assert.Equal(t, exitOK, dispatch(context.Background(), []string{"mirrors"}))
+}

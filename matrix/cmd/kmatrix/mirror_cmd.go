@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/kmatrix/kmatrix/kernels"
@@ -18,7 +19,12 @@ func init() {
 // a runner that is not Debian, with KMATRIX_DEBIAN_MIRROR unset, fails in
 // its first seconds with the variable to set, not after setting up.
 func mirrorsCmd(_ context.Context, args []string) int {
+	return mirrorsMain(args, os.Stdout, os.Stderr)
+}
+
+func mirrorsMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("kmatrix mirrors", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: kmatrix mirrors\n\nPrints the Debian archive and security mirrors kmatrix downloads kernels from: %s and\n%s when set, else the host's apt sources. Exits 2 when there is none.\n", kernels.EnvMirror, kernels.EnvSecurityMirror)
 		fs.PrintDefaults()
@@ -27,15 +33,15 @@ func mirrorsCmd(_ context.Context, args []string) int {
 		return parseExit(err)
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "kmatrix mirrors: unexpected argument %q\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "kmatrix mirrors: unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
 	m, err := kernels.DiscoverMirrors()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "kmatrix mirrors: %v\n", err)
+		fmt.Fprintf(stderr, "kmatrix mirrors: %v\n", err)
 		return exitUsage
 	}
-	fmt.Printf("archive\t%s\nsecurity\t%s\n", m.Archive, m.Security)
+	fmt.Fprintf(stdout, "archive\t%s\nsecurity\t%s\n", m.Archive, m.Security)
 	return exitOK
 }
 
