@@ -116,6 +116,7 @@ func TestHTMLEscapesEvidence(t *testing.T) {
 var (
 	screenshot = flag.Bool("screenshot", false, "also write the HTML screenshot to testdata/report.png (with -update)")
 	shots      = flag.String("shots", "", "keep TestHTMLScreenshot's pictures in this `dir`, to look at them")
+	readmeShot = flag.String("readme-report", "", "render this real run's report.json `file` as docs/report.png, README's picture")
 )
 
 // TestHTMLScreenshot renders reports in headless Chromium and checks the
@@ -145,6 +146,19 @@ func TestHTMLScreenshot(t *testing.T) {
 			require.Less(t, len(png), 300<<10, "keep the committed screenshot small")
 			require.NoError(t, os.WriteFile(filepath.Join("testdata", "report.png"), png, 0o644))
 		}
+	})
+
+	// README's picture is a real run's report, rendered by today's code:
+	//   go test ./matrix/report -run TestHTMLScreenshot/readme -readme-report /tmp/r/report.json
+	t.Run("readme", func(t *testing.T) {
+		if *readmeShot == "" {
+			t.Skip("no -readme-report: docs/report.png stays as it is")
+		}
+		r, err := Read(*readmeShot)
+		require.NoError(t, err)
+		_, png := shoot(t, browser, r, 1400, 1000)
+		require.Less(t, len(png), 300<<10, "keep the committed screenshot small")
+		require.NoError(t, os.WriteFile(filepath.Join("..", "..", "docs", "report.png"), png, 0o644))
 	})
 
 	// 30 checks on 4 kernels: a row per check, and the whole grid (with its
