@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/kmatrix/kmatrix/matrix/expect"
@@ -30,6 +31,18 @@ type Options struct {
 	// When argv[0] is a file on the host it is copied into the guest; the
 	// guest has no libc, so make it a static binary.
 	CheckCmd []string
+	// Attach names attach targets the user's BPF objects' sections do not
+	// give, as "PROGRAM=TARGET": PATH:SYMBOL for a uprobe (PATH in the
+	// guest; ship it with Files), a program of the same object for an
+	// freplace program.
+	Attach []string
+	// Files are "HOST:GUEST" pairs: host files copied into every guest (the
+	// binaries uprobes attach to, data a check needs).
+	Files []string
+	// NoFire lists programs of the user's objects that are not expected
+	// to run under the trigger workload: 0 runs is a pass for them, not
+	// never-ran.
+	NoFire []string
 	// OutDir receives report.json, report.md, report.html and junit.xml;
 	// empty writes nothing.
 	OutDir string
@@ -88,6 +101,20 @@ func (o Options) validate() error {
 	for _, f := range o.BPFObjects {
 		if fi, err := os.Stat(f); err != nil || fi.IsDir() {
 			return fmt.Errorf("--bpf %s: not a readable file: want a BPF ELF object built with clang -target bpf", f)
+		}
+	}
+	for _, a := range o.Attach {
+		if prog, target, ok := strings.Cut(a, "="); !ok || prog == "" || target == "" {
+			return fmt.Errorf("--attach %s: want PROGRAM=TARGET, e.g. my_uprobe=/usr/bin/myagent:main.handle (PATH:SYMBOL for a uprobe, a program for freplace)", a)
+		}
+	}
+	for _, f := range o.Files {
+		host, guest, ok := strings.Cut(f, ":")
+		if !ok || host == "" || !strings.HasPrefix(guest, "/") {
+			return fmt.Errorf("--file %s: want HOST:GUEST, the guest path absolute, e.g. ./myagent:/usr/bin/myagent", f)
+		}
+		if fi, err := os.Stat(host); err != nil || !fi.Mode().IsRegular() {
+			return fmt.Errorf("--file %s: %s is not a readable file on the host", f, host)
 		}
 	}
 	for _, d := range o.KmodDirs {

@@ -35,28 +35,21 @@ type attachPlan struct {
 
 // env is what attaching needs from the guest, looked up once.
 type env struct {
-	iface      string
 	cgroupPath string
-
-	ifOnce  sync.Once
-	ifIndex int
-	ifErr   error
+	// targets are the user's attach targets by program name
+	// (Options.Attach): "PATH:SYMBOL" for a uprobe.
+	targets map[string]string
+	// sockmap returns the sockmap or sockhash a sk_msg or sk_skb program
+	// is attached to (loading it if the program does not use it itself),
+	// or an error saying why there is none.
+	sockmap func(*ebpf.ProgramSpec) (*ebpf.Map, string, error)
+	// extTarget returns the loaded program an freplace program replaces a
+	// function of, and that program's name.
+	extTarget func(*ebpf.ProgramSpec) (*ebpf.Program, string, error)
 
 	cgOnce sync.Once
 	cgPath string
 	cgErr  error
-}
-
-func (e *env) interfaceIndex() (int, error) {
-	e.ifOnce.Do(func() {
-		ifc, err := net.InterfaceByName(e.iface)
-		if err != nil {
-			e.ifErr = fmt.Errorf("network interface %q: %w", e.iface, err)
-			return
-		}
-		e.ifIndex = ifc.Index
-	})
-	return e.ifIndex, e.ifErr
 }
 
 // cgroup returns the cgroup v2 directory programs are attached to: the
@@ -140,6 +133,10 @@ func planAttach(spec *ebpf.ProgramSpec, e *env) attachPlan {
 
 	switch spec.Type {
 	case ebpf.Kprobe:
+		if t, ok := e.targets[spec.Name]; ok && strings.HasPrefix(kind, "u") {
+			// --attach PROG=PATH:SYMBOL names what the section does not.
+			to = t
+		}
 		return planKprobe(kind, to, spec.SectionName)
 
 	case ebpf.TracePoint:
@@ -168,7 +165,11 @@ func planAttach(spec *ebpf.ProgramSpec, e *env) attachPlan {
 			}}
 		case ebpf.AttachTraceIter:
 			return attachPlan{point: "iterator " + to, attach: func(p *ebpf.Program) (io.Closer, error) {
-				return link.AttachIter(link.IterOptions{Program: p})
+				it, err := link.AttachIter(link.IterOptions{Program: p})
+				if err != nil {
+					return nil, err
+				}
+				return iterAttachment{it}, nil
 			}}
 		}
 		return none(kind+" "+to, "kmatrix does not attach %q tracing programs (attach type %s)", spec.SectionName, spec.AttachType)
@@ -184,50 +185,46 @@ func planAttach(spec *ebpf.ProgramSpec, e *env) attachPlan {
 		}
 
 	case ebpf.Extension:
-		return none("freplace "+to, "freplace programs replace a function of another BPF program, which the section cannot name; kmatrix loads each program on its own")
+		return attachPlan{point: "freplace " + to, attach: func(p *ebpf.Program) (io.Closer, error) {
+			target, name, err := e.extTarget(spec)
+			if err != nil {
+				return nil, err
+			}
+			l, err := link.AttachFreplace(target, to, p)
+			if err != nil {
+				return nil, fmt.Errorf("replacing %s of program %s: %w", to, name, err)
+			}
+			return l, nil
+		}}
 
 	case ebpf.XDP:
 		if spec.AttachType != ebpf.AttachXDP {
 			return none("xdp", "section %q: XDP programs for devmap/cpumap entries run from a map, not from an interface", spec.SectionName)
 		}
-		point := "xdp on " + e.iface
-		return attachPlan{point: point, attach: func(p *ebpf.Program) (io.Closer, error) {
-			idx, err := e.interfaceIndex()
-			if err != nil {
-				return nil, err
-			}
-			// No mode flag: the kernel uses the driver's native XDP when
-			// it has one and generic (skb) XDP otherwise, as on lo.
-			return link.AttachXDP(link.XDPOptions{Program: p, Interface: idx})
-		}}
+		return attachPlan{point: "xdp on lo of its own network namespace", attach: attachXDP}
 
 	case ebpf.SchedCLS:
 		switch spec.AttachType {
 		case ebpf.AttachTCXIngress, ebpf.AttachTCXEgress:
-			dir := "ingress"
-			if spec.AttachType == ebpf.AttachTCXEgress {
-				dir = "egress"
-			}
-			point := "tcx " + dir + " on " + e.iface
-			return attachPlan{point: point, attach: func(p *ebpf.Program) (io.Closer, error) {
-				idx, err := e.interfaceIndex()
-				if err != nil {
-					return nil, err
-				}
-				// tcx (bpf_link based tc) arrived in Linux 6.6; before
-				// that cilium/ebpf's probe answers ErrNotSupported.
-				return link.AttachTCX(link.TCXOptions{Program: p, Attach: spec.AttachType, Interface: idx})
-			}}
+			// tcx/ingress, tc/ingress (libbpf 1.3's names for tcx): the
+			// object asks for tcx, which arrived in Linux 6.6.
+			return planTC(spec.AttachType, false)
 		case ebpf.AttachNetkitPrimary, ebpf.AttachNetkitPeer:
-			return none("netkit", "section %q attaches to a netkit device, and the guest has none", spec.SectionName)
+			return none("netkit", "section %q attaches to a netkit device, which kmatrix does not create yet", spec.SectionName)
 		}
-		return none("tc", "section %q is a cls_bpf classifier, attached through a tc qdisc and filter over netlink, which kmatrix does not set up; name the hook with SEC(\"tcx/ingress\") or SEC(\"tcx/egress\") (Linux 6.6+) to have it attached", spec.SectionName)
+		// "tc" and "classifier": a cls_bpf classifier without a hook;
+		// loaders attach it at ingress, through tcx where the kernel has
+		// it, else a clsact qdisc and a cls_bpf filter.
+		return planTC(ebpf.AttachTCXIngress, true)
 
 	case ebpf.SchedACT:
 		return none("tc action", "section %q is a tc action, attached with `tc actions`, which kmatrix does not set up", spec.SectionName)
 
 	case ebpf.SocketFilter:
 		return attachPlan{point: "socket filter on a UDP socket", attach: attachSocketFilter}
+
+	case ebpf.PerfEvent:
+		return attachPlan{point: "perf event cpu-clock on CPU 0", attach: attachPerfEvent}
 
 	case ebpf.CGroupSKB:
 		if kind == "cgroup" { // "cgroup/skb"
@@ -250,13 +247,28 @@ func planAttach(spec *ebpf.ProgramSpec, e *env) attachPlan {
 		}}
 
 	case ebpf.SkSKB, ebpf.SkMsg:
-		return none("sockmap", "section %q is attached to a sockmap or sockhash the program's user creates, which the section cannot name", spec.SectionName)
+		at := spec.AttachType
+		if at == ebpf.AttachNone {
+			at = ebpf.AttachSkSKBStreamVerdict // bare "sk_skb"
+		}
+		return attachPlan{point: fmt.Sprintf("%s on the object's sockmap", at), attach: func(p *ebpf.Program) (io.Closer, error) {
+			m, name, err := e.sockmap(spec)
+			if err != nil {
+				return nil, err
+			}
+			if err := link.RawAttachProgram(link.RawAttachProgramOptions{Target: m.FD(), Program: p, Attach: at}); err != nil {
+				return nil, fmt.Errorf("attaching to %s %s: %w", m.Type(), name, err)
+			}
+			return &sockmapAttachment{m: m, p: p, at: at}, nil
+		}}
 	case ebpf.Netfilter:
-		return none("netfilter", "section %q names no protocol family, hook and priority to attach to", spec.SectionName)
-	case ebpf.PerfEvent:
-		return none("perf event", "section %q names no perf event to attach to", spec.SectionName)
+		// The section names no hook: IPv4 LOCAL_OUT sees every IPv4
+		// packet the guest sends, loopback included.
+		return attachPlan{point: "netfilter ipv4 local_out priority 0", attach: func(p *ebpf.Program) (io.Closer, error) {
+			return link.AttachNetfilter(link.NetfilterOptions{Program: p, ProtocolFamily: link.NetfilterProtoIPv4, Hook: link.NetfilterInetLocalOut})
+		}}
 	case ebpf.StructOps:
-		return none("struct_ops", "struct_ops programs are registered by updating their struct_ops map, not attached one by one")
+		return none("struct_ops", "no struct_ops map of the object uses this program: struct_ops programs are registered through their map, not attached one by one")
 	case ebpf.Syscall:
 		return none("syscall", "syscall programs are run with BPF_PROG_RUN, not attached")
 	case ebpf.LWTIn, ebpf.LWTOut, ebpf.LWTXmit, ebpf.LWTSeg6Local:
@@ -320,7 +332,7 @@ func planKprobe(kind, to, section string) attachPlan {
 		// nothing to attach to.
 		bin, fn, ok := strings.Cut(to, ":")
 		if !ok || bin == "" || fn == "" || strings.ContainsAny(fn, "+") {
-			return attachPlan{point: kind, reason: fmt.Sprintf("section %q names no binary and function: kmatrix attaches %s/<binary>:<function> only", section, kind)}
+			return attachPlan{point: kind, reason: fmt.Sprintf("section %q names no binary and function: name them in the section (%s/<binary>:<function>) or with --attach PROGRAM=PATH:SYMBOL", section, kind)}
 		}
 		return attachPlan{point: kind + " " + to, attach: func(p *ebpf.Program) (io.Closer, error) {
 			ex, err := link.OpenExecutable(bin)
@@ -434,6 +446,25 @@ func attachSocketFilter(p *ebpf.Program) (io.Closer, error) {
 		return nil, err
 	}
 	return socketAttachment{conn}, nil
+}
+
+// fire sends a datagram to the filter's socket.
+func (s socketAttachment) fire() error { return udpTo(s.conn) }
+
+// iterAttachment is an iterator link; firing reads the iterator once.
+type iterAttachment struct{ it *link.Iter }
+
+func (a iterAttachment) Close() error { return a.it.Close() }
+
+func (a iterAttachment) fire() error {
+	r, err := a.it.Open()
+	if err != nil {
+		return fmt.Errorf("opening the iterator: %w", err)
+	}
+	defer r.Close()
+	// Bounded: a task iterator prints a line per task, not megabytes.
+	_, err = io.Copy(io.Discard, io.LimitReader(r, 4<<20))
+	return err
 }
 
 func (s socketAttachment) Close() error {

@@ -13,7 +13,7 @@ import (
 // TestPlanAttach checks where each section convention is attached, and that
 // sections without an attach point say why instead of passing.
 func TestPlanAttach(t *testing.T) {
-	e := &env{iface: "lo", cgroupPath: "/sys/fs/cgroup"}
+	e := &env{cgroupPath: "/sys/fs/cgroup"}
 	for _, tc := range []struct {
 		section string
 		typ     ebpf.ProgramType
@@ -34,9 +34,16 @@ func TestPlanAttach(t *testing.T) {
 		{"tp_btf/sched_switch", ebpf.Tracing, ebpf.AttachTraceRawTp, "sched_switch", "tp_btf sched_switch", ""},
 		{"iter/task", ebpf.Tracing, ebpf.AttachTraceIter, "task", "iterator task", ""},
 		{"lsm/file_open", ebpf.LSM, ebpf.AttachLSMMac, "file_open", "LSM hook file_open", ""},
-		{"xdp", ebpf.XDP, ebpf.AttachXDP, "", "xdp on lo", ""},
-		{"tcx/ingress", ebpf.SchedCLS, ebpf.AttachTCXIngress, "", "tcx ingress on lo", ""},
-		{"tc/egress", ebpf.SchedCLS, ebpf.AttachTCXEgress, "", "tcx egress on lo", ""},
+		{"xdp", ebpf.XDP, ebpf.AttachXDP, "", "xdp on lo of its own network namespace", ""},
+		{"tcx/ingress", ebpf.SchedCLS, ebpf.AttachTCXIngress, "", "tcx ingress on lo of its own network namespace", ""},
+		{"tc/egress", ebpf.SchedCLS, ebpf.AttachTCXEgress, "", "tcx egress on lo of its own network namespace", ""},
+		{"tc", ebpf.SchedCLS, 0, "", "tcx ingress on lo of its own network namespace", ""},
+		{"classifier", ebpf.SchedCLS, 0, "", "tcx ingress on lo of its own network namespace", ""},
+		{"sk_msg", ebpf.SkMsg, ebpf.AttachSkMsgVerdict, "", "SkMsgVerdict on the object's sockmap", ""},
+		{"sk_skb", ebpf.SkSKB, 0, "", "SkSKBStreamVerdict on the object's sockmap", ""},
+		{"perf_event", ebpf.PerfEvent, 0, "", "perf event cpu-clock on CPU 0", ""},
+		{"freplace/f", ebpf.Extension, 0, "f", "freplace f", ""},
+		{"netfilter", ebpf.Netfilter, ebpf.AttachNetfilter, "", "netfilter ipv4 local_out priority 0", ""},
 		{"cgroup_skb/ingress", ebpf.CGroupSKB, ebpf.AttachCGroupInetIngress, "", "cgroup_skb/ingress on cgroup /sys/fs/cgroup", ""},
 		{"cgroup/connect4", ebpf.CGroupSockAddr, ebpf.AttachCGroupInet4Connect, "", "cgroup/connect4 on cgroup /sys/fs/cgroup", ""},
 		{"socket", ebpf.SocketFilter, 0, "", "socket filter on a UDP socket", ""},
@@ -48,18 +55,12 @@ func TestPlanAttach(t *testing.T) {
 		{"usdt/lib:prov:name", ebpf.Kprobe, 0, "lib:prov:name", "", "need a target process or binary"},
 		{"tracepoint/syscalls", ebpf.TracePoint, 0, "syscalls", "", "want tracepoint/<group>/<name>"},
 		{"raw_tp", ebpf.RawTracepoint, 0, "", "", "want raw_tracepoint/<name>"},
-		{"tc", ebpf.SchedCLS, 0, "", "", "cls_bpf classifier"},
-		{"classifier", ebpf.SchedCLS, 0, "", "", "cls_bpf classifier"},
 		{"netkit/primary", ebpf.SchedCLS, ebpf.AttachNetkitPrimary, "", "", "netkit device"},
 		{"action", ebpf.SchedACT, 0, "", "", "tc action"},
 		{"xdp/devmap", ebpf.XDP, ebpf.AttachXDPDevMap, "", "", "run from a map"},
 		{"cgroup/skb", ebpf.CGroupSKB, 0, "", "", "does not say ingress or egress"},
-		{"sk_msg", ebpf.SkMsg, ebpf.AttachSkMsgVerdict, "", "", "sockmap"},
-		{"perf_event", ebpf.PerfEvent, 0, "", "", "names no perf event"},
 		{"struct_ops/x", ebpf.StructOps, 0, "", "", "struct_ops map"},
 		{"syscall", ebpf.Syscall, 0, "", "", "BPF_PROG_RUN"},
-		{"freplace/f", ebpf.Extension, 0, "f", "", "another BPF program"},
-		{"netfilter", ebpf.Netfilter, ebpf.AttachNetfilter, "", "", "names no protocol family"},
 		{"lwt_xmit", ebpf.LWTXmit, 0, "", "", "encap bpf"},
 		{"lirc_mode2", ebpf.LircMode2, ebpf.AttachLircMode2, "", "", "knows no attach point"},
 	} {

@@ -2,11 +2,13 @@ package guest
 
 import (
 	"cmp"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"maps"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -22,16 +24,21 @@ import (
 // Options tune LoadObject. The zero value is what kmatrix-guest uses in a
 // guest VM.
 type Options struct {
-	// Interface is the network interface xdp and tcx programs are attached
-	// to; "lo" when empty.
-	Interface string
 	// CgroupPath is the cgroup v2 directory cgroup programs are attached
 	// to; the first cgroup2 mount when empty.
 	CgroupPath string
-	// Programs, when not empty, limits the run to these programs (by name).
+	// Programs, when not empty, limits the run to these programs or
+	// struct_ops maps (by name).
 	Programs []string
+	// Attach names attach targets the sections do not give, by program:
+	// "PATH:SYMBOL" for a uprobe, a program name for an freplace program.
+	Attach map[string]string
+	// NoFire lists programs not expected to run under the trigger
+	// workload: one that did not run is then a pass, not never-ran.
+	NoFire []string
 	// Check is the user's check command (argv; the guest has no shell), run
-	// once every program is attached, before they are detached.
+	// once every program is attached and the trigger workload has run,
+	// before they are detached.
 	Check []string
 	// CheckTimeout bounds the check command; 60 s when zero.
 	CheckTimeout time.Duration
@@ -58,32 +65,71 @@ func (e *ObjectError) Error() string {
 func (e *ObjectError) Unwrap() error { return e.Err }
 
 // ErrNoPrograms is wrapped by the ObjectError of an object without programs.
-var ErrNoPrograms = errors.New("no BPF programs in it (no executable section other than .text)")
+var ErrNoPrograms = errors.New("no BPF programs in it (no executable section other than .text) and no struct_ops maps")
 
-// LoadObject loads every program of the BPF ELF object at path on its own,
-// attaches each one that loaded where its section says, runs the optional
-// check command, detaches everything, and returns one result per program
-// and stage (see ProgramResult). Program failures are results; the error is
-// for an unusable object (an *ObjectError) only.
-func LoadObject(path string, opts Options) ([]ProgramResult, error) {
-	spec, err := ebpf.LoadCollectionSpec(path)
+// ErrBigEndian is wrapped by the ObjectError of a big-endian object.
+var ErrBigEndian = errors.New("it is a big-endian BPF object (clang -target bpfeb, or bpf2go's *_bpfeb.o): kmatrix guests are x86-64, which loads only little-endian BPF: use the bpfel build")
+
+// checkObjectFile says in words what is wrong with a file that is not a
+// little-endian ELF object, before the ELF reader's terser errors.
+func checkObjectFile(path string) error {
+	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, &ObjectError{path, fmt.Errorf("%w: pass the path of a BPF ELF object (the output of clang -target bpf -c)", fs.ErrNotExist)}
+		return fmt.Errorf("%w: pass the path of a BPF ELF object (the output of clang -target bpf -c)", fs.ErrNotExist)
 	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var ident [elf.EI_NIDENT]byte
+	if _, err := io.ReadFull(f, ident[:]); err != nil || string(ident[:4]) != elf.ELFMAG {
+		return errors.New("not an ELF file: want a BPF ELF object (the output of clang -target bpf -c)")
+	}
+	if elf.Data(ident[elf.EI_DATA]) == elf.ELFDATA2MSB {
+		return ErrBigEndian
+	}
+	return nil
+}
+
+// LoadObject loads every program of the BPF ELF object at path on its own
+// (and every struct_ops map with its programs), attaches each one that
+// loaded where its section says, runs the trigger workload and the
+// optional check command, reads how often each attached program ran,
+// detaches everything, and returns one result per program and stage (see
+// ProgramResult). Program failures are results; the error is for an
+// unusable object (an *ObjectError) only.
+func LoadObject(path string, opts Options) ([]ProgramResult, error) {
+	if err := checkObjectFile(path); err != nil {
+		return nil, &ObjectError{path, err}
+	}
+	spec, err := ebpf.LoadCollectionSpec(path)
 	if err != nil {
 		return nil, &ObjectError{path, fmt.Errorf("not a usable BPF ELF object (want the output of clang -target bpf -c): %w", err)}
 	}
-	if len(spec.Programs) == 0 {
-		return nil, &ObjectError{path, ErrNoPrograms}
+	var ops []*ebpf.MapSpec
+	owner := map[string]string{} // struct_ops program → its map
+	for _, m := range spec.Maps {
+		if m.Type != ebpf.StructOpsMap {
+			continue
+		}
+		ops = append(ops, m)
+		for _, p := range structOpsPrograms(spec, m) {
+			owner[p.Name] = m.Name
+		}
 	}
-	progs := make([]*ebpf.ProgramSpec, 0, len(spec.Programs))
-	for _, p := range spec.Programs {
-		progs = append(progs, p)
+	if len(spec.Programs) == 0 && len(ops) == 0 {
+		return nil, &ObjectError{path, ErrNoPrograms}
 	}
 	if len(opts.Programs) > 0 {
 		var missing []string
+		want := map[string]bool{}
 		for _, name := range opts.Programs {
-			if spec.Programs[name] == nil {
+			switch {
+			case owner[name] != "":
+				want[owner[name]] = true
+			case spec.Programs[name] != nil, spec.Maps[name] != nil && spec.Maps[name].Type == ebpf.StructOpsMap:
+				want[name] = true
+			default:
 				missing = append(missing, name)
 			}
 		}
@@ -91,30 +137,89 @@ func LoadObject(path string, opts Options) ([]ProgramResult, error) {
 			have := slices.Sorted(maps.Keys(spec.Programs))
 			return nil, &ObjectError{path, fmt.Errorf("no program named %q in it: it has %q", missing, have)}
 		}
-		progs = slices.DeleteFunc(progs, func(p *ebpf.ProgramSpec) bool { return !slices.Contains(opts.Programs, p.Name) })
+		ops = slices.DeleteFunc(ops, func(m *ebpf.MapSpec) bool { return !want[m.Name] })
+		for name := range spec.Programs {
+			if !want[name] && owner[name] == "" {
+				delete(spec.Programs, name)
+			}
+		}
+	}
+	var progs, exts []*ebpf.ProgramSpec
+	for _, p := range spec.Programs {
+		switch {
+		case owner[p.Name] != "":
+			// Loaded with its struct_ops map.
+		case p.Type == ebpf.Extension:
+			// After the programs whose functions they replace.
+			exts = append(exts, p)
+		default:
+			progs = append(progs, p)
+		}
 	}
 	// Section then name: the order a reader of the C file expects.
-	slices.SortFunc(progs, func(a, b *ebpf.ProgramSpec) int {
+	bySection := func(a, b *ebpf.ProgramSpec) int {
 		return cmp.Or(cmp.Compare(a.SectionName, b.SectionName), cmp.Compare(a.Name, b.Name))
-	})
-
-	r := runner{
-		spec:  spec,
-		opts:  opts,
-		cache: btf.NewCache(), // parse the kernel's BTF once, not per program
-		env:   &env{iface: cmp.Or(opts.Interface, "lo"), cgroupPath: opts.CgroupPath},
 	}
+	slices.SortFunc(progs, bySection)
+	slices.SortFunc(exts, bySection)
+	slices.SortFunc(ops, func(a, b *ebpf.MapSpec) int { return cmp.Compare(a.Name, b.Name) })
+
+	r := &runner{
+		spec:    spec,
+		opts:    opts,
+		cache:   btf.NewCache(), // parse the kernel's BTF once, not per program
+		targets: map[string]extTarget{},
+	}
+	r.env = &env{cgroupPath: opts.CgroupPath, targets: opts.Attach, sockmap: r.sockmap, extTarget: r.extTarget}
 	if r.opts.LogLines == 0 {
 		r.opts.LogLines = 50
 	}
 	defer r.closeAll()
 
+	// Run statistics must be on before anything runs.
+	stats, statsErr := enableRunStats()
+	if statsErr == nil {
+		defer stats.Close()
+	}
+	if needsPinning(spec) {
+		dir, cleanup, err := pinDir()
+		r.pinDir, r.pinErr = dir, err
+		if err == nil {
+			defer cleanup()
+		}
+	}
+
 	for _, p := range progs {
 		r.program(p)
+	}
+	for _, m := range ops {
+		r.structOps(m)
+	}
+	for _, p := range exts {
+		r.program(p)
+	}
+	var fires []func() error
+	attached := false
+	for _, l := range r.live {
+		if l.link == nil && !l.registered {
+			continue
+		}
+		attached = true
+		if f, ok := l.link.(firer); ok {
+			fires = append(fires, f.fire)
+		}
+		if l.fire != nil {
+			fires = append(fires, l.fire)
+		}
+	}
+	var problems []string
+	if attached {
+		problems = trigger(path, fires)
 	}
 	if len(opts.Check) > 0 {
 		r.emit(runCheck(opts.Check, cmp.Or(opts.CheckTimeout, 60*time.Second)))
 	}
+	r.runResults(statsErr, problems)
 	r.detachAll()
 	return r.results, nil
 }
@@ -127,14 +232,44 @@ type runner struct {
 	env     *env
 	results []ProgramResult
 	live    []*loaded
+	// current is the program being attached (for env.sockmap).
+	current *loaded
+	// pinDir is the bpffs directory pinned maps go to (PinPath), or
+	// pinErr why there is none.
+	pinDir string
+	pinErr error
+	// targets are the programs extension programs replace functions of.
+	targets map[string]extTarget
 }
 
-// loaded is a program in the kernel, with its maps and attachment.
+type extTarget struct {
+	prog *ebpf.Program
+	name string
+}
+
+// loaded is a program (or a struct_ops map with its programs) in the
+// kernel, with its maps and attachment.
 type loaded struct {
-	spec    *ebpf.ProgramSpec
-	point   string
-	objects []io.Closer // the program and its maps
+	name, section, typ string
+	spec               *ebpf.ProgramSpec // nil for a struct_ops map
+	point              string
+	// runs are the programs whose run counts are reported.
+	runs    []runTarget
+	maps    map[string]*ebpf.Map
+	objects []io.Closer // the programs and maps
 	link    io.Closer   // nil when not attached
+	// registered: a .struct_ops map (without .link) is registered with
+	// its subsystem when it is created; unregister undoes it.
+	registered bool
+	unregister func() error
+	// fire, if set, makes the programs run (a TCP connection with a
+	// struct_ops congestion control).
+	fire func() error
+}
+
+type runTarget struct {
+	name, section, typ string
+	prog               *ebpf.Program
 }
 
 func (r *runner) emit(pr ProgramResult) {
@@ -165,27 +300,35 @@ func (r *runner) program(p *ebpf.ProgramSpec) {
 		r.emit(res)
 		return
 	}
+	if p.Type == ebpf.Extension {
+		// The target program must be known before loading: the kernel
+		// checks the replacement against the function it replaces.
+		t, err := r.findExtTarget(p)
+		if err != nil {
+			res := result(p, StageLoad, start)
+			res.Outcome = outcome.NotAttached
+			res.Facts.Class = ClassNoAttachPoint
+			res.Facts.AttachPoint = "freplace " + p.AttachTo
+			res.Message = "not loaded: " + err.Error()
+			r.emit(res)
+			return
+		}
+		r.targets[p.Name] = t
+		p.AttachTarget = t.prog
+	}
 
-	prog, objects, err := r.load(p)
+	objs, err := r.load([]*ebpf.ProgramSpec{p}, nil)
 	res := result(p, StageLoad, start)
 	if err != nil {
-		closeAll(objects)
-		res.Outcome = outcome.LoadError
-		res.Facts, res.Message, res.Log = loadFailure(err, p, r.spec.Types, r.opts.LogLines)
-		res.Message = trimLoaderPrefix(res.Message, p.Name)
+		r.loadError(&res, err, p)
 		r.emit(res)
 		return
 	}
-	l := &loaded{spec: p, objects: objects}
+	prog := objs.progs[p.Name]
+	l := &loaded{name: p.Name, section: p.SectionName, typ: p.Type.String(), spec: p, objects: objs.closers, maps: objs.maps,
+		runs: []runTarget{{p.Name, p.SectionName, p.Type.String(), prog}}}
 	r.live = append(r.live, l)
-	res.Outcome = outcome.Pass
-	insns := verifiedInsns(prog)
-	res.Facts.VerifiedInsns = &insns
-	if insns.Known {
-		res.Message = fmt.Sprintf("loaded: the verifier processed %d instructions", insns.N)
-	} else {
-		res.Message = "loaded (verified instruction count unknown: the kernel reports it since Linux 5.16)"
-	}
+	r.loadPass(&res, prog)
 	r.emit(res)
 
 	start = time.Now()
@@ -200,27 +343,77 @@ func (r *runner) program(p *ebpf.ProgramSpec) {
 		r.emit(res)
 		return
 	}
+	r.current = l
 	lnk, err := plan.attach(prog)
+	r.current = nil
 	res = result(p, StageAttach, start)
 	res.Facts.AttachPoint = plan.point
 	if err != nil {
 		res.Outcome = outcome.AttachError
 		res.Facts, res.Message = attachFailure(err, plan)
+		var ie *infraError
+		var np *noPointError
+		switch {
+		case errors.As(err, &ie):
+			res.Outcome, res.Facts.Class = outcome.InfraError, ClassKmatrix
+		case errors.As(err, &np):
+			res.Outcome, res.Facts.Class = outcome.NotAttached, ClassNoAttachPoint
+			res.Message = "loaded but not attached: " + np.Error()
+		}
 		r.emit(res)
 		return
 	}
 	l.link = lnk
 	res.Outcome = outcome.Pass
 	res.Message = "attached: " + plan.point
+	if v, ok := lnk.(varianter); ok {
+		res.Facts.Variant = v.variant()
+		res.Message += " (" + res.Facts.Variant + ")"
+	}
 	r.emit(res)
 }
 
-// load loads p with only the maps it references, from the shared spec,
-// through cilium/ebpf's lazy loader (CollectionSpec.LoadAndAssign), so that
-// neither another program nor a map only another program uses can make it
-// fail. It returns the program and everything to close afterwards.
-func (r *runner) load(p *ebpf.ProgramSpec) (*ebpf.Program, []io.Closer, error) {
-	var used []string
+// loadError fills a load-error result.
+func (r *runner) loadError(res *ProgramResult, err error, p *ebpf.ProgramSpec) {
+	res.Outcome = outcome.LoadError
+	res.Facts, res.Message, res.Log = loadFailure(err, p, r.spec.Types, r.opts.LogLines)
+	res.Message = trimLoaderPrefix(res.Message, p.Name)
+	var ie *infraError
+	if errors.As(err, &ie) {
+		res.Outcome, res.Facts.Class, res.Message = outcome.InfraError, ClassKmatrix, ie.Error()
+	}
+}
+
+// loadPass fills the result of a program that loaded: its verifier figures.
+func (r *runner) loadPass(res *ProgramResult, prog *ebpf.Program) {
+	res.Outcome = outcome.Pass
+	insns := verifiedInsns(prog)
+	res.Facts.VerifiedInsns = &insns
+	res.Facts.Verifier = verifierStats(prog)
+	switch {
+	case res.Facts.Verifier != nil && res.Facts.Verifier.InsnsProcessed > 0:
+		v := res.Facts.Verifier
+		res.Message = fmt.Sprintf("loaded: the verifier processed %d instructions (%d states", v.InsnsProcessed, v.TotalStates)
+		if v.VerificationUS > 0 {
+			res.Message += fmt.Sprintf(", %d µs", v.VerificationUS)
+		}
+		res.Message += ")"
+	case insns.Known:
+		res.Message = fmt.Sprintf("loaded: the verifier processed %d instructions", insns.N)
+	default:
+		res.Message = "loaded (verified instruction count unknown: the kernel reports it since Linux 5.16)"
+	}
+}
+
+// loadedObjects are what one load created.
+type loadedObjects struct {
+	progs   map[string]*ebpf.Program
+	maps    map[string]*ebpf.Map
+	closers []io.Closer
+}
+
+// usedMaps lists the maps p's instructions reference.
+func (r *runner) usedMaps(p *ebpf.ProgramSpec, used []string) []string {
 	iter := p.Instructions.Iterate()
 	for iter.Next() {
 		ref := iter.Ins.Reference()
@@ -228,14 +421,48 @@ func (r *runner) load(p *ebpf.ProgramSpec) (*ebpf.Program, []io.Closer, error) {
 			used = append(used, ref)
 		}
 	}
+	return used
+}
+
+// load loads progs with only the maps they reference (and extra maps),
+// from the shared spec, through cilium/ebpf's lazy loader
+// (CollectionSpec.LoadAndAssign), so that neither another program nor a
+// map only another program uses can make it fail. Programs are loaded with
+// the verifier's statistics (BPF_LOG_STATS, a few lines); a verifier
+// rejection is loaded again with the full log, which names the reason.
+func (r *runner) load(progs []*ebpf.ProgramSpec, extra []string) (loadedObjects, error) {
+	used := extra
+	for _, p := range progs {
+		used = r.usedMaps(p, used)
+	}
+	if r.pinErr != nil {
+		for _, m := range used {
+			if r.spec.Maps[m].Pinning == ebpf.PinByName {
+				return loadedObjects{}, &infraError{fmt.Errorf("map %s is pinned by name (LIBBPF_PIN_BY_NAME), and kmatrix could not make a bpffs for the run: %v", m, r.pinErr)}
+			}
+		}
+	}
+	objs, err := r.loadAssign(progs, used, ebpf.LogLevelStats)
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		// On failure the loader has closed whatever it created.
+		objs, err = r.loadAssign(progs, used, 0)
+	}
+	return objs, err
+}
+
+func (r *runner) loadAssign(progs []*ebpf.ProgramSpec, used []string, level ebpf.LogLevel) (loadedObjects, error) {
 	// LoadAndAssign wants a struct whose tagged fields name what to load;
-	// build one for this program and its maps. Assigning every map it uses
+	// build one for these programs and maps. Assigning every map they use
 	// also satisfies the loader's rule that prog arrays be assigned.
-	fields := []reflect.StructField{{
-		Name: "Program",
-		Type: reflect.TypeFor[*ebpf.Program](),
-		Tag:  reflect.StructTag(fmt.Sprintf(`ebpf:%q`, p.Name)),
-	}}
+	var fields []reflect.StructField
+	for i, p := range progs {
+		fields = append(fields, reflect.StructField{
+			Name: fmt.Sprintf("Program%d", i),
+			Type: reflect.TypeFor[*ebpf.Program](),
+			Tag:  reflect.StructTag(fmt.Sprintf(`ebpf:%q`, p.Name)),
+		})
+	}
 	for i, m := range used {
 		fields = append(fields, reflect.StructField{
 			Name: fmt.Sprintf("Map%d", i),
@@ -244,22 +471,165 @@ func (r *runner) load(p *ebpf.ProgramSpec) (*ebpf.Program, []io.Closer, error) {
 		})
 	}
 	objs := reflect.New(reflect.StructOf(fields))
-	if err := r.spec.LoadAndAssign(objs.Interface(), &ebpf.CollectionOptions{Cache: r.cache}); err != nil {
-		// On failure the loader has closed whatever it created.
-		return nil, nil, err
+	opts := &ebpf.CollectionOptions{
+		Cache:    r.cache,
+		Maps:     ebpf.MapOptions{PinPath: r.pinDir},
+		Programs: ebpf.ProgramOptions{LogLevel: level},
 	}
-	closers := make([]io.Closer, len(fields))
+	if err := r.spec.LoadAndAssign(objs.Interface(), opts); err != nil {
+		return loadedObjects{}, err
+	}
+	out := loadedObjects{progs: map[string]*ebpf.Program{}, maps: map[string]*ebpf.Map{}}
 	for i := range fields {
-		closers[i] = objs.Elem().Field(i).Interface().(io.Closer)
+		v := objs.Elem().Field(i).Interface()
+		out.closers = append(out.closers, v.(io.Closer))
+		if i < len(progs) {
+			out.progs[progs[i].Name] = v.(*ebpf.Program)
+		} else {
+			out.maps[used[i-len(progs)]] = v.(*ebpf.Map)
+		}
 	}
-	return objs.Elem().Field(0).Interface().(*ebpf.Program), closers, nil
+	return out, nil
+}
+
+// noPointError is an attach that found nothing to attach to that kmatrix
+// could use (an sk_msg program in an object without a sockmap).
+type noPointError struct{ msg string }
+
+func (e *noPointError) Error() string { return e.msg }
+
+// sockmap finds the sockmap or sockhash the program being attached goes
+// to: the one it uses, else the only one in the object.
+func (r *runner) sockmap(p *ebpf.ProgramSpec) (*ebpf.Map, string, error) {
+	l := r.current
+	isSock := func(t ebpf.MapType) bool { return t == ebpf.SockMap || t == ebpf.SockHash }
+	var names []string
+	for name, m := range l.maps {
+		if isSock(m.Type()) {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 1 {
+		return l.maps[names[0]], names[0], nil
+	}
+	if len(names) == 0 {
+		for name, m := range r.spec.Maps {
+			if isSock(m.Type) {
+				names = append(names, name)
+			}
+		}
+		if len(names) == 1 {
+			objs, err := r.loadAssign(nil, names, 0)
+			if err != nil {
+				return nil, "", fmt.Errorf("creating sockmap %s: %w", names[0], err)
+			}
+			l.objects = append(l.objects, objs.closers...)
+			return objs.maps[names[0]], names[0], nil
+		}
+	}
+	slices.Sort(names)
+	return nil, "", &noPointError{fmt.Sprintf("%s programs are attached to a sockmap or sockhash; the program uses none and the object has %d (%q), so kmatrix cannot tell which", p.Type, len(names), names)}
+}
+
+// findExtTarget finds the program an freplace program replaces a function
+// of: the one --attach names, else the loaded program of the object that
+// has a global function of that name.
+func (r *runner) findExtTarget(p *ebpf.ProgramSpec) (extTarget, error) {
+	fn := p.AttachTo
+	want := r.opts.Attach[p.Name]
+	for _, l := range r.live {
+		if l.spec == nil || l.spec.Type == ebpf.Extension {
+			continue
+		}
+		if want != "" {
+			if l.name == want {
+				return extTarget{l.runs[0].prog, l.name}, nil
+			}
+			continue
+		}
+		iter := l.spec.Instructions.Iterate()
+		for iter.Next() {
+			if iter.Offset > 0 && iter.Ins.Symbol() == fn {
+				return extTarget{l.runs[0].prog, l.name}, nil
+			}
+		}
+	}
+	if want != "" {
+		return extTarget{}, fmt.Errorf("--attach %s=%s: no loaded program of the object is named %q", p.Name, want, want)
+	}
+	return extTarget{}, fmt.Errorf("freplace programs replace a global function of another BPF program, and no loaded program of the object has a function %q: name the target program with --attach %s=PROGRAM", fn, p.Name)
+}
+
+func (r *runner) extTarget(p *ebpf.ProgramSpec) (*ebpf.Program, string, error) {
+	t, ok := r.targets[p.Name]
+	if !ok {
+		return nil, "", fmt.Errorf("no target program for %s", p.Name)
+	}
+	return t.prog, t.name, nil
+}
+
+// runResults reports, for every attached program, how often it ran while
+// the trigger workload and the check ran: never-ran when 0 times, unless
+// the user said it is not expected to.
+func (r *runner) runResults(statsErr error, problems []string) {
+	trig := defaultTrigger
+	if len(r.opts.Check) > 0 {
+		trig += ", then the check command"
+	}
+	for _, l := range r.live {
+		if l.link == nil && !l.registered {
+			continue
+		}
+		for _, rt := range l.runs {
+			start := time.Now()
+			res := ProgramResult{Program: rt.name, Section: rt.section, Type: rt.typ, Stage: StageRun}
+			res.Facts.AttachPoint = l.point
+			res.Facts.Trigger = trig
+			if rt.typ == ebpf.Extension.String() {
+				// The kernel jumps to a replacement function; it does
+				// not enter it as a program, so it keeps no run count.
+				continue
+			}
+			if statsErr != nil {
+				res.Outcome, res.Facts.Class = outcome.InfraError, ClassKmatrix
+				res.Message = "run count unknown: kmatrix could not turn on the kernel's BPF run statistics: " + statsErr.Error()
+				r.emit(res)
+				continue
+			}
+			st, err := rt.prog.Stats()
+			if err != nil {
+				res.Outcome, res.Facts.Class = outcome.InfraError, ClassKmatrix
+				res.Message = "run count unknown: reading the program's statistics: " + err.Error()
+				r.emit(res)
+				continue
+			}
+			n, ns := st.RunCount, uint64(st.Runtime.Nanoseconds())
+			res.Facts.RunCount, res.Facts.RunTimeNS = &n, &ns
+			res.DurationMS = float64(time.Since(start).Microseconds()) / 1000
+			switch {
+			case n > 0:
+				res.Outcome = outcome.Pass
+				res.Message = fmt.Sprintf("ran %d times while attached (mean %d ns)", n, ns/n)
+			case slices.Contains(r.opts.NoFire, rt.name):
+				res.Outcome = outcome.Pass
+				res.Message = "did not run while attached, as declared (--no-fire)"
+			default:
+				res.Outcome, res.Facts.Class = outcome.NeverRan, ClassNeverRan
+				res.Message = fmt.Sprintf("attached to %s, but never ran while the trigger workload ran (%s): the hook may be dead on this kernel (a function renamed, inlined or no longer called)", l.point, trig)
+				if len(problems) > 0 {
+					res.Message += "; the trigger workload reported: " + strings.Join(problems, "; ")
+				}
+			}
+			r.emit(res)
+		}
+	}
 }
 
 // trimLoaderPrefix drops the "assign values: field Program: program X: "
 // that LoadAndAssign puts before every error: the result already names the
 // program, and the struct field is an artefact of how it is loaded here.
 func trimLoaderPrefix(msg, name string) string {
-	for _, p := range []string{"assign values: field Program: ", "program " + name + ": "} {
+	for _, p := range []string{"assign values: field Program0: ", "program " + name + ": "} {
 		msg = strings.Replace(msg, p, "", 1)
 	}
 	return msg
@@ -305,19 +675,27 @@ func attachFailure(err error, plan attachPlan) (Facts, string) {
 	return f, msg
 }
 
-// detachAll closes every link, reporting the ones that fail to close.
+// detachAll closes every link and unregisters every struct_ops map,
+// reporting the ones that fail.
 func (r *runner) detachAll() {
 	for _, l := range r.live {
-		if l.link == nil {
+		var err error
+		start := time.Now()
+		switch {
+		case l.link != nil:
+			err = l.link.Close()
+			l.link = nil
+		case l.registered && l.unregister != nil:
+			err = l.unregister()
+			l.registered = false
+		default:
 			continue
 		}
-		start := time.Now()
-		err := l.link.Close()
-		l.link = nil
 		if err == nil {
 			continue
 		}
-		res := result(l.spec, StageDetach, start)
+		res := ProgramResult{Program: l.name, Section: l.section, Type: l.typ, Stage: StageDetach,
+			DurationMS: float64(time.Since(start).Microseconds()) / 1000}
 		res.Outcome = outcome.AttachError
 		res.Facts = Facts{AttachPoint: l.point, Class: ClassOther}
 		setErrno(&res.Facts, err)
@@ -331,6 +709,9 @@ func (r *runner) closeAll() {
 	for _, l := range r.live {
 		if l.link != nil {
 			l.link.Close()
+		}
+		if l.registered && l.unregister != nil {
+			l.unregister()
 		}
 		closeAll(l.objects)
 	}

@@ -21,6 +21,10 @@ const (
 	StageAttach Stage = "attach"
 	// StageDetach: closing its link afterwards. Reported only when it fails.
 	StageDetach Stage = "detach"
+	// StageRun: whether an attached program ran while the trigger workload
+	// (and the user's check) ran: its run count and run time from the
+	// kernel's BPF statistics. Pass when it ran, never-ran when it did not.
+	StageRun Stage = "run"
 	// StageCheck: the user's check command, run while every program is attached.
 	StageCheck Stage = "check"
 	// StageUnload: removing a user's kernel module after its checks.
@@ -76,6 +80,43 @@ type Facts struct {
 	CORERelocation string `json:"core_relocation,omitempty"`
 	// ExitCode is the check command's exit status.
 	ExitCode *int `json:"exit_code,omitempty"`
+	// Verifier is what the verifier reported about a loaded program
+	// (load results): instructions processed, states, time, JITed size.
+	Verifier *VerifierStats `json:"verifier,omitempty"`
+	// Variant is the mechanism an attachment used where there is more
+	// than one: "tcx", "xdp native", "xdp generic", "struct_ops link".
+	Variant string `json:"variant,omitempty"`
+	// RunCount and RunTimeNS are the kernel's BPF statistics of an
+	// attached program after the trigger workload (run results):
+	// how often it ran and for how long in total.
+	RunCount  *uint64 `json:"run_count,omitempty"`
+	RunTimeNS *uint64 `json:"run_time_ns,omitempty"`
+	// Trigger names what ran while the program was attached.
+	Trigger string `json:"trigger,omitempty"`
+	// Map names the struct_ops map a struct_ops program belongs to.
+	Map string `json:"map,omitempty"`
+}
+
+// VerifierStats are the verifier's figures for one loaded program. Zero
+// fields are unknown (the kernel did not report them).
+type VerifierStats struct {
+	// InsnsProcessed is "processed N insns" from the verifier log's stats
+	// line (every kernel here), the figure the 1M-instruction limit
+	// (BPF_COMPLEXITY_LIMIT_INSNS) applies to.
+	InsnsProcessed uint32 `json:"insns_processed,omitempty"`
+	// InsnLimit is the limit the same line names ("limit 1000000").
+	InsnLimit uint32 `json:"insn_limit,omitempty"`
+	// TotalStates and PeakStates are the verifier's explored states.
+	TotalStates uint32 `json:"total_states,omitempty"`
+	PeakStates  uint32 `json:"peak_states,omitempty"`
+	// VerificationUS is "verification time N usec" (Linux 5.12+).
+	VerificationUS uint64 `json:"verification_us,omitempty"`
+	// StackDepth is the "stack depth" line: per function, "+"-joined.
+	StackDepth string `json:"stack_depth,omitempty"`
+	// JitedBytes is the size of the JITed image (bpf_prog_info).
+	JitedBytes uint32 `json:"jited_bytes,omitempty"`
+	// XlatedBytes is the size of the program after the verifier's rewrites.
+	XlatedBytes uint32 `json:"xlated_bytes,omitempty"`
 }
 
 // Class classifies a failure. The values are part of the output schema.
@@ -102,6 +143,10 @@ const (
 	ClassUnknownSection Class = "unknown-section"
 	// ClassMap: creating one of the program's maps failed.
 	ClassMap Class = "map"
+	// ClassNeverRan: attached, but the kernel never ran it.
+	ClassNeverRan Class = "never-ran"
+	// ClassKmatrix: kmatrix's own limit or failure (an infra-error).
+	ClassKmatrix Class = "kmatrix"
 	// ClassOther: none of the above; the message says what happened.
 	ClassOther Class = "other"
 )

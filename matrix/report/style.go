@@ -26,6 +26,8 @@ func Emoji(o outcome.Outcome) string {
 		return "🔌"
 	case outcome.NotAttached:
 		return "⚠️"
+	case outcome.NeverRan:
+		return "💤"
 	case outcome.KernelPanic, outcome.Oops:
 		return "💥"
 	case outcome.Splat:

@@ -14,7 +14,7 @@ import (
 var textCode = map[outcome.Outcome]string{
 	outcome.Pass: "ok", outcome.Fail: "FAIL", outcome.Skip: "skip",
 	outcome.BuildError: "BUILD", outcome.LoadError: "LOAD", outcome.AttachError: "ATTACH",
-	outcome.NotAttached: "NOATT", outcome.KernelPanic: "PANIC", outcome.Oops: "OOPS",
+	outcome.NotAttached: "NOATT", outcome.NeverRan: "NORUN", outcome.KernelPanic: "PANIC", outcome.Oops: "OOPS",
 	outcome.Splat: "SPLAT", outcome.Timeout: "TIME", outcome.InfraError: "INFRA",
 }
 
@@ -22,7 +22,7 @@ var textCode = map[outcome.Outcome]string{
 // yellow warnings, magenta crashes, blue ours.
 var textColor = map[outcome.Outcome]string{
 	outcome.Pass: "32", outcome.Skip: "2", outcome.Fail: "31", outcome.BuildError: "31",
-	outcome.LoadError: "31", outcome.AttachError: "31", outcome.NotAttached: "33",
+	outcome.LoadError: "31", outcome.AttachError: "31", outcome.NotAttached: "33", outcome.NeverRan: "33",
 	outcome.Timeout: "33", outcome.Splat: "33", outcome.Oops: "1;35", outcome.KernelPanic: "1;35",
 	outcome.InfraError: "34",
 }

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/cilium/ebpf/rlimit"
@@ -30,6 +31,19 @@ type programList []string
 
 func (p *programList) String() string     { return fmt.Sprint(*p) }
 func (p *programList) Set(v string) error { *p = append(*p, v); return nil }
+
+// attachList collects -attach PROG=TARGET flags.
+type attachList map[string]string
+
+func (a attachList) String() string { return fmt.Sprint(map[string]string(a)) }
+func (a attachList) Set(v string) error {
+	prog, target, ok := strings.Cut(v, "=")
+	if !ok || prog == "" || target == "" {
+		return fmt.Errorf("%q: want PROGRAM=TARGET (PATH:SYMBOL for a uprobe, a program for freplace)", v)
+	}
+	a[prog] = target
+	return nil
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -43,8 +57,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	var opts guest.Options
-	var programs programList
-	fs.StringVar(&opts.Interface, "iface", "lo", "network interface for xdp and tcx programs")
+	var programs, noFire programList
+	attach := attachList{}
+	fs.Var(attach, "attach", "PROGRAM=TARGET: attach PROGRAM there (PATH:SYMBOL for a uprobe, a program for freplace; repeatable)")
+	fs.Var(&noFire, "no-fire", "PROGRAM is not expected to run under the trigger workload (repeatable)")
 	fs.StringVar(&opts.CgroupPath, "cgroup", "", "cgroup v2 directory for cgroup programs (default: the cgroup2 mount)")
 	fs.Var(&programs, "program", "load only this program (repeatable)")
 	fs.DurationVar(&opts.CheckTimeout, "check-timeout", 60*time.Second, "deadline of the check command")
@@ -80,6 +96,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	opts.Programs = programs
+	opts.NoFire = noFire
+	opts.Attach = attach
 
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; the guest
 	// init raises it, but kmatrix-guest may also run elsewhere.

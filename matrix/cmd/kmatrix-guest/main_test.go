@@ -23,7 +23,7 @@ func TestRunPrintsDecodableResults(t *testing.T) {
 	require.Equal(t, 0, code, "exit 0 even though a program failed; stderr: %s", stderr.String())
 	rs, err := guest.Decode(&stdout)
 	require.NoError(t, err)
-	require.Len(t, rs, 3) // socket_pass load+attach, verifier_reject load
+	require.Len(t, rs, 4) // socket_pass load+attach+run, verifier_reject load
 	got := map[string]outcome.Outcome{}
 	for _, r := range rs {
 		got[r.Program+"/"+string(r.Stage)] = r.Outcome
@@ -32,6 +32,7 @@ func TestRunPrintsDecodableResults(t *testing.T) {
 		"socket_pass/load":     outcome.Pass,
 		"socket_pass/attach":   outcome.Pass,
 		"verifier_reject/load": outcome.LoadError,
+		"socket_pass/run":      outcome.Pass,
 	}, got)
 }
 

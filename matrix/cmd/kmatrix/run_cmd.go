@@ -43,6 +43,8 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		opts              matrix.Options
 		kernels, payloads listFlag
 		bpfObjs, kmodDirs listFlag
+		attach, files     listFlag
+		noFire            listFlag
 		shard, check      string
 	)
 	fs.StringVar(&opts.Catalog, "catalog", "", "catalog `file` (default: the built-in catalog)")
@@ -50,6 +52,9 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Var(&payloads, "payloads", "built-in `payloads` to run: bpf,kmod (default: both, or none when --bpf/--kmod are given)")
 	fs.Var(&bpfObjs, "bpf", "your BPF ELF `object`: load and attach every program on every kernel (repeatable)")
 	fs.Var(&kmodDirs, "kmod", "your out-of-tree module source `dir`: build, load and unload it on every kernel (repeatable)")
+	fs.Var(&attach, "attach", "`PROGRAM=TARGET` for a program whose section names no target: PATH:SYMBOL for a uprobe, a program for freplace (repeatable)")
+	fs.Var(&files, "file", "`HOST:GUEST` file to copy into every guest, e.g. the binary a uprobe attaches to (repeatable)")
+	fs.Var(&noFire, "no-fire", "`programs` not expected to run under the trigger workload: 0 runs is then a pass, not never-ran")
 	fs.StringVar(&check, "check", "", "`command` to run in each guest after your payloads are loaded (space-separated argv, no shell)")
 	fs.StringVar(&opts.OutDir, "out", "report", "output `dir` for report.json, report.md, report.html, junit.xml")
 	fs.IntVar(&opts.Parallel, "parallel", 0, "kernels to run at once (default: one per CPU)")
@@ -114,6 +119,7 @@ flags:
 		return exitUsage
 	}
 	opts.Kernels, opts.BPFObjects, opts.KmodDirs = kernels, bpfObjs, kmodDirs
+	opts.Attach, opts.Files, opts.NoFire = attach, files, noFire
 	if len(payloads) > 0 {
 		opts.Payloads = payloads
 	}
