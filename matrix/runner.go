@@ -148,6 +148,7 @@ func (r *Runner) Kernel(ctx context.Context, k *kernels.Kernel) ([]report.Cell, 
 		Timeout:  r.opts.Timeout,
 		MemoryMB: 512,
 		CPUs:     1,
+		Append:   lsmArgs(k), // BPF LSM on, where the kernel has it
 	}
 
 	// Build: the built-in module and the user's modules, per kernel.

@@ -103,6 +103,17 @@ func LoadObject(path string, opts Options) ([]ProgramResult, error) {
 		return nil, &ObjectError{path, err}
 	}
 	spec, err := ebpf.LoadCollectionSpec(path)
+	if err != nil && strings.Contains(err.Error(), "'.struct_ops' section: not supported") {
+		// libbpf loads it; cilium/ebpf (v0.22) reads only .struct_ops.link.
+		// kmatrix's limit, not the object's: an infra-error result.
+		res := ProgramResult{Stage: StageLoad, Outcome: outcome.InfraError, Section: ".struct_ops", Type: "StructOps map",
+			Message: "kmatrix cannot load this object: its loader (cilium/ebpf) reads struct_ops maps from .struct_ops.link sections only, not from .struct_ops: " + err.Error()}
+		res.Facts.Class = ClassKmatrix
+		if opts.OnResult != nil {
+			opts.OnResult(res)
+		}
+		return []ProgramResult{res}, nil
+	}
 	if err != nil {
 		return nil, &ObjectError{path, fmt.Errorf("not a usable BPF ELF object (want the output of clang -target bpf -c): %w", err)}
 	}
@@ -165,10 +176,11 @@ func LoadObject(path string, opts Options) ([]ProgramResult, error) {
 	slices.SortFunc(ops, func(a, b *ebpf.MapSpec) int { return cmp.Compare(a.Name, b.Name) })
 
 	r := &runner{
-		spec:    spec,
-		opts:    opts,
-		cache:   btf.NewCache(), // parse the kernel's BTF once, not per program
-		targets: map[string]extTarget{},
+		spec:     spec,
+		opts:     opts,
+		cache:    btf.NewCache(), // parse the kernel's BTF once, not per program
+		targets:  map[string]extTarget{},
+		sockmaps: map[string]*ebpf.Map{},
 	}
 	r.env = &env{cgroupPath: opts.CgroupPath, targets: opts.Attach, sockmap: r.sockmap, extTarget: r.extTarget}
 	if r.opts.LogLines == 0 {
@@ -240,6 +252,10 @@ type runner struct {
 	pinErr error
 	// targets are the programs extension programs replace functions of.
 	targets map[string]extTarget
+	// sockmaps are the object's sockmaps shared by the programs attached
+	// to them; shared is what to close at the end.
+	sockmaps map[string]*ebpf.Map
+	shared   []io.Closer
 }
 
 type extTarget struct {
@@ -519,11 +535,18 @@ func (r *runner) sockmap(p *ebpf.ProgramSpec) (*ebpf.Map, string, error) {
 			}
 		}
 		if len(names) == 1 {
+			// One instance for every program that does not name it, as
+			// a loader has one per object: a stream parser and verdict
+			// work together only on the same map.
+			if m := r.sockmaps[names[0]]; m != nil {
+				return m, names[0], nil
+			}
 			objs, err := r.loadAssign(nil, names, 0)
 			if err != nil {
 				return nil, "", fmt.Errorf("creating sockmap %s: %w", names[0], err)
 			}
-			l.objects = append(l.objects, objs.closers...)
+			r.shared = append(r.shared, objs.closers...)
+			r.sockmaps[names[0]] = objs.maps[names[0]]
 			return objs.maps[names[0]], names[0], nil
 		}
 	}
@@ -716,6 +739,7 @@ func (r *runner) closeAll() {
 		closeAll(l.objects)
 	}
 	r.live = nil
+	closeAll(r.shared)
 }
 
 func closeAll(cs []io.Closer) {

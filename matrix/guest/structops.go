@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -16,6 +17,10 @@ import (
 
 	"github.com/kmatrix/kmatrix/matrix/outcome"
 )
+
+// fieldPrefixRE matches the "field Map0: " the lazy loader puts before an
+// error: an artefact of how kmatrix loads, not the user's.
+var fieldPrefixRE = regexp.MustCompile(`field (Map|Program)\d+: `)
 
 // structOpsType is the kernel struct a struct_ops map implements
 // ("tcp_congestion_ops", "sched_ext_ops").
@@ -61,16 +66,21 @@ func (r *runner) structOps(m *ebpf.MapSpec) {
 		lr := res(StageLoad, start)
 		lr.Outcome = outcome.LoadError
 		lr.Facts, lr.Message, lr.Log = loadFailure(err, &ebpf.ProgramSpec{Name: m.Name, Type: ebpf.StructOps}, r.spec.Types, r.opts.LogLines)
-		lr.Message = strings.Replace(lr.Message, "assign values: ", "", 1)
+		lr.Message = fieldPrefixRE.ReplaceAllString(strings.Replace(lr.Message, "assign values: ", "", 1), "")
 		var ie *infraError
 		if errors.As(err, &ie) {
 			lr.Outcome, lr.Facts.Class, lr.Message = outcome.InfraError, ClassKmatrix, ie.Error()
-		} else if errors.Is(err, ebpf.ErrNotSupported) && strings.Contains(err.Error(), "bpf_struct_ops_"+typ) {
+		} else if (errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, btf.ErrNotFound)) && strings.Contains(err.Error(), typ) {
 			// "bpf_struct_ops_sched_ext_ops doesn't exist in kernel":
 			// the kernel has no such struct_ops type (sched_ext needs
 			// CONFIG_SCHED_CLASS_EXT, Linux 6.12+).
 			lr.Facts.Class = ClassNotSupported
 			lr.Message = fmt.Sprintf("this kernel has no struct_ops type %s (no bpf_struct_ops_%s in its BTF): %s", typ, typ, lr.Message)
+		} else if isLink && errors.Is(err, unix.EINVAL) && strings.Contains(err.Error(), "map create") {
+			// BPF_F_LINK on a struct_ops map arrived in Linux 6.4
+			// (commit 68b04864ca42 "bpf: Create links for BPF struct_ops maps").
+			lr.Facts.Class, lr.Facts.RequiresKernel = ClassNotSupported, "6.4"
+			lr.Message = "struct_ops links (.struct_ops.link) need Linux 6.4: " + lr.Message
 		}
 		r.emit(lr)
 		return

@@ -37,6 +37,10 @@ type Delta struct {
 	// KernelChanges: kernels in both whose identity changed (a new
 	// package version, another compiler): often the reason a cell changed.
 	KernelChanges []KernelChange
+	// Verifier: programs whose processed instructions grew by more than
+	// 20 % or came within 10 % of the verifier's limit (see verifierFlags).
+	// Flagged, not counted as regressions: they still load.
+	Verifier []VerifierFlag
 	// Unchanged counts cells with the same outcome in both.
 	Unchanged int
 }
@@ -120,6 +124,7 @@ func Diff(baseline, current *Report) Delta {
 			d.Removed = append(d.Removed, c)
 		}
 	}
+	d.Verifier = verifierFlags(old, current.Cells)
 	return d
 }
 
@@ -156,7 +161,7 @@ func (d Delta) Regressed() bool { return len(d.Regressions) > 0 }
 // Empty reports whether nothing changed at all.
 func (d Delta) Empty() bool {
 	return len(d.Regressions)+len(d.Fixes)+len(d.Changed)+len(d.Infra)+len(d.Added)+len(d.Removed)+
-		len(d.AddedKernels)+len(d.RemovedKernels)+len(d.KernelChanges) == 0
+		len(d.AddedKernels)+len(d.RemovedKernels)+len(d.KernelChanges)+len(d.Verifier) == 0
 }
 
 // Err is nil unless a cell regressed; then it wraps ErrRegression and
@@ -191,6 +196,7 @@ func (d Delta) Headline() string {
 	add(len(d.KernelChanges), "updated kernel", "updated kernels")
 	add(len(d.Added), "new cell", "new cells")
 	add(len(d.Removed), "removed cell", "removed cells")
+	add(len(d.Verifier), "verifier flag", "verifier flags")
 	if len(parts) == 0 {
 		return fmt.Sprintf("no changes (%d cells alike)", d.Unchanged)
 	}
@@ -235,6 +241,9 @@ func (d Delta) WriteText(w io.Writer) error {
 	}
 	for _, c := range d.Removed {
 		fmt.Fprintf(&b, "removed cell: %s (was %s)\n", c.ID(), c.Outcome)
+	}
+	for _, v := range d.Verifier {
+		fmt.Fprintf(&b, "verifier: %s/%s/%s: %s\n", v.Kernel, v.Payload, v.Check, v.Why)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -343,6 +352,15 @@ func (d Delta) markdown(rows int) string {
 		}
 		more(cut)
 		b.WriteString("\n</details>\n\n")
+	}
+	if len(d.Verifier) > 0 {
+		fmt.Fprintf(&b, "### 🧮 Verifier (%d: still loading, but heading for the limit)\n\n| kernel | payload | check | was | now | why |\n|:--|:--|:--|--:|--:|:--|\n", len(d.Verifier))
+		n, cut := limit(len(d.Verifier))
+		for _, v := range d.Verifier[:n] {
+			fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %s |\n", mdText(v.Kernel), mdText(v.Payload), mdText(v.Check), v.Was, v.Now, mdText(v.Why))
+		}
+		more(cut)
+		b.WriteString("\n")
 	}
 	cells("New cells", d.Added)
 	cells("Removed cells", d.Removed)
