@@ -80,8 +80,23 @@ type wantExec struct {
 // right pid, parent, depth, comm and filename, and nothing else.
 func TestExecEvents(t *testing.T) {
 	requireBPF(t)
+	// The kernel's run statistics (BPF_ENABLE_STATS, Linux 5.8+): the
+	// exec program's run count is evidence that the hook fired, beside
+	// the events it sent.
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	require.NoError(t, err)
+	defer stats.Close()
 	tr := loadAttached(t, Options{FilterTgid: uint32(os.Getpid())})
 	checkExecEvents(t, tr, 5)
+	st, err := tr.exec.Stats()
+	require.NoError(t, err)
+	// Every exec in the guest runs it (the filter is in the program), at
+	// least our 7.
+	assert.GreaterOrEqual(t, st.RunCount, uint64(7), "run count of %s", tr.variant.program())
+	evidence(t, "run_count."+tr.variant.program(), st.RunCount)
+	if st.RunCount > 0 {
+		evidence(t, "mean_run_ns."+tr.variant.program(), st.Runtime.Nanoseconds()/int64(st.RunCount))
+	}
 }
 
 // TestFallbackVariant loads the bounded-loop variant on every kernel, even
