@@ -55,8 +55,12 @@ matrix: deps
 # The series lane: one kernel per upstream series (kernels/series.yaml, 11
 # today, most without headers in the archive: their module cells skip).
 # Not part of make test: cold, it downloads ~400 MB and makes build roots.
+# It also bisects a known change (bpf_strcasecmp, new in 6.18) over
+# trixie-backports' 29 kernels, and builds modules for the backports and
+# experimental kernels outside the default catalog.
 series: deps
 	$(KMATRIX) run --catalog kernels/series.yaml --out $(REPORT)-series $(if $(KERNELS),--kernels $(KERNELS)) $(if $(FLOAT),--float)
+	KMATRIX_SERIES=1 $(GO) test -count=1 -timeout 30m -run 'TestBisectStrcasecmp|TestBuildBackportsAndExperimental' -v ./matrix/cmd/kmatrix/ ./kmod/build/
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./vmtest/ ./kmod/... ./matrix/

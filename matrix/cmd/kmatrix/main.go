@@ -5,6 +5,8 @@
 //	kmatrix exec --kernel NAME -- CMD [ARG...]
 //	                                run a command inside a kernel (also a `go test -exec` adapter)
 //	kmatrix run [flags]             run the matrix and write the report
+//	kmatrix bisect --check P/C --good K1 --bad K2
+//	                                find the first package version where a cell's outcome changes
 //	kmatrix version                 print the version reports record
 //	kmatrix report merge|diff       join shard reports, compare two reports
 //	kmatrix help exit-codes         what each exit code means (exitcodes.go)

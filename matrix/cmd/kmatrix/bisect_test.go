@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestBisectStrcasecmp bisects a real behaviour change over trixie-backports'
+// 29 signed kernels (6.16.3 to 7.3.4): testdata/strcasecmp.o calls the
+// bpf_strcasecmp kfunc, which Linux 6.18 added, so its load cell passes on
+// 7.3.4 and fails on 6.16.3, and the first version where it passes is the
+// first 6.18 the archive lists. It boots about five kernels (one download
+// each when cold), so it runs only in the series lane (make series, or
+// KMATRIX_SERIES=1).
+func TestBisectStrcasecmp(t *testing.T) {
+	if os.Getenv("KMATRIX_SERIES") == "" {
+		t.Skip("boots ~5 trixie-backports kernels: set KMATRIX_SERIES=1 (make series) to run it")
+	}
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := bisectMain(context.Background(), []string{
+		"--check", "bpf:strcasecmp/case_insensitive/load", "--bpf", "testdata/strcasecmp.o",
+		"--suite", "trixie-backports", "--good", "7.3.4-1~bpo13+1", "--bad", "6.16.3-1~bpo13+1", "--out", out,
+	}, &stdout, &stderr)
+	t.Log(stderr.String())
+	require.Equal(t, 0, code, "%s", stdout.String())
+	t.Log(stdout.String())
+	b, err := os.ReadFile(filepath.Join(out, "bisect.json"))
+	require.NoError(t, err)
+	var res bisectResult
+	require.NoError(t, json.Unmarshal(b, &res))
+	assert.Equal(t, 29, res.Versions)
+	assert.Regexp(t, `^6\.17\.`, res.Bad.Version, "the newest kernel without bpf_strcasecmp is a 6.17")
+	assert.Equal(t, "load-error", string(res.Bad.Outcome))
+	assert.Contains(t, res.Bad.Message, `kfunc "bpf_strcasecmp"`)
+	assert.Regexp(t, `^6\.18\.`, res.Good.Version, "the first kernel with it is a 6.18")
+	assert.Equal(t, "pass", string(res.Good.Outcome))
+	assert.LessOrEqual(t, res.Boots, 5, "29 versions take at most ceil(log2(28)) = 5 boots")
+	t.Logf("kmatrix-evidence bisect boots=%d versions=%d change=%s..%s", res.Boots, res.Versions, res.Bad.Version, res.Good.Version)
+}
+
+func TestBisectBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--check", "load", "--good", "a", "--bad", "b"}, "want PAYLOAD/CHECK"},
+		{[]string{"--check", "bpf/TestLoad", "--good", "a"}, "--good and --bad are both needed"},
+		{[]string{"--check", "bpf/TestLoad", "--good", "nope", "--bad", "debian-sid"}, `"nope" is not a kernel of the catalog (debian-bullseye, debian-bookworm, debian-trixie, debian-sid)`},
+		{[]string{"--check", "bpf/TestLoad", "--good", "debian-sid", "--bad", "debian-trixie"}, "bisect within one suite"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := bisectMain(context.Background(), append(tc.args, "--out", t.TempDir()), &stdout, &stderr)
+		assert.Equal(t, 2, code, "%v: %s", tc.args, stderr.String())
+		assert.Contains(t, stderr.String(), tc.want, tc.args)
+	}
+}
