@@ -161,27 +161,31 @@ func (o Outdated) String() string {
 // Local kernels have no archive to compare with. A suite that cannot be
 // read is an error; the others are still compared.
 func FindOutdated(ctx context.Context, rs []Resolved, opts Options) ([]Outdated, error) {
-	bySuite := map[string][]Available{}
+	suites := map[string][]string{} // flavour → suites
+	for _, r := range rs {
+		if r.Local == "" && r.Suite != "" && !slices.Contains(suites[r.Flavour], r.Suite) {
+			suites[r.Flavour] = append(suites[r.Flavour], r.Suite)
+		}
+	}
 	var errs *multierror.Error
+	var all []Available
+	for flavour, ss := range suites {
+		a, err := List(ctx, ss, flavour, opts)
+		if err != nil {
+			errs = multierror.Append(errs, err)
+		}
+		all = append(all, a...)
+	}
 	var out []Outdated
 	for _, r := range rs {
 		if r.Local != "" || r.Suite == "" {
 			continue
 		}
-		key := r.Suite + " " + r.Flavour
-		all, ok := bySuite[key]
-		if !ok {
-			var err error
-			all, err = List(ctx, []string{r.Suite}, r.Flavour, opts)
-			if err != nil {
-				errs = multierror.Append(errs, fmt.Errorf("kernel %q: %w", r.Name, err))
-			}
-			bySuite[key] = all
-		}
 		sr := seriesOf(r.Version)
 		var newest *Available
 		for i, a := range all {
-			if a.Source == r.Source && a.Series == sr && debCompare(a.Version, r.Version) > 0 {
+			if a.Suite == r.Suite && a.Source == r.Source && a.Series == sr && strings.HasSuffix(a.Package, "-"+r.Flavour) &&
+				debCompare(a.Version, r.Version) > 0 && (newest == nil || debCompare(a.Version, newest.Version) > 0) {
 				newest = &all[i]
 			}
 		}

@@ -20,8 +20,10 @@ import (
 // translated by TCG, so the two Go test binaries starting and exiting with
 // no checks already cost about 1.2× the floor, and CO-RE's one-time decode of
 // the kernel's BTF another 0.2 s.
-func BenchmarkMatrix(b *testing.B) {
-	ks := kernelstest.Default(b)
+func BenchmarkMatrix(b *testing.B) { benchMatrix(b, kernelstest.Default(b)) }
+
+// benchMatrix is BenchmarkMatrix on the kernels ks.
+func benchMatrix(b *testing.B, ks []*kernels.Kernel) {
 	ctx := context.Background()
 	r, err := NewRunner(ctx, Options{})
 	if err != nil {
