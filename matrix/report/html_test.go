@@ -73,6 +73,14 @@ func TestHTMLRowPerKernel(t *testing.T) {
 	has(t, h, `<td class="since since-from">6.1.7</td><td class="since since-all">all</td><td class="since since-all">all</td>`)
 }
 
+func TestHTMLStylesEveryOutcome(t *testing.T) {
+	// Every outcome has its colour and symbol (the legend shows them all).
+	for _, o := range outcome.All {
+		assert.Regexp(t, `\.o-`+regexp.QuoteMeta(string(o))+`[ ,][^{]*\{ background:`, htmlSource, "%s has no colour", o)
+		assert.Contains(t, htmlSource, ".o-"+string(o)+" .sym::before", "%s has no symbol", o)
+	}
+}
+
 func TestHTMLBreaksLongCheckNames(t *testing.T) {
 	var b bytes.Buffer
 	require.NoError(t, wide().WriteHTML(&b))

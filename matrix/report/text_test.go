@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kmatrix/kmatrix/matrix/outcome"
 )
 
 func TestTextTable(t *testing.T) {
@@ -136,4 +138,12 @@ func TestShorten(t *testing.T) {
 	assert.Equal(t, "TestAttach/kprobe", shorten("TestAttach/kprobe", 17))
 	assert.Equal(t, "Tes…robe", shorten("TestAttach/kprobe", 8))
 	assert.Equal(t, 8, utf8.RuneCountInString(shorten("TestAttach/kprobe", 8)))
+}
+
+func TestTextCodeForEveryOutcome(t *testing.T) {
+	for _, o := range outcome.All {
+		assert.NotEmpty(t, textCode[o], "%s has no short code in the terminal table", o)
+		assert.LessOrEqual(t, len(textCode[o]), len("ATTACH"), o)
+		assert.NotEmpty(t, textColor[o], "%s has no colour in the terminal table", o)
+	}
 }
