@@ -185,6 +185,7 @@ func TestExitCodesUsage(t *testing.T) {
 		{"exec", "--kernel", "debian-sid", "--memory", "-1", "--", "true"},
 		{"kernels", "--frob"},
 		{"fetch", "--frob"},
+		{"fetch", "no-such-kernel"},
 		{"mirrors", "extra"},
 		{"report"},
 		{"report", "frob"},

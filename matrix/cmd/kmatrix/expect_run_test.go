@@ -16,7 +16,8 @@ import (
 // A project whose object has a tcx program (Linux 6.6+) can be green: with
 // an expectation for kernels < 6.6, kmatrix run exits 0 on the default
 // kernels; without it, 1; and an expectation on a cell that passes is an
-// unexpected pass, 1 again. Real kernels, the real object, the real CLI.
+// unexpected pass, 1 again; and against a baseline that failed the same
+// way, 0. Real kernels, the real object, the real CLI.
 func TestRunExpectations(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots every default kernel three times; -short skips it")
@@ -80,6 +81,13 @@ func TestRunExpectations(t *testing.T) {
 	code, rep = run("")
 	assert.Equal(t, exitFailed, code, "without the expectation the tcx cells fail the run")
 	assert.Nil(t, find(rep, ks[0].Name, "count_ingress/attach").Expected)
+
+	// With a baseline that failed the same way, nothing is new: exit 0
+	// (one kernel is enough to show it).
+	base := t.TempDir()
+	require.NoError(t, rep.Write(base))
+	assert.Equal(t, exitOK, dispatch(ctx, []string{"run", "--bpf", obj, "--kernels", ks[0].Name, "--out", t.TempDir(),
+		"--baseline", filepath.Join(base, "report.json")}), "an unchanged failure is not a regression")
 
 	code, rep = run(stale)
 	assert.Equal(t, exitFailed, code, "an unexpected pass fails the run")

@@ -184,6 +184,10 @@ func fetchCmd(ctx context.Context, args []string) int {
 		return usageExit(err)
 	}
 	opts.Headers = !*noHeaders
+	if _, err := cat.Select(fs.Args()); err != nil {
+		fmt.Fprintf(os.Stderr, "kmatrix fetch: %v\n", err)
+		return exitUsage
+	}
 	if err := checkMirrorFor(ctx, cat, fs.Args(), opts); err != nil {
 		fmt.Fprintf(os.Stderr, "kmatrix fetch: %v\n", err)
 		return usageExit(err)
