@@ -210,7 +210,14 @@ func planAttach(spec *ebpf.ProgramSpec, e *env) attachPlan {
 			// object asks for tcx, which arrived in Linux 6.6.
 			return planTC(spec.AttachType, false)
 		case ebpf.AttachNetkitPrimary, ebpf.AttachNetkitPeer:
-			return none("netkit", "section %q attaches to a netkit device, which kmatrix does not create yet", spec.SectionName)
+			at := spec.AttachType
+			side := "primary"
+			if at == ebpf.AttachNetkitPeer {
+				side = "peer"
+			}
+			return attachPlan{point: "netkit " + side + " of a pair in its own network namespace", attach: func(p *ebpf.Program) (io.Closer, error) {
+				return attachNetkit(p, at)
+			}}
 		}
 		// "tc" and "classifier": a cls_bpf classifier without a hook;
 		// loaders attach it at ingress, through tcx where the kernel has

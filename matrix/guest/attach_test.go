@@ -55,7 +55,7 @@ func TestPlanAttach(t *testing.T) {
 		{"usdt/lib:prov:name", ebpf.Kprobe, 0, "lib:prov:name", "", "need a target process or binary"},
 		{"tracepoint/syscalls", ebpf.TracePoint, 0, "syscalls", "", "want tracepoint/<group>/<name>"},
 		{"raw_tp", ebpf.RawTracepoint, 0, "", "", "want raw_tracepoint/<name>"},
-		{"netkit/primary", ebpf.SchedCLS, ebpf.AttachNetkitPrimary, "", "", "netkit device"},
+		{"netkit/primary", ebpf.SchedCLS, ebpf.AttachNetkitPrimary, "", "netkit primary of a pair in its own network namespace", ""},
 		{"action", ebpf.SchedACT, 0, "", "", "tc action"},
 		{"xdp/devmap", ebpf.XDP, ebpf.AttachXDPDevMap, "", "", "run from a map"},
 		{"cgroup/skb", ebpf.CGroupSKB, 0, "", "", "does not say ingress or egress"},

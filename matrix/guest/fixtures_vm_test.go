@@ -19,7 +19,7 @@ import (
 // attachFixtures are the objects of testdata/ built the way libbpf and
 // cilium/ebpf projects build theirs, one per attach mechanism.
 var attachFixtures = []string{"pinned", "tcp_cc", "sched_ext", "tc", "xdp2", "kprobe_multi", "never", "iter",
-	"sockmap", "cgroup", "netfilter", "freplace", "uprobe", "lsm", "fentry"}
+	"sockmap", "cgroup", "netfilter", "freplace", "uprobe", "lsm", "fentry", "netkit"}
 
 // guestTool is where kmatrix run puts kmatrix-guest; uprobe.c's section
 // names it.
@@ -106,6 +106,12 @@ func expectedOutcomes(v kernels.Version, cfg map[string]string) map[string]want 
 		attached("lsm", "lsm_file_open", "lsm_bprm_check")
 	}
 	attached("fentry", "fentry_connect", "fexit_open")
+	if v.AtLeast(6, 7) && y("CONFIG_NETKIT") {
+		attached("netkit", "netkit_primary", "netkit_peer")
+	} else {
+		attachErr("netkit", "netkit_primary", outcome.AttachError, ClassNotSupported)
+		attachErr("netkit", "netkit_peer", outcome.AttachError, ClassNotSupported)
+	}
 	return e
 }
 
