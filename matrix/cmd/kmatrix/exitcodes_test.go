@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -227,11 +228,7 @@ func TestExitCodesSignals(t *testing.T) {
 		t.Skip("builds kmatrix and starts a run on a real kernel; -short skips it")
 	}
 	ks := kernelstest.Default(t)
-	bin := filepath.Join(t.TempDir(), "kmatrix")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin := buildKmatrix(t)
 	for _, tc := range []struct {
 		sig  syscall.Signal
 		want int
@@ -265,4 +262,86 @@ func TestMirrors(t *testing.T) {
 	assert.Equal(t, exitOK, mirrorsMain(nil, &out, &errb), errb.String())
 	assert.Equal(t, "archive\tfile:///srv/debian\nsecurity\tfile:///srv/debian-security\n", out.String())
 	assert.Equal(t, exitOK, dispatch(context.Background(), []string{"mirrors"}))
+}
+
+var built struct {
+	once sync.Once
+	bin  string
+	err  error
+	out  []byte
+}
+
+// buildKmatrix builds the kmatrix command once per test process, static
+// as its guest agent must be.
+func buildKmatrix(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "kmatrix-cli-test-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.bin = filepath.Join(dir, "kmatrix")
+		cmd := exec.Command("go", "build", "-o", built.bin, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		built.out, built.err = cmd.CombinedOutput()
+	})
+	require.NoError(t, built.err, "%s", built.out)
+	return built.bin
+}
+
+// On a host whose apt sources name no Debian mirror (here: an empty
+// /etc/apt, in a private mount namespace) and KMATRIX_DEBIAN_MIRROR unset,
+// run, fetch and mirrors stop before downloading anything, exit 2, and
+// name the variable with the format of its value. A warm cache needs no
+// mirror: fetch of a cached kernel still works.
+func TestNoMirrorStopsBeforeDownloading(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds kmatrix; -short skips it")
+	}
+	if os.Getuid() != 0 {
+		t.Skip("needs root for a private mount namespace (unshare --mount) to hide /etc/apt")
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("needs unshare(1) (util-linux) to hide /etc/apt in a private mount namespace")
+	}
+	ks := kernelstest.Default(t) // warm the default cache first
+	bin := buildKmatrix(t)
+	emptyApt := t.TempDir()
+	cache := t.TempDir()
+	noMirror := func(cacheDir string, args ...string) (int, string) {
+		script := `mount --bind "$1" /etc/apt && shift && exec "$@"`
+		cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c", script, "sh", emptyApt, bin}, args...)...)
+		var env []string
+		for _, e := range os.Environ() {
+			if !strings.HasPrefix(e, "KMATRIX_DEBIAN_") && !strings.HasPrefix(e, "KMATRIX_CACHE_DIR=") {
+				env = append(env, e)
+			}
+		}
+		if cacheDir != "" {
+			env = append(env, "KMATRIX_CACHE_DIR="+cacheDir)
+		}
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+	for _, args := range [][]string{
+		{"run", "--kernels", ks[0].Name, "--out", t.TempDir()},
+		{"fetch", ks[0].Name},
+		{"mirrors"},
+	} {
+		code, out := noMirror(cache, args...)
+		assert.Equal(t, exitUsage, code, "%v:\n%s", args, out)
+		assert.Contains(t, out, "no Debian mirror configured", args)
+		assert.Contains(t, out, "KMATRIX_DEBIAN_MIRROR=https://<your Debian mirror>/debian", args)
+	}
+	left, _ := filepath.Glob(filepath.Join(cache, "*", "*"))
+	assert.Empty(t, left, "nothing was downloaded into the empty cache")
+
+	code, out := noMirror("", "fetch", ks[0].Name)
+	assert.Equal(t, exitOK, code, "a cached kernel needs no mirror:\n%s", out)
 }
