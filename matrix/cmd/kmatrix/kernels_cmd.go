@@ -54,6 +54,8 @@ type kernelRow struct {
 	Cached         bool   `json:"cached"`
 	Local          string `json:"local,omitempty"`
 	Change         string `json:"change,omitempty"`
+	// HeadersMissing says why the archive has no headers for it (module payloads skip).
+	HeadersMissing string `json:"headers_missing,omitempty"`
 }
 
 func kernelsCmd(ctx context.Context, args []string) int {
@@ -97,7 +99,7 @@ Lists every kernel of the catalog as resolved (name, release, package version, c
 	var rows []kernelRow
 	for _, r := range rs {
 		row := kernelRow{Name: r.Name, Release: r.Release, PackageVersion: r.Version, Suite: r.Image().Pocket,
-			Package: r.Image().Name, SHA256: r.Image().SHA256, Compiler: r.Compiler, Local: r.Local, Change: r.Change}
+			Package: r.Image().Name, SHA256: r.Image().SHA256, Compiler: r.Compiler, Local: r.Local, Change: r.Change, HeadersMissing: r.HeadersMissing}
 		if v, err := kernels.ParseVersion(r.Release); err == nil {
 			row.Version = v.String()
 		}
@@ -128,17 +130,17 @@ Lists every kernel of the catalog as resolved (name, release, package version, c
 		enc.Encode(rows)
 	} else {
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tRELEASE\tPACKAGE VERSION\tSUITE\tCOMPILER\tBTF\tCACHED")
+		fmt.Fprintln(tw, "NAME\tRELEASE\tPACKAGE VERSION\tSUITE\tCOMPILER\tBTF\tHEADERS\tCACHED")
 		for _, r := range rows {
 			btf := "?"
 			if r.BTF != nil {
 				btf = yesNo(*r.BTF)
 			}
 			if r.Local != "" {
-				fmt.Fprintf(tw, "%s\t(local %s)\t\t\t\t\t\n", r.Name, r.Local)
+				fmt.Fprintf(tw, "%s\t(local %s)\t\t\t\t\t\t\n", r.Name, r.Local)
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Release, r.PackageVersion, r.Suite, r.Compiler, btf, yesNo(r.Cached))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Release, r.PackageVersion, r.Suite, r.Compiler, btf, yesNo(r.HeadersMissing == ""), yesNo(r.Cached))
 		}
 		tw.Flush()
 	}
