@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestHelpExitsZeroAndListsCommands(t *testing.T) {
@@ -106,4 +108,41 @@ func TestNearest(t *testing.T) {
 	assert.Equal(t, 1, editDistance("rnu", "run"), "a swap of neighbours costs one")
 	assert.Equal(t, 3, editDistance("", "run"))
 	assert.Equal(t, 0, editDistance("run", "run"))
+}
+
+// Every subcommand parses its flags the same way: a misspelt flag is a
+// usage error naming the nearest flag of that command.
+func TestEverySubcommandSuggestsFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"kernels", "--flaot"}, "kmatrix kernels: unknown flag --flaot: did you mean --float?"},
+		{[]string{"fetch", "--catlog", "x"}, "kmatrix fetch: unknown flag --catlog: did you mean --catalog?"},
+		{[]string{"report", "merge", "--ot", "x"}, "kmatrix report merge: unknown flag --ot: did you mean --out?"},
+		{[]string{"report", "diff", "--baselin", "x"}, "kmatrix report diff: unknown flag --baselin: did you mean --baseline?"},
+		{[]string{"bisect", "--god", "x"}, "kmatrix bisect: unknown flag --god: did you mean --good?"},
+		{[]string{"mirrors", "--json"}, "kmatrix mirrors: unknown flag --json\n"},
+		{[]string{"version", "--verbose"}, "kmatrix version: unknown flag --verbose\n"},
+	} {
+		errb := captureStderr(t, func() {
+			assert.Equal(t, exitUsage, dispatch(context.Background(), c.args), c.args)
+		})
+		assert.Contains(t, errb, c.want, c.args)
+	}
+}
+
+// captureStderr runs f with os.Stderr going to a file, and returns what f wrote there.
+func captureStderr(t *testing.T, f func()) string {
+	t.Helper()
+	tmp, err := os.CreateTemp(t.TempDir(), "stderr")
+	require.NoError(t, err)
+	defer tmp.Close()
+	old := os.Stderr
+	os.Stderr = tmp
+	defer func() { os.Stderr = old }()
+	f()
+	b, err := os.ReadFile(tmp.Name())
+	require.NoError(t, err)
+	return string(b)
 }

@@ -9,16 +9,6 @@ import (
 	"github.com/kmatrix/kmatrix/matrix/report"
 )
 
-// parseExit is the exit code for a flag.Parse error: -h and --help ask for
-// the usage (printed already) and succeed; anything else is a usage error
-// (the flag package printed it).
-func parseExit(err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
-	return exitUsage
-}
-
 // rangeCheck is one numeric or duration flag's range: ok is whether its
 // parsed value is in range, want what it must be.
 type rangeCheck struct {

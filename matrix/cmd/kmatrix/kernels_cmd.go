@@ -76,8 +76,8 @@ Lists every kernel of the catalog as resolved (name, release, package version, c
 --outdated lists the catalog kernels for which the archive holds a newer kernel of the same series.`)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return parseExit(err)
+	if code, ok := parseFlags(fs, args, os.Stdout, os.Stderr); !ok {
+		return code
 	}
 	if sf.series {
 		return seriesCmd(ctx, sf, kf, *asJSON)
@@ -177,8 +177,8 @@ func fetchCmd(ctx context.Context, args []string) int {
 		fmt.Fprintln(fs.Output(), "usage: kmatrix fetch [flags] [NAME...]\n\nFetches the named kernels (default: all of the catalog) into the cache and prints where they are.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return parseExit(err)
+	if code, ok := parseFlags(fs, args, os.Stdout, os.Stderr); !ok {
+		return code
 	}
 	cat, opts, err := kf.load()
 	if err != nil {

@@ -29,8 +29,8 @@ func mirrorsMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(fs.Output(), "usage: kmatrix mirrors\n\nPrints the Debian archive and security mirrors kmatrix downloads kernels from: %s and\n%s when set, else the host's apt sources. Exits 2 when there is none.\n", kernels.EnvMirror, kernels.EnvSecurityMirror)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return parseExit(err)
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "kmatrix mirrors: unexpected argument %q\n", fs.Arg(0))

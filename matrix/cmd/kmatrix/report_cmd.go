@@ -50,8 +50,8 @@ func mergeCmd(_ context.Context, args []string) int {
 		fmt.Fprintln(fs.Output(), "usage: kmatrix report merge [--out DIR] [--expect FILE] SHARD/report.json...\n\nJoins the reports of sharded runs (kmatrix run --shard i/n). A missing shard is named in the\nmerged report, which is still written, and the exit code is 4: the matrix is incomplete.\nFailing cells do not change the exit code: report diff (or the report itself) judges them.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return parseExit(err)
+	if code, ok := parseFlags(fs, args, os.Stdout, os.Stderr); !ok {
+		return code
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "kmatrix report merge: no reports given: pass the report.json of every shard")
@@ -110,8 +110,8 @@ func diffCmd(_ context.Context, args []string) int {
 		fmt.Fprintln(fs.Output(), "usage: kmatrix report diff [--out FILE.md] OLD/report.json NEW/report.json\n       kmatrix report diff [--out FILE.md] --baseline OLD/report.json NEW/report.json\n\nSays what changed from OLD to NEW; exits 3 when a cell regressed, 1 when a cell fails that did\nnot fail the same way in OLD (or passes against an expectation), 4 when only infra-errors fail\n(kmatrix help exit-codes). A missing or unreadable OLD is\nan error (exit 2), so a mistyped path never passes the gate; with --allow-missing-baseline a\nmissing OLD is a first run: every cell is new. In GitHub Actions it also sets the step output regressions=N.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return parseExit(err)
+	if code, ok := parseFlags(fs, args, os.Stdout, os.Stderr); !ok {
+		return code
 	}
 	set, err := loadExpect(*expectFile)
 	if err != nil {
