@@ -194,3 +194,11 @@ func TestGlob(t *testing.T) {
 	assert.True(t, glob("a.b").MatchString("a.b"))
 	assert.False(t, glob("a.b").MatchString("axb"), ". is literal")
 }
+
+func TestUnused(t *testing.T) {
+	s, err := Parse("e.yml", []byte("- kernel: debian-bullseye\n  payload: bpf\n  check: load\n  reason: r\n- kernel: debian-*\n  payload: renamed\n  reason: r\n"))
+	require.NoError(t, err)
+	u := s.Unused(sample(t))
+	require.Len(t, u, 1)
+	assert.Equal(t, "e.yml:5", u[0].Source())
+}

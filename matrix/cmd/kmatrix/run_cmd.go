@@ -162,6 +162,7 @@ flags:
 		x := report.Diff(base, rep)
 		d = &x
 	}
+	warnUnused(stderr, opts, rep)
 	code := verdict(rep, base, d)
 	explainVerdict(stderr, "kmatrix run", code, rep)
 	return code
