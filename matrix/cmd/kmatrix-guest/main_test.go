@@ -49,6 +49,7 @@ func TestRunBadUsage(t *testing.T) {
 		{"empty check", []string{fixture, "--"}, 2, `"--" is not followed by a check command`},
 		{"bad log lines", []string{"-log-lines", "0", fixture}, 2, "-log-lines 0: want at least 1"},
 		{"unknown flag", []string{"-frobnicate", fixture}, 2, "flag provided but not defined: -frobnicate"},
+		{"bad attach", []string{"-attach", "uprobe_x", fixture}, 2, `"uprobe_x": want PROGRAM=TARGET`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
