@@ -22,5 +22,5 @@
 //
 // The tests in this package run inside each guest kernel (see main_test.go:
 // the test binary re-execs itself as the processes it traces) and record
-// facts for the matrix as "kmatrix-evidence key=value" log lines.
+// facts for the matrix with package vmtest/evidence.
 package bpf

@@ -7,6 +7,8 @@ package kmod
 // columns: keep them stable.
 
 import (
+	vmevidence "github.com/kmatrix/kmatrix/vmtest/evidence"
+
 	"errors"
 	"fmt"
 	"os"
@@ -55,7 +57,8 @@ func waitFor(cond func() bool) error {
 }
 
 func evidence(t *testing.T, key string, value any) {
-	t.Logf("kmatrix-evidence %s=%v", key, value)
+	t.Helper()
+	vmevidence.Fact(t, key, value)
 }
 
 func TestLoad(t *testing.T) {

@@ -30,7 +30,7 @@ func TestBuildAll(t *testing.T) {
 	start := time.Now()
 	results, err := All(context.Background(), ks, src, Options{OutDir: t.TempDir()})
 	require.NoError(t, err)
-	t.Logf("kmatrix-evidence build_all_seconds=%.2f", time.Since(start).Seconds())
+	t.Logf("build_all_seconds=%.2f", time.Since(start).Seconds())
 	require.Len(t, results, len(ks))
 	for i, r := range results {
 		k := ks[i]
@@ -42,7 +42,7 @@ func TestBuildAll(t *testing.T) {
 			require.NoError(t, err)
 			assert.True(t, strings.HasPrefix(info["vermagic"], k.Release+" "), "vermagic %q is not for %s", info["vermagic"], k.Release)
 			assert.Equal(t, "GPL", info["license"])
-			t.Logf("kmatrix-evidence %s compiler=%q setup=%s make=%s build_root_created=%v",
+			t.Logf("%s compiler=%q setup=%s make=%s build_root_created=%v",
 				k.Name, r.Compiler, r.Setup.Round(time.Millisecond), r.Duration.Round(time.Millisecond), r.BuildRootCreated)
 		})
 	}
@@ -72,7 +72,7 @@ func TestBuildErrorOnOneKernel(t *testing.T) {
 		assert.Contains(t, r.FirstError.Message, "expected expression")
 		assert.Empty(t, r.Ko)
 		assert.Contains(t, r.Log, "versionerror.c:15")
-		t.Logf("kmatrix-evidence %s first_error=%q", k.Name, r.FirstError.String())
+		t.Logf("%s first_error=%q", k.Name, r.FirstError.String())
 	}
 	if !sawError {
 		t.Logf("no kernel older than 5.14 in the catalog: only the passing half was checked")

@@ -32,7 +32,7 @@ func guestCommand(testBinary string, foreign bool) vmtest.Command {
 		Name: "kmod",
 		Path: "/kmod.test",
 		Host: testBinary,
-		Args: []string{"-test.v", "-test.run", "^(" + strings.Join(guestTests, "|") + ")$"},
+		Args: append(append([]string{}, vmtest.TestFlags...), "-test.run", "^("+strings.Join(guestTests, "|")+")$"),
 		Env:  env,
 	}
 }
@@ -89,7 +89,7 @@ func TestGuest(t *testing.T) {
 			require.NoError(t, err)
 			rows[i].cell = res.Timings.Total
 			require.NotEmpty(t, res.Commands, "%s: %s\n%s", res.Outcome, res.Err, res.Console)
-			results := vmtest.ParseGoTest(res.Commands[0].Stdout)
+			results := vmtest.ParseGoTest(res.Commands[0].Stdout, res.Commands[0].Stderr)
 			byName := map[string]outcome.Outcome{}
 			for _, r := range results {
 				byName[r.Name] = r.Outcome
@@ -104,7 +104,7 @@ func TestGuest(t *testing.T) {
 				}
 			}
 			require.Equal(t, outcome.Pass, res.Outcome, "VM: %s %s\n%s\n%s", res.Err, res.Excerpt, res.Console, res.Commands[0].Stderr)
-			t.Logf("kmatrix-evidence %s cell=%s accel=%s", k.Name, fmt.Sprint(res.Timings.Total.Round(time.Millisecond)), res.Accel)
+			t.Logf("%s cell=%s accel=%s", k.Name, fmt.Sprint(res.Timings.Total.Round(time.Millisecond)), res.Accel)
 		})
 	}
 }
