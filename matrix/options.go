@@ -18,7 +18,7 @@ type Options struct {
 	// Kernels selects catalog entries by name; empty means all of them.
 	Kernels []string
 	// Payloads selects built-in payloads ("bpf", "kmod"). Nil means both,
-	// unless user payloads are given, in which case it means none.
+	// unless other payloads are given, in which case it means none.
 	Payloads []string
 	// BPFObjects are users' BPF ELF objects: every program in each is
 	// loaded and attached where its section says, on every kernel.
@@ -43,6 +43,9 @@ type Options struct {
 	// to run under the trigger workload: 0 runs is a pass for them, not
 	// never-ran.
 	NoFire []string
+	// Extra are payloads of kinds of the caller's own making (see
+	// Payload), run after the built-in and user payloads.
+	Extra []Payload
 	// OutDir receives report.json, report.md, report.html and junit.xml;
 	// empty writes nothing.
 	OutDir string
@@ -76,7 +79,7 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Payloads == nil && len(o.BPFObjects)+len(o.KmodDirs) == 0 {
+	if o.Payloads == nil && len(o.BPFObjects)+len(o.KmodDirs)+len(o.Extra) == 0 {
 		o.Payloads = []string{PayloadBPF, PayloadKmod}
 	}
 	if o.Parallel <= 0 {

@@ -1,7 +1,6 @@
 package matrix
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -13,13 +12,15 @@ import (
 	"golang.org/x/term"
 )
 
-// Stage names shown in progress lines, in the order a kernel goes through them.
+// Phases of a kernel's run shown in progress lines, in the order a kernel
+// goes through them. They are the run's phases, not the stages of a
+// payload's life that cells are in (outcome.Stage).
 const (
-	StageFetch  = "fetch"
-	StageBuild  = "build"
-	StageBoot   = "boot"
-	StageChecks = "checks"
-	StageDone   = "done"
+	PhaseFetch  = "fetch"
+	PhaseBuild  = "build"
+	PhaseBoot   = "boot"
+	PhaseChecks = "checks"
+	PhaseDone   = "done"
 )
 
 // Progress shows what every kernel is doing. On a terminal it keeps one live
@@ -38,7 +39,7 @@ type Progress struct {
 }
 
 type kernelState struct {
-	stage string
+	phase string
 	since time.Time
 	cells int
 	note  string
@@ -57,8 +58,8 @@ func NewProgress(w io.Writer) *Progress {
 	return &Progress{w: w, live: live, start: time.Now(), now: time.Now, states: map[string]*kernelState{}}
 }
 
-// Stage records that kernel entered stage; note is free text (e.g. "gcc-16 build root").
-func (p *Progress) Stage(kernel, stage, note string) {
+// Phase records that kernel entered phase; note is free text (e.g. "gcc-16 build root").
+func (p *Progress) Phase(kernel, phase, note string) {
 	if p == nil {
 		return
 	}
@@ -70,7 +71,7 @@ func (p *Progress) Stage(kernel, stage, note string) {
 		p.states[kernel] = s
 		p.order = append(p.order, kernel)
 	}
-	s.stage, s.since, s.note = stage, p.now(), note
+	s.phase, s.since, s.note = phase, p.now(), note
 	p.emit(kernel, s)
 }
 
@@ -104,38 +105,6 @@ func (p *Progress) SetCells(kernel string, n int) {
 	}
 }
 
-// checkCounter watches a guest test binary's live output (go test -v): its
-// first output moves the kernel to the checks stage, and each top-level
-// result line ("--- PASS: TestLoad (0.05s)") is a finished cell, so the
-// live line counts cells while the guest runs.
-type checkCounter struct {
-	p       *Progress
-	kernel  string
-	payload string
-	started bool
-	partial []byte
-}
-
-func (c *checkCounter) Write(b []byte) (int, error) {
-	if !c.started {
-		c.started = true
-		c.p.Stage(c.kernel, StageChecks, c.payload)
-	}
-	c.partial = append(c.partial, b...)
-	for {
-		i := bytes.IndexByte(c.partial, '\n')
-		if i < 0 {
-			break
-		}
-		line := c.partial[:i]
-		if bytes.HasPrefix(line, []byte("--- PASS: ")) || bytes.HasPrefix(line, []byte("--- FAIL: ")) || bytes.HasPrefix(line, []byte("--- SKIP: ")) {
-			c.p.Cells(c.kernel, 1)
-		}
-		c.partial = c.partial[i+1:]
-	}
-	return len(b), nil
-}
-
 // Stop ends live redrawing (the last frame stays on screen).
 func (p *Progress) Stop() {
 	if p == nil {
@@ -159,7 +128,7 @@ func (p *Progress) emit(kernel string, s *kernelState) {
 
 func (p *Progress) line(kernel string, s *kernelState) string {
 	elapsed := p.now().Sub(p.start).Round(100 * time.Millisecond)
-	l := fmt.Sprintf("%-18s %-7s %7s  cells %d", kernel, s.stage, elapsed, s.cells)
+	l := fmt.Sprintf("%-18s %-7s %7s  cells %d", kernel, s.phase, elapsed, s.cells)
 	if s.note != "" {
 		l += "  " + s.note
 	}

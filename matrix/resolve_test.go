@@ -52,7 +52,7 @@ func TestRunUnresolvableKernel(t *testing.T) {
 		assert.Equal(t, outcome.InfraError, typo[0].Outcome)
 		assert.Contains(t, typo[0].Evidence.Message, `resolving: kernel "typo": suite "bookwrom"`)
 		goodCells := cellsOf(rep, "good", PayloadBPF, "")
-		require.Len(t, goodCells, len(guestChecks[PayloadBPF]))
+		require.Len(t, goodCells, len(builtinChecks[PayloadBPF]))
 		for _, c := range goodCells {
 			assert.Equal(t, outcome.Pass, c.Outcome, "%s: %s", c.Check, c.Evidence.Message)
 		}

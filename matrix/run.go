@@ -106,8 +106,8 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 
 	for _, u := range unresolved {
 		err := fmt.Errorf("resolving: %w", u.Err)
-		record([]report.Cell{infraCell(u.Entry.Name, "fetch", 0, err)}, report.Kernel{Name: u.Entry.Name}, err)
-		opts.progress.Stage(u.Entry.Name, StageDone, "not resolved")
+		record([]report.Cell{infraCell(u.Entry.Name, outcome.StageFetch, 0, err)}, report.Kernel{Name: u.Entry.Name}, err)
+		opts.progress.Phase(u.Entry.Name, PhaseDone, "not resolved")
 	}
 
 	// Fetches run all at once; Parallel workers take the fetched kernels
@@ -119,12 +119,12 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 		go func() {
 			defer fetches.Done()
 			name := rk.Name
-			opts.progress.Stage(name, StageFetch, rk.Release)
+			opts.progress.Phase(name, PhaseFetch, rk.Release)
 			start := time.Now()
 			k, err := kernels.Fetch(ctx, rk, kopts)
 			if err != nil {
-				record([]report.Cell{infraCell(name, "fetch", time.Since(start), err)}, report.Kernel{Name: name}, fmt.Errorf("%s: %w", name, err))
-				opts.progress.Stage(name, StageDone, "fetch failed")
+				record([]report.Cell{infraCell(name, outcome.StageFetch, time.Since(start), err)}, report.Kernel{Name: name}, fmt.Errorf("%s: %w", name, err))
+				opts.progress.Phase(name, PhaseDone, "fetch failed")
 				return
 			}
 			queue.push(k)
@@ -137,7 +137,7 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 	<-built
 	queue.drain(opts.Parallel, func(k *kernels.Kernel) {
 		if runnerErr != nil {
-			record([]report.Cell{infraCell(k.Name, "build", 0, runnerErr)}, reportKernel(k), nil)
+			record([]report.Cell{infraCell(k.Name, outcome.StageBuild, 0, runnerErr)}, reportKernel(k), nil)
 			return
 		}
 		cells, row, err := runner.Kernel(ctx, k)
@@ -211,8 +211,8 @@ func Failed(rep *report.Report) bool {
 	return false
 }
 
-func infraCell(kernel, stage string, d time.Duration, err error) report.Cell {
-	return report.Cell{Kernel: kernel, Payload: PayloadKernel, Check: stage, Stage: stage, Outcome: outcome.InfraError,
+func infraCell(kernel string, stage outcome.Stage, d time.Duration, err error) report.Cell {
+	return report.Cell{Kernel: kernel, Payload: PayloadKernel, Check: string(stage), Stage: stage, Outcome: outcome.InfraError,
 		DurationMS: ms(d), Evidence: report.Evidence{Message: err.Error()}}
 }
 

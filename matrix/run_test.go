@@ -67,7 +67,7 @@ func TestRunUserPayloads(t *testing.T) {
 		require.Len(t, chk, 1, k.Name)
 		assert.Equal(t, outcome.Pass, chk[0].Outcome, "%s: the host check binary runs in the guest: %s %s", k.Name, chk[0].Evidence.Message, chk[0].Evidence.Log)
 
-		build := cellsOf(rep, k.Name, "kmod:versionerror", "Build")
+		build := cellsOf(rep, k.Name, "kmod:versionerror", "build")
 		require.Len(t, build, 1, k.Name)
 		if k.Version.AtLeast(5, 14) {
 			assert.Equal(t, outcome.Pass, build[0].Outcome, "%s: %s", k.Name, build[0].Evidence.Message)
@@ -140,7 +140,7 @@ func TestRunBrokenKernelHidesNothing(t *testing.T) {
 	}
 
 	goodCells := cellsOf(rep, "good", PayloadBPF, "")
-	require.Len(t, goodCells, len(guestChecks[PayloadBPF]))
+	require.Len(t, goodCells, len(builtinChecks[PayloadBPF]))
 	for _, c := range goodCells {
 		assert.Equal(t, outcome.Pass, c.Outcome, "%s: %s", c.Check, c.Evidence.Message)
 	}

@@ -31,6 +31,18 @@ const (
 	StageUnload Stage = "unload"
 )
 
+// Cell is the stage of the matrix cell a result of stage s becomes: a
+// failed detach is an unload failure, the user's check a behaviour check.
+func (s Stage) Cell() outcome.Stage {
+	switch s {
+	case StageDetach:
+		return outcome.StageUnload
+	case StageCheck:
+		return outcome.StageBehave
+	}
+	return outcome.Stage(s)
+}
+
 // ProgramResult is one line of kmatrix-guest's output: the outcome of one
 // stage of one program. A program that loads gets a load result and an
 // attach result; one that does not load gets only its load result. The

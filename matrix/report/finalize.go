@@ -72,7 +72,7 @@ func summarize(cells []Cell) map[outcome.Outcome]int {
 type Column struct {
 	Payload, Check string
 	// Stage is the stage most of the column's cells ended in.
-	Stage string
+	Stage outcome.Stage
 }
 
 type colKey struct{ payload, check string }
@@ -84,23 +84,23 @@ type colKey struct{ payload, check string }
 // behaviour check at load time does not move the column.
 func (r *Report) Columns() []Column {
 	type tally struct {
-		n map[string]int
+		n map[outcome.Stage]int
 	}
 	t := make(map[colKey]*tally)
 	for _, c := range r.Cells {
 		k := colKey{c.Payload, c.Check}
 		if t[k] == nil {
-			t[k] = &tally{n: make(map[string]int)}
+			t[k] = &tally{n: make(map[outcome.Stage]int)}
 		}
 		t[k].n[c.Stage]++
 	}
 	cols := make([]Column, 0, len(t))
 	for k, v := range t {
-		best, bestN := "", -1
+		best, bestN := outcome.Stage(""), -1
 		for s, n := range v.n {
 			// Most common stage; ties go to the earlier stage, then the name, so
 			// the choice never depends on map order.
-			if n > bestN || n == bestN && (stageRank(s) < stageRank(best) || stageRank(s) == stageRank(best) && s < best) {
+			if n > bestN || n == bestN && (s.Rank() < best.Rank() || s.Rank() == best.Rank() && s < best) {
 				best, bestN = s, n
 			}
 		}
@@ -109,7 +109,7 @@ func (r *Report) Columns() []Column {
 	slices.SortFunc(cols, func(a, b Column) int {
 		return cmp.Or(
 			cmp.Compare(a.Payload, b.Payload),
-			cmp.Compare(stageRank(a.Stage), stageRank(b.Stage)),
+			cmp.Compare(a.Stage.Rank(), b.Stage.Rank()),
 			cmp.Compare(a.Check, b.Check),
 		)
 	})

@@ -54,7 +54,7 @@ func TestFinalizeColumnStageIsTheMajorityStage(t *testing.T) {
 	require.Len(t, cols, 2)
 	assert.Equal(t, "load", cols[0].Check)
 	assert.Equal(t, "Events", cols[1].Check)
-	assert.Equal(t, "behave", cols[1].Stage)
+	assert.Equal(t, outcome.StageBehave, cols[1].Stage)
 }
 
 func TestFinalizeRecomputesSummary(t *testing.T) {

@@ -109,7 +109,7 @@ func (r *Report) markdown(lv mdLevel) string {
 	for n, c := range notes {
 		fmt.Fprintf(&b, "\n[^%d]: **%s · %s · %s** %s %s", n+1, mdText(c.Kernel), mdText(c.Payload), mdText(c.Check), Emoji(c.Outcome), c.Outcome)
 		if c.Stage != "" {
-			fmt.Fprintf(&b, " at %s", mdText(c.Stage))
+			fmt.Fprintf(&b, " at %s", mdText(string(c.Stage)))
 		}
 		if m := oneLine(c.Evidence.Message, lv.msg); m != "" {
 			fmt.Fprintf(&b, ": %s", mdText(m))

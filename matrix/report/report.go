@@ -110,9 +110,10 @@ type Cell struct {
 	Check string `json:"check"`
 	// Outcome is the cell's one result class.
 	Outcome outcome.Outcome `json:"outcome"`
-	// Stage is the stage the cell ended in: fetch, build, load, attach,
-	// behave or unload (the stage that failed, for a failure).
-	Stage string `json:"stage"`
+	// Stage is the stage of the payload's life the check belongs to:
+	// fetch, build, load, attach, behave or unload (the stage that failed,
+	// for a failure). The report orders a kernel's checks by it.
+	Stage outcome.Stage `json:"stage"`
 	// DurationMS is the wall time the check took.
 	DurationMS int64 `json:"duration_ms"`
 	// Evidence says why the cell has its outcome.
@@ -133,20 +134,4 @@ type Evidence struct {
 	// Facts are small named values: verified_insns, variant, compiler,
 	// errno, attach_point, ...
 	Facts map[string]string `json:"facts,omitempty"`
-}
-
-// Stages in the order a payload goes through them; the report orders a
-// kernel's checks by the stage they belong to, so "build" comes before
-// "load" and behaviour checks come after "attach".
-var Stages = []string{"fetch", "build", "load", "attach", "behave", "unload"}
-
-func stageRank(s string) int {
-	for i, v := range Stages {
-		if s == v {
-			return i
-		}
-	}
-	// An unknown stage is a behaviour check of a user payload: between
-	// attach and unload.
-	return 4
 }
