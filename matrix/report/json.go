@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+
+	"github.com/kmatrix/kmatrix/internal/outcome"
 )
 
 // Read reads a report.json, checks it against the schema (see Validate) and
@@ -41,12 +44,19 @@ func Parse(data []byte) (*Report, error) {
 	if head.Schema != nil {
 		s = *head.Schema
 	}
+	v1 := s == SchemaV1
+	if v1 {
+		s = Schema
+	}
 	if e := checkSchema(s, head.Schema != nil); e != nil {
 		return nil, e
 	}
 	r := new(Report)
 	if err := json.Unmarshal(data, r); err != nil {
 		return nil, jsonError(data, err)
+	}
+	if v1 {
+		upgradeV1(r)
 	}
 	if err := r.Validate(); err != nil {
 		return nil, err
@@ -92,4 +102,21 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	// Logs are full of <, > and &: keep them readable, this is not HTML.
 	enc.SetEscapeHTML(false)
 	return enc.Encode(r)
+}
+
+// upgradeV1 renames a v1 report's checks to v2's rule: the built-in
+// payloads' Go tests by their names ("Load" → "TestLoad"), the module build
+// by its stage ("Build" → "build").
+func upgradeV1(r *Report) {
+	r.Schema = Schema
+	for i := range r.Cells {
+		c := &r.Cells[i]
+		if c.Check == "Build" && c.Stage == outcome.StageBuild {
+			c.Check = "build"
+			continue
+		}
+		if (c.Payload == "bpf" || c.Payload == "kmod") && c.Check != "" && c.Check[0] >= 'A' && c.Check[0] <= 'Z' && !strings.HasPrefix(c.Check, "Test") {
+			c.Check = "Test" + c.Check
+		}
+	}
 }

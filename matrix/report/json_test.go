@@ -65,10 +65,10 @@ func TestReadErrors(t *testing.T) {
 		{"not json", "<html>", ErrInvalid, []string{"not valid JSON", "line 1, column 1"}},
 		{"truncated", string(valid[:200]), ErrInvalid, []string{"ends early"}},
 		{"array", "[]", ErrInvalid, []string{"want a JSON object", "array"}},
-		{"no schema", `{"kernels": [], "cells": []}`, ErrSchemaVersion, []string{"schema: missing", `"kmatrix.report/v1"`, "is this a kmatrix report.json?"}},
-		{"newer schema", edit(`"kmatrix.report/v1"`, `"kmatrix.report/v2"`), ErrSchemaVersion,
-			[]string{`"kmatrix.report/v2"`, "does not read", "reads \"kmatrix.report/v1\""}},
-		{"foreign schema", edit(`"kmatrix.report/v1"`, `"https://json-schema.org/draft/2020-12/schema"`), ErrSchemaVersion,
+		{"no schema", `{"kernels": [], "cells": []}`, ErrSchemaVersion, []string{"schema: missing", `"kmatrix.report/v2"`, "is this a kmatrix report.json?"}},
+		{"newer schema", edit(`"kmatrix.report/v2"`, `"kmatrix.report/v3"`), ErrSchemaVersion,
+			[]string{`"kmatrix.report/v3"`, "does not read", "reads \"kmatrix.report/v2\""}},
+		{"foreign schema", edit(`"kmatrix.report/v2"`, `"https://json-schema.org/draft/2020-12/schema"`), ErrSchemaVersion,
 			[]string{"not a kmatrix report schema"}},
 		{"unknown outcome", edit(`"outcome": "kernel-panic"`, `"outcome": "exploded"`), ErrInvalid,
 			[]string{"cells[0].outcome", "cell debian-sid/kmod/TestProcEntry", `"exploded" is not an outcome`, "kernel-panic"}},
@@ -117,4 +117,23 @@ func TestValidateListsEveryProblemUpToTen(t *testing.T) {
 	assert.Equal(t, "cells[0].outcome", fe.Field)
 	assert.Equal(t, maxProblems+1, strings.Count(err.Error(), "\n\t"), err.Error())
 	assert.Contains(t, err.Error(), "and 15 more problems")
+}
+
+// A v1 report (checks "ExecEvents", "Build") reads as v2 ("TestExecEvents",
+// "build"), so a diff across the versions sees no change.
+func TestReadV1(t *testing.T) {
+	v2, err := os.ReadFile("testdata/sample.json")
+	require.NoError(t, err)
+	v1 := strings.NewReplacer(`"kmatrix.report/v2"`, `"kmatrix.report/v1"`, `"check": "TestExecEvents"`, `"check": "ExecEvents"`,
+		`"check": "TestProcEntry"`, `"check": "ProcEntry"`, `"check": "build"`, `"check": "Build"`).Replace(string(v2))
+	require.NotEqual(t, string(v2), v1)
+	old, err := Parse([]byte(v1))
+	require.NoError(t, err)
+	cur, err := Parse(v2)
+	require.NoError(t, err)
+	assert.Equal(t, Schema, old.Schema)
+	assert.Equal(t, cur.Cells, old.Cells)
+	d := Diff(old, cur)
+	assert.False(t, d.Regressed())
+	assert.NotEmpty(t, d.Markdown(), "the diff renders")
 }

@@ -20,9 +20,18 @@ import (
 )
 
 // Schema is the version of the report.json format this package writes and
-// reads. Adding an optional field keeps v1; renaming or removing a field, or
-// changing a field's meaning, makes v2.
-const Schema = "kmatrix.report/v1"
+// reads. Adding an optional field keeps the version; renaming or removing a
+// field, or changing a field's meaning, makes a new one.
+//
+// v2 (this one) names checks by one rule: a Go test's check is the test's
+// name ("TestLoad"), a stage kmatrix performs itself is the stage's name
+// ("build"). v1 named the built-in payloads' checks without "Test" and the
+// module build "Build"; Read upgrades v1 reports (SchemaV1), so `report
+// diff` and `report merge` compare across the two.
+const Schema = "kmatrix.report/v2"
+
+// SchemaV1 is the previous version, which Read still reads.
+const SchemaV1 = "kmatrix.report/v1"
 
 // Report is one run of the matrix (or one shard of it, or a merge of shards).
 type Report struct {
