@@ -72,7 +72,7 @@ func wide() *Report {
 	for ki, k := range r.Kernels {
 		old := ki < 2 // 5.10 and 6.1: no tcx
 		for _, ch := range checks {
-			c := Cell{Kernel: k.Name, Payload: ch.payload, Check: ch.check, Outcome: outcome.Pass, Stage: ch.stage, DurationMS: int64(20 + 7*len(ch.check))}
+			c := Cell{Kernel: k.Name, Payload: ch.payload, Check: ch.check, Outcome: outcome.Pass, Stage: outcome.Stage(ch.stage), DurationMS: int64(20 + 7*len(ch.check))}
 			switch id := ch.payload + "/" + ch.check; {
 			case old && id == "bpf:tcx_kprobe_x86_bpfel/count_ingress/attach":
 				c.Outcome, c.Evidence.Message = outcome.AttachError, "tcx ingress on lo: requires Linux 6.6: tcx not supported"
