@@ -199,6 +199,8 @@ func fetchCmd(ctx context.Context, args []string) int {
 		fmt.Printf("%s\t%s\t%s\n", k.Name, k.Release, k.Vmlinuz)
 		if k.Headers != "" {
 			fmt.Printf("%s\theaders\t%s\n", k.Name, k.Headers)
+		} else if k.HeadersMissing != "" && opts.Headers {
+			fmt.Printf("%s\theaders\tnone: %s\n", k.Name, k.HeadersMissing)
 		}
 	}
 	if err != nil {
