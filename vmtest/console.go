@@ -14,32 +14,44 @@ import (
 type consoleRule struct {
 	re      *regexp.Regexp
 	outcome outcome.Outcome
+	// stall names a report that means a task or CPU is stuck (the guest
+	// will not get further by itself): the run's watchdog stops it.
+	stall string
 }
 
 var consoleRules = []consoleRule{
-	{regexp.MustCompile(`Kernel panic - not syncing`), outcome.KernelPanic},
+	{regexp.MustCompile(`Kernel panic - not syncing`), outcome.KernelPanic, ""},
 	// Lockups, stalls and hung tasks are reports, not crashes: the kernel
 	// carries on (unless told to panic on them).
-	{regexp.MustCompile(`BUG: soft lockup|watchdog: BUG: soft lockup|BUG: workqueue lockup`), outcome.Splat},
-	{regexp.MustCompile(`rcu: INFO: .*detected stall|INFO: rcu_\w+ (self-)?detected stall|rcu_\w+ self-detected stall`), outcome.Splat},
-	{regexp.MustCompile(`INFO: task \S+ blocked for more than`), outcome.Splat},
+	{regexp.MustCompile(`BUG: soft lockup|watchdog: BUG: soft lockup`), outcome.Splat, "soft lockup"},
+	{regexp.MustCompile(`BUG: workqueue lockup`), outcome.Splat, "workqueue lockup"},
+	{regexp.MustCompile(`rcu: INFO: .*detected stall|INFO: rcu_\w+ (self-)?detected stall|rcu_\w+ self-detected stall`), outcome.Splat, "RCU stall"},
+	{regexp.MustCompile(`INFO: task \S+ blocked for more than`), outcome.Splat, "hung task"},
 	// WARN's first line; 7.x kernels (seen on 7.2, not on 6.12) print
 	// "WARNING: file.c:9 at func+0x10/0x20 [mod], CPU#0: comm/98" instead
 	// of "WARNING: CPU: 0 PID: 98 at file.c:9 func+0x10/0x20 [mod]", and
 	// without the "cut here" line before it.
-	{regexp.MustCompile(`WARNING: CPU: \d+ PID: \d+ at |WARNING: at |WARNING: \S+:\d+ at .*CPU#\d+: `), outcome.Splat},
-	{regexp.MustCompile(`BUG: sleeping function called from invalid context|BUG: scheduling while atomic|UBSAN: `), outcome.Splat},
-	{regexp.MustCompile(`Oops: |Oops\[|general protection fault|kernel BUG at |invalid opcode: |double fault: |BUG: `), outcome.Oops},
+	{regexp.MustCompile(`WARNING: CPU: \d+ PID: \d+ at |WARNING: at |WARNING: \S+:\d+ at .*CPU#\d+: `), outcome.Splat, ""},
+	{regexp.MustCompile(`BUG: sleeping function called from invalid context|BUG: scheduling while atomic|UBSAN: `), outcome.Splat, ""},
+	{regexp.MustCompile(`Oops: |Oops\[|general protection fault|kernel BUG at |invalid opcode: |double fault: |BUG: `), outcome.Oops, ""},
 }
 
 // classifyLine returns the outcome a console line reports, if any.
 func classifyLine(line string) (outcome.Outcome, bool) {
-	for _, r := range consoleRules {
-		if r.re.MatchString(line) {
-			return r.outcome, true
+	r := matchRule(line)
+	if r == nil {
+		return "", false
+	}
+	return r.outcome, true
+}
+
+func matchRule(line string) *consoleRule {
+	for i := range consoleRules {
+		if consoleRules[i].re.MatchString(line) {
+			return &consoleRules[i]
 		}
 	}
-	return "", false
+	return nil
 }
 
 // Terminal control sequences (SeaBIOS resets the screen) would garble a
@@ -62,6 +74,9 @@ type consoleScanner struct {
 	// onFinding, when set, is told of every line that reports a crash or
 	// a warning, as it arrives.
 	onFinding func(outcome.Outcome)
+	// onStall, when set, is told of every stall report (soft lockup, hung
+	// task, RCU stall): its kind and its line.
+	onStall func(kind, line string)
 
 	partial []byte
 	recent  []string // the last excerptContext lines, for context
@@ -112,7 +127,11 @@ func (c *consoleScanner) line(raw []byte) {
 	if c.onLine != nil {
 		c.onLine(s)
 	}
-	if o, ok := classifyLine(s); ok {
+	if r := matchRule(s); r != nil {
+		o := r.outcome
+		if r.stall != "" && c.onStall != nil {
+			c.onStall(r.stall, s)
+		}
 		c.worst = outcome.Worst(c.worst, o)
 		if c.onFinding != nil {
 			c.onFinding(o)

@@ -47,8 +47,10 @@ func newPlan(spec Spec) (*plan, error) {
 	switch {
 	case s.Timeout < 0:
 		return nil, &SpecError{"Timeout", fmt.Errorf("%v is negative: want a positive duration, or 0 for %v", s.Timeout, DefaultTimeout)}
+	case s.BootFloor < 0:
+		return nil, &SpecError{"BootFloor", fmt.Errorf("%v is negative: want the measured bare-boot time, or 0 for the default estimate", s.BootFloor)}
 	case s.BootTimeout < 0:
-		return nil, &SpecError{"BootTimeout", fmt.Errorf("%v is negative: want a positive duration, or 0 for no limit but Timeout", s.BootTimeout)}
+		return nil, &SpecError{"BootTimeout", fmt.Errorf("%v is negative: want a positive duration, or 0 for 10 × BootFloor", s.BootTimeout)}
 	case s.MemoryMB < 64:
 		return nil, &SpecError{"MemoryMB", fmt.Errorf("%d MiB is too little for a cloud kernel to boot: want 64 or more (default %d)", s.MemoryMB, DefaultMemoryMB)}
 	case s.CPUs < 0:

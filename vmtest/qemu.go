@@ -165,6 +165,17 @@ func (fastBoot) kargs() []string {
 	}
 }
 
+// watchdogKargs make the kernel's own hang detectors report within the
+// host's patience: a task in D state is reported after 20 s instead of
+// 120 (CONFIG_DEFAULT_HUNG_TASK_TIMEOUT in every Debian kernel here). The
+// sysctl.* boot parameters exist from Linux 5.8. Soft lockups (20 s, twice
+// watchdog_thresh) and RCU stalls (21 s, CONFIG_RCU_CPU_STALL_TIMEOUT)
+// already report that soon.
+type watchdogKargs struct{}
+
+func (watchdogKargs) args() []string  { return nil }
+func (watchdogKargs) kargs() []string { return []string{"sysctl.kernel.hung_task_timeout_secs=20"} }
+
 // extraKargs is the caller's own kernel command line.
 type extraKargs []string
 

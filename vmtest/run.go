@@ -30,7 +30,16 @@ const (
 	// guest may never get further: without this, an oops on load cost the
 	// whole VM timeout (on 7.2 the loader hangs; on 6.12 and older it dies).
 	oopsGrace = 20 * time.Second
-	killWait  = 10 * time.Second // for QEMU to die after SIGKILL
+	// stallGrace is how long a command may still take after the kernel
+	// reported it stuck (a soft lockup, a hung task, an RCU stall) before
+	// the guest is stopped: time for the report's trace to reach the
+	// console, or for a command that was only slow to end by itself.
+	stallGrace = 5 * time.Second
+	// bootFloorFactor times the boot floor is the default boot deadline.
+	bootFloorFactor = 10
+	// defaultBootFloor stands in for an unmeasured floor (Spec.BootFloor).
+	defaultBootFloor = 4 * time.Second
+	killWait         = 10 * time.Second // for QEMU to die after SIGKILL
 	drainWait = 5 * time.Second  // for the serial pipes to empty after QEMU's exit
 )
 
@@ -83,6 +92,15 @@ type vmRun struct {
 	// that the guest was stopped oopsGrace after it.
 	oopsPhase        string
 	stalledAfterOops bool
+	// stall is the first stall report the kernel printed (kind, line and
+	// phase); stoppedOnStall that the guest was stopped for it (or for no
+	// progress after it), noProgress that it was stopped for silence,
+	// bootTimedOut that the kernel never reached the init.
+	stall          *stallReport
+	stoppedOnStall bool
+	noProgress     bool
+	bootTimedOut   bool
+	cur            int // the running command, -1 outside one
 	// findingPhase is the phase the worst console report came in.
 	findingWorst outcome.Outcome
 	findingPhase string
@@ -92,9 +110,23 @@ type vmRun struct {
 	initErrs     []string
 }
 
+type stallReport struct{ kind, line, phase string }
+
+// bootDeadline is how long the kernel may take to reach the init.
+func bootDeadline(s Spec) time.Duration {
+	if s.BootTimeout > 0 {
+		return s.BootTimeout
+	}
+	floor := s.BootFloor
+	if floor <= 0 {
+		floor = defaultBootFloor
+	}
+	return bootFloorFactor * floor
+}
+
 // boot runs one VM to its end.
 func boot(ctx context.Context, p *plan, accel string, ws *wire.Spec) (*Result, error) {
-	v := &vmRun{p: p, ws: ws, phase: "kernel", findingWorst: outcome.Pass,
+	v := &vmRun{p: p, ws: ws, phase: "kernel", findingWorst: outcome.Pass, cur: -1,
 		res:     &Result{Accel: accel, Commands: make([]CommandResult, len(ws.Commands))},
 		started: make([]bool, len(ws.Commands)), exited: make([]bool, len(ws.Commands))}
 	for i, c := range ws.Commands {
@@ -138,6 +170,7 @@ func boot(ctx context.Context, p *plan, accel string, ws *wire.Spec) (*Result, e
 		exitOnPanic{oops: p.spec.OopsPanic},
 		quietButLoud{},
 		fastBoot{},
+		watchdogKargs{},
 		extraKargs(p.spec.Append),
 	)
 	cmd := exec.Command(p.qemu, args...)
@@ -198,6 +231,21 @@ func boot(ctx context.Context, p *plan, accel string, ws *wire.Spec) (*Result, e
 		}
 	}
 	var afterOops <-chan time.Time
+	// Stall reports come to the loop like findings; a full channel drops
+	// one, the first is what counts.
+	stalls := make(chan stallReport, 8)
+	scanner.onStall = func(kind, line string) {
+		select {
+		case stalls <- stallReport{kind: kind, line: line}:
+		default:
+		}
+	}
+	var afterStall <-chan time.Time
+	stallCmd := -1
+	progressLimit := progressLimitOf(p.spec)
+	lastProgress := time.Now()
+	progressCheck := time.NewTicker(time.Second)
+	defer progressCheck.Stop()
 	consoleDone := make(chan struct{})
 	go func() {
 		io.Copy(scanner, conR)
@@ -219,7 +267,7 @@ func boot(ctx context.Context, p *plan, accel string, ws *wire.Spec) (*Result, e
 			phaseTimer.Reset(limit)
 		}
 	}
-	setPhase("kernel", p.spec.BootTimeout)
+	setPhase("kernel", bootDeadline(p.spec))
 
 	var (
 		exitErr   error
@@ -237,11 +285,49 @@ loop:
 				continue
 			}
 			v.handle(e, setPhase)
+			lastProgress = time.Now()
 			if afterOops != nil {
 				afterOops = time.After(oopsGrace) // the guest still makes progress
 			}
+			if afterStall != nil && (stallCmd < 0 || v.exited[stallCmd]) {
+				afterStall = nil // the stuck command ended by itself: a splat, not a hang
+			}
+		case st := <-stalls:
+			if v.stall == nil {
+				st.phase = v.phase
+				v.stall = &st
+				stallCmd = v.cur
+				if v.phase != "kernel" && v.phase != "poweroff" {
+					afterStall = time.After(stallGrace)
+				}
+			}
+		case <-afterStall:
+			v.stoppedOnStall = true
+			timedOut = true
+			kill()
+		case <-progressCheck.C:
+			if progressLimit > 0 && v.cur >= 0 && time.Since(lastProgress) > progressLimit {
+				v.noProgress = true
+				v.stoppedOnStall = v.stall != nil
+				timedOut = true
+				kill()
+			}
 		case exitErr = <-exited:
 			qemuGone = true
+			// Events already decoded happened before the exit: apply
+			// them first, so the phases' times stay in order.
+			for pending := true; pending && events != nil; {
+				select {
+				case e, ok := <-events:
+					if !ok {
+						events = nil
+						break
+					}
+					v.handle(e, setPhase)
+				default:
+					pending = false
+				}
+			}
 			break loop
 		case o := <-findings:
 			finding(o)
@@ -255,6 +341,7 @@ loop:
 			kill()
 		case <-phaseTimer.C:
 			timedOut = true
+			v.bootTimedOut = v.phase == "kernel"
 			kill()
 		case <-overall.C:
 			timedOut = true
@@ -344,6 +431,9 @@ func readEvents(r io.Reader, out chan<- *wire.Event) {
 // handle applies one guest event.
 func (v *vmRun) handle(e *wire.Event, setPhase func(string, time.Duration)) {
 	now := time.Now()
+	if !v.tExit.IsZero() && now.After(v.tExit) {
+		now = v.tExit // drained after QEMU's exit, sent before it
+	}
 	cmdAt := func(i int) (*CommandResult, bool) {
 		if i < 0 || i >= len(v.res.Commands) {
 			return nil, false
@@ -363,6 +453,7 @@ func (v *vmRun) handle(e *wire.Event, setPhase func(string, time.Duration)) {
 			return
 		}
 		v.started[e.Index] = true
+		v.cur = e.Index
 		v.nextPhase(e.Index, setPhase)
 	case wire.Output, wire.Gap:
 		if _, ok := cmdAt(e.Index); !ok || e.FD < 1 || e.FD > 2 {
@@ -385,6 +476,7 @@ func (v *vmRun) handle(e *wire.Event, setPhase func(string, time.Duration)) {
 			return
 		}
 		v.exited[e.Index] = true
+		v.cur = -1
 		r.ExitCode, r.Err, r.Duration = e.Code, e.Err, e.Duration
 		if e.Err != "" && e.Code == 0 {
 			r.ExitCode = -1
@@ -438,10 +530,18 @@ func (v *vmRun) finish(sc *consoleScanner, qemuOut *ring, exitErr error, timedOu
 		why = "cancelled"
 	case v.stalledAfterOops:
 		why = "the kernel oopsed during " + v.oopsPhase
+	case v.stoppedOnStall:
+		why = "timeout: the kernel reported a " + v.stall.kind + " during " + v.stall.phase
+	case v.noProgress:
+		why = "timeout: the guest made no progress"
+	case v.bootTimedOut:
+		why = "the kernel did not boot"
 	case timedOut:
 		why = "timeout"
 	case cons == outcome.KernelPanic:
 		why = "the kernel panicked"
+	case !v.bye && v.tHello.IsZero() && cons == outcome.Pass:
+		why = "the kernel did not boot"
 	case !v.bye:
 		why = "the VM stopped"
 	}
@@ -456,7 +556,7 @@ func (v *vmRun) finish(sc *consoleScanner, qemuOut *ring, exitErr error, timedOu
 		default:
 			r.Err = "not run: " + why
 		}
-		if r.Err == "timeout" {
+		if r.Err == "timeout" || strings.HasPrefix(r.Err, "timeout: ") {
 			worst = append(worst, outcome.Timeout)
 			if res.Phase == "" && !timedOut {
 				res.Phase = "command " + r.Name
@@ -474,6 +574,30 @@ func (v *vmRun) finish(sc *consoleScanner, qemuOut *ring, exitErr error, timedOu
 		// Not a timeout of the guest's making: the oops is the finding.
 		res.Phase = v.oopsPhase
 		res.Err = fmt.Sprintf("the kernel oopsed during %s, then the guest made no progress for %v: stopped it", v.oopsPhase, oopsGrace)
+	case v.stoppedOnStall:
+		// The kernel said the command is stuck: a timeout (the guest would
+		// never have got further), with the kernel's report as evidence,
+		// not a splat of the payload's.
+		res.Phase = v.stall.phase
+		if worst[0] == outcome.Splat {
+			worst[0] = outcome.Timeout
+		}
+		worst = append(worst, outcome.Timeout)
+		after := stallGrace
+		if v.noProgress {
+			after = progressLimitOf(v.p.spec)
+		}
+		res.Err = fmt.Sprintf("timeout: the kernel reported a %s during %s (%q) and the guest did not get past it within %v: stopped it", v.stall.kind, v.stall.phase, strings.TrimSpace(v.stall.line), after)
+	case v.noProgress:
+		res.Phase = v.phase
+		worst = append(worst, outcome.Timeout)
+		if res.Excerpt == "" {
+			res.Excerpt = sc.lastLines(40)
+		}
+		res.Err = fmt.Sprintf("timeout: the guest made no progress for %v during %s (no event from its init, which sends one every %v): stopped it", progressLimitOf(v.p.spec), v.phase, wire.AliveInterval)
+	case v.bootTimedOut:
+		err = fmt.Errorf("%w: the kernel did not boot: the guest init did not start within %v (Spec.BootTimeout; default 10 × the boot floor)", ErrInfra, bootDeadline(v.p.spec))
+		res.Phase = "kernel"
 	case timedOut:
 		res.Phase = v.phase
 		worst = append(worst, outcome.Timeout)
@@ -487,6 +611,8 @@ func (v *vmRun) finish(sc *consoleScanner, qemuOut *ring, exitErr error, timedOu
 		// QEMU exits after the panic reboot (-no-reboot): expected.
 	case exitErr != nil:
 		err = fmt.Errorf("%w: QEMU exited: %v%s", ErrInfra, exitErr, qemuSays(qemuOut))
+	case !v.bye && v.tHello.IsZero() && cons == outcome.Pass:
+		err = fmt.Errorf("%w: the kernel did not boot: the VM stopped (reset or triple fault) before the guest init started; is the vmlinuz corrupted?%s", ErrInfra, qemuSays(qemuOut))
 	case !v.bye:
 		err = fmt.Errorf("%w: the VM stopped before the guest init finished (reset or triple fault?)%s", ErrInfra, qemuSays(qemuOut))
 	}
@@ -502,6 +628,13 @@ func (v *vmRun) finish(sc *consoleScanner, qemuOut *ring, exitErr error, timedOu
 	}
 	res.Outcome = outcome.Worst(worst...)
 	return res, err
+}
+
+func progressLimitOf(s Spec) time.Duration {
+	if s.ProgressTimeout == 0 {
+		return DefaultProgressTimeout
+	}
+	return s.ProgressTimeout
 }
 
 func qemuSays(r *ring) string {

@@ -70,9 +70,21 @@ type Spec struct {
 	// DefaultTimeout). Waiting for a free VM slot (see MaxParallel) does not
 	// count against it.
 	Timeout time.Duration
-	// BootTimeout, when set, bounds the kernel's boot up to the init's
-	// first word (the "kernel" phase); otherwise only Timeout does.
+	// BootTimeout bounds the kernel's boot up to the init's first word
+	// (the "kernel" phase); past it the run is an infra-error "the kernel
+	// did not boot" with the last console lines. Default: 10 × BootFloor.
 	BootTimeout time.Duration
+	// BootFloor is the kernel's bare-boot time when the caller has
+	// measured it (BootFloor()); default 4 s, the slowest bare boot measured
+	// under TCG on the project's machines (7.2: 3.4–4.1 s). So by default a
+	// kernel that cannot boot (a corrupted vmlinuz) costs 40 s, not Timeout.
+	BootFloor time.Duration
+	// ProgressTimeout bounds how long a running guest may go without any
+	// event: the init sends one every 5 s (wire.AliveInterval) whatever
+	// its commands do, so silence means the kernel no longer schedules it
+	// (a module spinning with preemption off). The command is stopped and
+	// is a timeout. Default DefaultProgressTimeout; negative turns it off.
+	ProgressTimeout time.Duration
 	// MemoryMB is the guest RAM (default 512).
 	MemoryMB int
 	// CPUs is the number of vCPUs (default 1).
@@ -94,10 +106,12 @@ type Spec struct {
 
 // Defaults of Spec.
 const (
-	DefaultTimeout     = 2 * time.Minute
-	DefaultMemoryMB    = 512
-	DefaultCPUs        = 1
-	DefaultOutputLimit = 1 << 20
+	DefaultTimeout = 2 * time.Minute
+	// DefaultProgressTimeout is six missed heartbeats.
+	DefaultProgressTimeout = 30 * time.Second
+	DefaultMemoryMB        = 512
+	DefaultCPUs            = 1
+	DefaultOutputLimit     = 1 << 20
 )
 
 // CommandResult is what one command did.

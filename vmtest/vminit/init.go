@@ -132,6 +132,13 @@ func (p *initProc) run() error {
 		warnings = append(warnings, fmt.Sprintf("bring lo up: %v", err))
 	}
 	p.send(&wire.Event{Kind: wire.Ready, Warnings: warnings})
+	// A heartbeat: while it comes, the guest schedules user space. A module
+	// that hogs the only CPU in the kernel stops it, and the host notices.
+	go func() {
+		for range time.Tick(wire.AliveInterval) {
+			p.send(&wire.Event{Kind: wire.Alive})
+		}
+	}()
 
 	for i, c := range spec.Commands {
 		p.runCommand(i, c, spec.StreamLimit, spec.TailLimit)

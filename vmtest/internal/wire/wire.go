@@ -81,7 +81,13 @@ const (
 	Gap = "gap"
 	// Bye: the init synced and is about to power off.
 	Bye = "bye"
+	// Alive: the init is scheduled; sent every AliveInterval from Ready on,
+	// so the host can tell a guest that is busy from one that is stuck.
+	Alive = "alive"
 )
+
+// AliveInterval is how often the init sends Alive.
+const AliveInterval = 5 * time.Second
 
 // Event is one message from the guest init.
 type Event struct {
