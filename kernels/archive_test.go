@@ -66,8 +66,11 @@ func TestResolveAndFetchFixture(t *testing.T) {
 	mk, err := os.ReadFile(filepath.Join(k.Headers, "Makefile"))
 	require.NoError(t, err)
 	common := filepath.Join(filepath.Dir(k.Headers), "linux-headers-1.2.3-2-common", "Makefile")
-	assert.Equal(t, "include "+common+"\n", string(mk), "the absolute include points into the cache")
+	assert.Equal(t, "kmatrix_usr := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/../..)\ninclude $(kmatrix_usr)/src/linux-headers-1.2.3-2-common/Makefile\n", string(mk),
+		"the include is relative to the Makefile, resolved by make: no absolute cache path")
+	assert.NotContains(t, string(mk), a.cache)
 	assert.FileExists(t, common)
+	assert.NotEmpty(t, k.HeadersDigest)
 	assert.FileExists(t, filepath.Join(k.Headers, "scripts", "Makefile.build"), "relative symlinks resolve in the one root")
 	assert.True(t, Cached(r, opts))
 	assert.NoDirExists(t, filepath.Join(a.cache, "downloads", "x"), "")

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -99,7 +100,7 @@ func (s *session) fetch(ctx context.Context, r Resolved) (*Kernel, error) {
 	if len(r.boot()) == 0 || r.Release == "" {
 		return nil, fmt.Errorf("kernel %q: nothing resolved to fetch", r.Name)
 	}
-	dir, info, err := s.entry(ctx, "kernels", r, r.boot(), s.buildKernel)
+	dir, info, _, err := s.entry(ctx, "kernels", r, r.boot(), s.buildKernel)
 	if err != nil {
 		return nil, err
 	}
@@ -123,11 +124,12 @@ func (s *session) fetch(ctx context.Context, r Resolved) (*Kernel, error) {
 	}
 	k.HeadersMissing = r.HeadersMissing
 	if s.opts.Headers && len(r.headers()) > 0 {
-		hdir, hinfo, err := s.entry(ctx, "headers", r, r.headers(), s.buildHeaders)
+		hdir, hinfo, digest, err := s.entry(ctx, "headers", r, r.headers(), s.buildHeaders)
 		if err != nil {
 			return nil, err
 		}
 		k.Headers = filepath.Join(hdir, hinfo.Headers)
+		k.HeadersDigest = digest
 	}
 	return k, nil
 }
@@ -137,52 +139,132 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 // entry returns the complete cache entry of pkgs under kind/, building it
 // with build (into a temporary directory renamed into place) if missing.
 func (s *session) entry(ctx context.Context, kind string, r Resolved, pkgs []Package,
-	build func(ctx context.Context, r Resolved, tmp, final string) (*entryInfo, error)) (string, *entryInfo, error) {
+	build func(ctx context.Context, r Resolved, tmp, final string) (*entryInfo, error)) (string, *entryInfo, string, error) {
 	base := filepath.Join(s.cache, kind)
 	if err := os.MkdirAll(base, 0o755); err != nil {
-		return "", nil, &writeError{fmt.Errorf("cache: %w", err)}
+		return "", nil, "", &writeError{fmt.Errorf("cache: %w", err)}
 	}
 	key := entryKey(r.Release, pkgs)
 	final := filepath.Join(base, key)
-	if info, err := readEntry(final); err == nil {
-		return final, info, nil
+	info, digest, err := s.checkEntry(final, kind, pkgs, false)
+	if err == nil {
+		return final, info, digest, nil
+	}
+	damaged := errors.Is(err, ErrDamaged)
+	if damaged {
+		s.logf("kernels: %v; fetching it again", err)
 	}
 	unlock, err := LockFile(final + ".lock")
 	if err != nil {
-		return "", nil, err
+		return "", nil, "", err
 	}
 	defer unlock()
-	if info, err := readEntry(final); err == nil { // another process made it meanwhile
-		return final, info, nil
+	// Another process may have made or repaired it meanwhile; an entry of
+	// an older kmatrix gets its manifest now.
+	info, digest, err = s.checkEntry(final, kind, pkgs, true)
+	if err == nil {
+		return final, info, digest, nil
 	}
-	// Whatever is left under this key is the debris of a killed run: we hold the lock.
-	os.RemoveAll(final)
+	if errors.Is(err, ErrDamaged) && !damaged {
+		s.logf("kernels: %v; fetching it again", err)
+	}
 	stale, _ := filepath.Glob(filepath.Join(base, ".tmp-"+key+"-*"))
 	for _, d := range stale {
-		os.RemoveAll(d)
+		os.RemoveAll(d) // debris of a killed run: we hold the lock
 	}
 	tmp, err := os.MkdirTemp(base, ".tmp-"+key+"-")
 	if err != nil {
-		return "", nil, &writeError{fmt.Errorf("cache: %w", err)}
+		return "", nil, "", &writeError{fmt.Errorf("cache: %w", err)}
 	}
 	defer os.RemoveAll(tmp) // a no-op after the rename
 	for _, p := range pkgs {
 		if err := s.fetchPackage(ctx, p, filepath.Join(tmp, "root"), kind == "kernels"); err != nil {
-			return "", nil, fmt.Errorf("kernel %q: %w", r.Name, err)
+			return "", nil, "", fmt.Errorf("kernel %q: %w", r.Name, err)
 		}
 	}
-	info, err := build(ctx, r, tmp, final)
+	info, err = build(ctx, r, tmp, final)
 	if err != nil {
-		return "", nil, fmt.Errorf("kernel %q: %w", r.Name, err)
+		return "", nil, "", fmt.Errorf("kernel %q: %w", r.Name, err)
+	}
+	m, err := makeManifest(tmp, pkgs)
+	if err != nil {
+		return "", nil, "", &writeError{fmt.Errorf("cache: manifest of %s: %w", final, err)}
+	}
+	if err := writeManifest(tmp, m); err != nil {
+		return "", nil, "", &writeError{err}
 	}
 	b, _ := json.MarshalIndent(info, "", "  ")
 	if err := WriteFileAtomic(filepath.Join(tmp, entryMeta), b, 0o644); err != nil {
-		return "", nil, err
+		return "", nil, "", err
+	}
+	// A damaged (or incomplete) entry under this key is moved aside, not
+	// deleted first, so that the key is never without a whole entry for
+	// longer than two renames.
+	old := ""
+	if _, err := os.Lstat(final); err == nil {
+		old = filepath.Join(base, ".tmp-"+key+"-old")
+		os.RemoveAll(old)
+		if err := os.Rename(final, old); err != nil {
+			return "", nil, "", &writeError{fmt.Errorf("cache: %w", err)}
+		}
 	}
 	if err := os.Rename(tmp, final); err != nil {
-		return "", nil, &writeError{fmt.Errorf("cache: %w", err)}
+		return "", nil, "", &writeError{fmt.Errorf("cache: %w", err)}
 	}
-	return final, info, nil
+	if old != "" {
+		os.RemoveAll(old)
+	}
+	_, digest, err = readManifest(final)
+	if err != nil {
+		return "", nil, "", err
+	}
+	return final, info, digest, nil
+}
+
+// errNoManifest: a complete entry made by a kmatrix from before manifests.
+var errNoManifest = errors.New("no manifest")
+
+// checkEntry returns the complete entry dir's info and manifest digest
+// when its files match its manifest (cheaply: sizes, and the vmlinuz's
+// SHA-256). With locked (the caller holds the entry's lock) an entry of an
+// older kmatrix, which has no manifest, is brought up to date first: its
+// headers Makefile made relocatable, its manifest recorded as it is.
+func (s *session) checkEntry(dir, kind string, pkgs []Package, locked bool) (*entryInfo, string, error) {
+	info, err := readEntry(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	m, digest, err := readManifest(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if !locked {
+			return nil, "", errNoManifest
+		}
+		if info.Headers != "" {
+			if err := relocateMakefile(filepath.Join(dir, info.Headers, "Makefile")); err != nil {
+				return nil, "", &writeError{err}
+			}
+		}
+		if m, err = makeManifest(dir, pkgs); err != nil {
+			return nil, "", &writeError{fmt.Errorf("cache: manifest of %s: %w", dir, err)}
+		}
+		if err := writeManifest(dir, m); err != nil {
+			return nil, "", &writeError{err}
+		}
+		s.logf("kernels: recorded the manifest of %s (made by an older kmatrix)", dir)
+		if _, digest, err = readManifest(dir); err != nil {
+			return nil, "", err
+		}
+	} else if err != nil {
+		return nil, "", err
+	}
+	var hash []string
+	if kind == "kernels" {
+		hash = append(hash, info.Vmlinuz)
+	}
+	if err := m.check(dir, false, hash...); err != nil {
+		return nil, "", err
+	}
+	return info, digest, nil
 }
 
 func readEntry(dir string) (*entryInfo, error) {

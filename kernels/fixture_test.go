@@ -269,6 +269,10 @@ func kernelPkgs(abi, upstream, debVersion string) []fpkg {
 			depends: fmt.Sprintf("linux-headers-%s-common (= %s), linux-kbuild-%s (>= %s), linux-compiler-gcc-12-x86", abi, debVersion, series, debVersion),
 			entries: []tentry{
 				{name: "./usr/src/linux-headers-" + rel + "/Makefile", body: []byte("include /usr/src/linux-headers-" + abi + "-common/Makefile\n")},
+				{name: "./usr/src/linux-headers-" + rel + "/.config", body: []byte(config)},
+				{name: "./usr/src/linux-headers-" + rel + "/Module.symvers", body: []byte("0x1\tprintk\tvmlinux\tEXPORT_SYMBOL\t\n")},
+				{name: "./usr/src/linux-headers-" + rel + "/include/generated/autoconf.h", body: []byte("#define CONFIG_MODULES 1\n")},
+				{name: "./usr/src/linux-headers-" + rel + "/include/config/auto.conf", body: []byte("CONFIG_MODULES=y\n")},
 				{name: "./usr/src/linux-headers-" + rel + "/scripts", typ: tar.TypeSymlink, link: "../../lib/linux-kbuild-" + series + "/scripts"},
 			}},
 		{name: "linux-headers-" + abi + "-common", version: debVersion, arch: "all", source: "linux",

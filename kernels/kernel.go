@@ -43,6 +43,10 @@ type Kernel struct {
 	// build against the headers skip on it, with this as the reason,
 	// rather than fail. Empty when the headers exist (fetched or not).
 	HeadersMissing string `json:"headers_missing,omitempty"`
+	// HeadersDigest identifies the headers tree's content (the SHA-256 of
+	// its cache manifest, or of its files' names, sizes and times for a
+	// local kernel): a build cached against other headers is not reused.
+	HeadersDigest string `json:"headers_digest,omitempty"`
 	// BuildRootSuite is the Debian suite whose userland matches this kernel's
 	// compiler (e.g. "sid" for a kernel built with gcc-16); empty for local kernels.
 	BuildRootSuite string `json:"build_root_suite,omitempty"`

@@ -154,10 +154,7 @@ func Module(ctx context.Context, k *kernels.Kernel, srcDir string, opts Options)
 		if opts.HostOnly {
 			return fail(fmt.Errorf("module build for %s: the host lacks %s, and HostOnly forbids a build root: install them", k.Name, toolList(missing)))
 		}
-		suite := k.BuildRootSuite
-		if suite == "" {
-			suite = suiteForGCC[k.Compiler.Major]
-		}
+		suite, extra := rootSuite(k)
 		if suite == "" {
 			return fail(fmt.Errorf("module build for %s: the host lacks %s and no Debian suite is known to ship %s: install them", k.Name, toolList(missing), cc))
 		}
@@ -166,12 +163,6 @@ func Module(ctx context.Context, k *kernels.Kernel, srcDir string, opts Options)
 			if cacheDir, err = kernels.CacheDir(); err != nil {
 				return fail(err)
 			}
-		}
-		// A kernel from another pocket of the root's suite
-		// ("bookworm-backports") has its headers there.
-		var extra []string
-		if strings.HasPrefix(k.Suite, suite+"-") {
-			extra = []string{k.Suite}
 		}
 		br, err := EnsureRoot(ctx, cacheDir, suite, k.Release, extra, RootOptions{AllowExpired: opts.AllowExpired, Progress: opts.Progress})
 		if err != nil {
@@ -297,6 +288,20 @@ func checkSource(srcDir string) error {
 // version, for kernels that do not say which suite built them (local
 // kernels): bullseye shipped gcc-10, bookworm gcc-12, trixie gcc-14, and
 // sid carries gcc-16 today.
+// rootSuite is the suite of k's build root and the extra suites it needs:
+// a kernel from another pocket of the root's suite ("bookworm-backports")
+// has its headers there.
+func rootSuite(k *kernels.Kernel) (suite string, extra []string) {
+	suite = k.BuildRootSuite
+	if suite == "" {
+		suite = suiteForGCC[k.Compiler.Major]
+	}
+	if suite != "" && strings.HasPrefix(k.Suite, suite+"-") {
+		extra = []string{k.Suite}
+	}
+	return suite, extra
+}
+
 var suiteForGCC = map[int]string{10: "bullseye", 12: "bookworm", 14: "trixie", 16: "sid"}
 
 var (

@@ -10,7 +10,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"os/exec"
 	"strings"
+	"sync"
 
 	"github.com/kmatrix/kmatrix/internal/outcome"
 	"github.com/kmatrix/kmatrix/kernels"
@@ -18,27 +20,32 @@ import (
 
 // cacheVersion changes when what a cached build means changes, so old
 // entries are ignored rather than trusted (v2: a tool missing from the
-// host is no longer a build error, and first errors name tool errors).
-const cacheVersion = "kmatrix-kmod-build-v2"
+// host is no longer a build error, and first errors name tool errors; v3:
+// the key holds the headers tree's identity and the build environment).
+const cacheVersion = "kmatrix-kmod-build-v3"
 
 // Cached is Module with a content-addressed cache of results under
 // <CacheDir>/modules: a module whose source, kernel (image SHA-256, release,
-// compiler) and make arguments are unchanged is not compiled again. Passes
-// and build errors are cached (both are deterministic); infra errors and
-// timeouts are not. A warm matrix run thus spends no time in make.
+// compiler), headers tree (its content's identity), build environment (the
+// host tools' versions, or the build root's installed packages) and make
+// arguments are unchanged is not compiled again. Passes and build errors
+// are cached (both are deterministic); infra errors and timeouts are not.
+// A warm matrix run thus spends no time in make, and a repaired headers
+// tree or an upgraded compiler never returns a stale result.
 func Cached(ctx context.Context, k *kernels.Kernel, srcDir string, opts Options) (*Result, error) {
 	if k == nil {
 		return Module(ctx, k, srcDir, opts)
 	}
-	key, err := buildKey(k, srcDir, opts.MakeArgs)
-	if err != nil {
-		return Module(ctx, k, srcDir, opts) // Module reports the bad source dir
-	}
 	cacheDir := opts.CacheDir
 	if cacheDir == "" {
+		var err error
 		if cacheDir, err = kernels.CacheDir(); err != nil {
 			return nil, err
 		}
+	}
+	key, err := buildKey(k, srcDir, opts.MakeArgs, buildEnv(k, cacheDir, opts))
+	if err != nil {
+		return Module(ctx, k, srcDir, opts) // Module reports the bad source dir
 	}
 	entry := filepath.Join(cacheDir, "modules", key)
 	unlock, err := kernels.LockFile(entry + ".lock")
@@ -53,6 +60,13 @@ func Cached(ctx context.Context, k *kernels.Kernel, srcDir string, opts Options)
 	if err != nil || (res.Outcome != outcome.Pass && res.Outcome != outcome.BuildError) {
 		return res, err
 	}
+	if res.BuildRootCreated {
+		// The key named a build root that did not exist yet; store the
+		// result under the root it was built in.
+		if k2, err := buildKey(k, srcDir, opts.MakeArgs, buildEnv(k, cacheDir, opts)); err == nil {
+			entry = filepath.Join(cacheDir, "modules", k2)
+		}
+	}
 	if err := writeCached(entry, res); err != nil {
 		// A cache that cannot be written costs speed, not correctness.
 		fmt.Fprintf(os.Stderr, "kmod/build: not caching the build for %s: %v\n", k.Name, err)
@@ -60,9 +74,10 @@ func Cached(ctx context.Context, k *kernels.Kernel, srcDir string, opts Options)
 	return res, nil
 }
 
-func buildKey(k *kernels.Kernel, srcDir string, makeArgs []string) (string, error) {
+func buildKey(k *kernels.Kernel, srcDir string, makeArgs []string, env string) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00", cacheVersion, k.SHA256, k.Release, k.Compiler.Text, strings.Join(makeArgs, "\x01"))
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00", cacheVersion, k.SHA256, k.Release, k.Compiler.Text, strings.Join(makeArgs, "\x01"),
+		headersIdentity(k), env)
 	err := filepath.WalkDir(srcDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -119,4 +134,76 @@ func writeCached(entry string, res *Result) error {
 		return err
 	}
 	return kernels.WriteFileAtomic(filepath.Join(entry, "result.json"), b, 0o644)
+}
+
+// headersIdentity is the headers tree's content identity: its cache
+// manifest's digest, or for a local kernel's tree a digest of every
+// file's name, size and modification time.
+func headersIdentity(k *kernels.Kernel) string {
+	if k.HeadersDigest != "" {
+		return "manifest:" + k.HeadersDigest
+	}
+	if k.Headers == "" {
+		return "none"
+	}
+	h := sha256.New()
+	filepath.WalkDir(k.Headers, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			fmt.Fprintf(h, "%s\x00error\x00", p)
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(k.Headers, p)
+		fmt.Fprintf(h, "%s\x00%d\x00%d\x00%v\x00", rel, fi.Size(), fi.ModTime().UnixNano(), fi.Mode())
+		return nil
+	})
+	return "tree:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// buildEnv identifies where the module would be built: on the host, the
+// versions of the tools the kernel's build needs (gcc-N, make, pahole...);
+// in a build root, the root and the packages installed in it.
+func buildEnv(k *kernels.Kernel, cacheDir string, opts Options) string {
+	if len(HostMissing(k)) == 0 {
+		var parts []string
+		for _, t := range append(Needs(k), Tool{Name: "make"}) {
+			parts = append(parts, t.Name+"="+toolVersion(t.Name))
+		}
+		return "host:" + strings.Join(parts, ";")
+	}
+	suite, _ := rootSuite(k)
+	root := filepath.Join(cacheDir, "buildroots", suite+"_"+k.Release)
+	h := sha256.New()
+	for _, f := range []string{buildRootMark, "var/lib/dpkg/status"} {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			return "root:" + root + ":absent"
+		}
+		h.Write(b)
+	}
+	return "root:" + suite + ":" + hex.EncodeToString(h.Sum(nil))
+}
+
+var (
+	toolVersionMu sync.Mutex
+	toolVersions  = map[string]string{}
+)
+
+// toolVersion is the first line of `name --version`, once per process.
+func toolVersion(name string) string {
+	toolVersionMu.Lock()
+	defer toolVersionMu.Unlock()
+	if v, ok := toolVersions[name]; ok {
+		return v
+	}
+	out, err := exec.Command(name, "--version").Output()
+	v := "unknown"
+	if err == nil {
+		v, _, _ = strings.Cut(strings.TrimSpace(string(out)), "\n")
+	}
+	toolVersions[name] = v
+	return v
 }
