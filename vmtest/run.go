@@ -40,7 +40,7 @@ const (
 	// defaultBootFloor stands in for an unmeasured floor (Spec.BootFloor).
 	defaultBootFloor = 4 * time.Second
 	killWait         = 10 * time.Second // for QEMU to die after SIGKILL
-	drainWait = 5 * time.Second  // for the serial pipes to empty after QEMU's exit
+	drainWait        = 5 * time.Second  // for the serial pipes to empty after QEMU's exit
 )
 
 // Run boots spec.Kernel in QEMU with a generated initramfs, runs
