@@ -25,8 +25,8 @@ finds the damage that check cannot (a file changed in place).`
 func cacheCmd(_ context.Context, args []string) int {
 	fs := flag.NewFlagSet("kmatrix cache", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), cacheUsage) }
-	if err := fs.Parse(args); err != nil {
-		return parseExit(err)
+	if code, ok := parseFlags(fs, args, os.Stdout, os.Stderr); !ok {
+		return code
 	}
 	if fs.NArg() != 1 || fs.Arg(0) != "verify" {
 		fmt.Fprintf(os.Stderr, "kmatrix cache: want the subcommand verify\n%s\n", cacheUsage)
