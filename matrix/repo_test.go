@@ -179,8 +179,9 @@ func TestREADMECallerExample(t *testing.T) {
 	assert.Equal(t, 1, calls, "the caller calls kmatrix.yml")
 }
 
-// The Makefile targets the scheduled workflow runs (plan, merge, summary)
-// run here too, on real inputs, so they cannot rot unnoticed.
+// The Makefile targets the workflows run (shard-plan, summary; plan and
+// merge for a hand-made fan-out) run here too, on real inputs, so they
+// cannot rot unnoticed.
 func TestWorkflowMakeTargets(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs make and go run; run without -short")
@@ -199,6 +200,12 @@ func TestWorkflowMakeTargets(t *testing.T) {
 	b, err := os.ReadFile(ghOut)
 	require.NoError(t, err)
 	assert.Regexp(t, `^kernels=\["debian-bullseye","debian-bookworm","debian-trixie","debian-sid"\]\n$`, string(b))
+
+	shardOut := filepath.Join(dir, "shard_output")
+	run([]string{"GITHUB_OUTPUT=" + shardOut}, "shard-plan", "COUNT=3")
+	b, err = os.ReadFile(shardOut)
+	require.NoError(t, err)
+	assert.Equal(t, "shards=[1,2,3]\n", string(b))
 
 	// Two shards of a real-shaped report, merged, diffed against the whole.
 	whole, err := report.Read("report/testdata/sample.json")
