@@ -128,7 +128,7 @@ type Cell struct {
 	// Evidence says why the cell has its outcome.
 	Evidence Evidence `json:"evidence"`
 	// Expected is set when a declared expectation covers the cell (see
-	// Expected); nil otherwise. Added within v1: optional.
+	// Expected); nil otherwise. Optional: added within v1, kept in v2.
 	Expected *Expected `json:"expected,omitempty"`
 }
 
