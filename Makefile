@@ -81,6 +81,16 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) $$pkg || exit 1; \
 	done
 
+# The fault suite: every way kmatrix was found to hang or to blame the
+# payload for its own trouble (stalled or cut downloads, damaged or moved
+# caches, killed runs' leftovers, unresolvable kernels, stuck modules,
+# corrupted kernels, missing baselines). The fast cases also run in make
+# test; KMATRIX_FAULTS=1 adds the slow ones (VMs waiting out watchdogs).
+FAULT_TESTS := Mirror|Download|Retries|Backoff|BadTimeoutEnv|Leftover|Killed|Damaged|HeadersMissing|VerifyCache|Legacy|ResolveEach|ResolveSelection|MalformedCatalog|CorruptedKernel|RunStuckModule|RunUnresolvableKernel|ReportDiffMissingBaseline|CacheVerify|HeadersRelocatable|CachedHeadersRepaired
+.PHONY: faults
+faults: deps
+	KMATRIX_FAULTS=1 $(GO) test -count=1 -timeout 40m -run '$(FAULT_TESTS)' -v ./kernels/ ./vmtest/ ./kmod/build/ ./matrix/ ./matrix/cmd/kmatrix/
+
 # Render the sample report in headless Chromium and check the picture
 # (matrix/report/html_test.go); it is part of make test too.
 report-check: browser
