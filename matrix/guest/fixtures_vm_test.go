@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,6 +116,77 @@ func expectedOutcomes(v kernels.Version, cfg map[string]string) map[string]want 
 	return e
 }
 
+// runObjects boots k as kmatrix run boots it (BPF LSM on) and runs
+// kmatrix-guest on each testdata object, one command per object.
+func runObjects(k *kernels.Kernel, cfg map[string]string, bin string, objects []string) (*vmtest.Result, error) {
+	spec := vmtest.Spec{Kernel: k.Vmlinuz, Timeout: 4 * time.Minute, MemoryMB: 512, CPUs: 1,
+		Files: []vmtest.File{{Host: bin, Guest: guestTool, Mode: 0o755}}}
+	if a := LSMBootArg(cfg); a != "" {
+		spec.Append = append(spec.Append, a)
+	}
+	for _, f := range objects {
+		gp := "/payload/" + f + ".o"
+		spec.Files = append(spec.Files, vmtest.File{Host: "testdata/" + f + ".o", Guest: gp})
+		spec.Commands = append(spec.Commands, vmtest.Command{Name: f, Path: guestTool,
+			Args: append(append([]string(nil), fixtureArgs...), gp), Timeout: 2 * time.Minute})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	return vmtest.Run(ctx, spec)
+}
+
+// BenchmarkObjects measures one kernel × objects run on the 4 default
+// kernels in parallel, as kmatrix run does, for today's 2 committed
+// objects (programs.o, noprograms.o: baseline-ms) and for the 17 of
+// programs.o plus the attach fixtures (fixtures-ms), in the same
+// iteration, so that their ratio holds on a loaded machine. Target: the
+// 17-object run under 20 s on 2 cores.
+func BenchmarkObjects(b *testing.B) {
+	ks := kernelstest.Default(b)
+	bin, err := vmtest.BuildBinary(context.Background(), "github.com/kmatrix/kmatrix/matrix/cmd/kmatrix-guest")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfgs := map[string]map[string]string{}
+	for _, k := range ks {
+		if cfgs[k.Name], err = kernels.ReadConfig(k.Config); err != nil {
+			b.Fatal(err)
+		}
+	}
+	all := append([]string{"programs"}, attachFixtures...)
+	run := func(objects []string) time.Duration {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for _, k := range ks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// noprograms.o makes kmatrix-guest exit 1 (an unusable
+				// object), a failed command: only the VM must be sound.
+				res, err := runObjects(k, cfgs[k.Name], bin, objects)
+				if err != nil {
+					b.Errorf("%s: %v", k.Name, err)
+				} else if o := res.Outcome; o != outcome.Pass && o != outcome.Fail {
+					b.Errorf("%s: VM %s: %s", k.Name, o, res.Err)
+				}
+			}()
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	run(all) // warm up: the page cache, the guest binary
+	var base, fix time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		base += run([]string{"programs", "noprograms"})
+		fix += run(all)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(base.Milliseconds())/n, "baseline-ms")
+	b.ReportMetric(float64(fix.Milliseconds())/n, "fixtures-ms")
+	b.ReportMetric(float64(fix)/float64(base), "ratio")
+}
+
 // TestFixturesInGuests runs every attach fixture on every default kernel,
 // in one VM per kernel booted as kmatrix run boots it (BPF LSM on), and
 // checks each program's outcome against the kernel's expected table:
@@ -132,20 +204,7 @@ func TestFixturesInGuests(t *testing.T) {
 			t.Parallel()
 			cfg, err := kernels.ReadConfig(k.Config)
 			require.NoError(t, err)
-			spec := vmtest.Spec{Kernel: k.Vmlinuz, Timeout: 4 * time.Minute, MemoryMB: 512, CPUs: 1,
-				Files: []vmtest.File{{Host: bin, Guest: guestTool, Mode: 0o755}}}
-			if a := LSMBootArg(cfg); a != "" {
-				spec.Append = append(spec.Append, a)
-			}
-			for _, f := range attachFixtures {
-				gp := "/payload/" + f + ".o"
-				spec.Files = append(spec.Files, vmtest.File{Host: "testdata/" + f + ".o", Guest: gp})
-				spec.Commands = append(spec.Commands, vmtest.Command{Name: f, Path: guestTool,
-					Args: append(append([]string(nil), fixtureArgs...), gp), Timeout: 2 * time.Minute})
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			res, err := vmtest.Run(ctx, spec)
+			res, err := runObjects(k, cfg, bin, attachFixtures)
 			require.NoError(t, err)
 			require.Equal(t, outcome.Pass, res.Outcome, "VM: %s\nexcerpt: %s", res.Err, res.Excerpt)
 			got := map[string]ProgramResult{}
@@ -154,6 +213,7 @@ func TestFixturesInGuests(t *testing.T) {
 				rs, err := Decode(strings.NewReader(string(c.Stdout)))
 				require.NoError(t, err, "%s: %s", c.Name, c.Stderr)
 				require.NotEmpty(t, rs, "%s reported nothing: %s %s", c.Name, c.Err, c.Stderr)
+				fmt.Fprintf(&table, "%s: kmatrix-guest took %v\n", c.Name, c.Duration)
 				for _, r := range rs {
 					key := c.Name + "/" + r.Program + "/" + string(r.Stage)
 					got[key] = r
