@@ -13,7 +13,9 @@ import (
 
 // Options configure Run, and the `kmatrix run` flags map onto them one to one.
 type Options struct {
-	// Catalog is a catalog file; empty means the default catalog.
+	// Catalog is a catalog file, or the name of a catalog kmatrix ships:
+	// "default" (one kernel per Debian suite; also when empty) or "series"
+	// (one kernel per upstream series).
 	Catalog string
 	// Kernels selects catalog entries by name; empty means all of them.
 	Kernels []string
@@ -43,6 +45,13 @@ type Options struct {
 	// to run under the trigger workload: 0 runs is a pass for them, not
 	// never-ran.
 	NoFire []string
+	// GoTests are Go package patterns, as `go test` takes them, relative
+	// to the working directory (your module): each package's tests are
+	// built static with your Go toolchain and run in every guest, one cell
+	// per test and subtest. GoTestArgs are passed to every test binary
+	// ("-test.run=X", "-test.count=2").
+	GoTests    []string
+	GoTestArgs []string
 	// Extra are payloads of kinds of the caller's own making (see
 	// Payload), run after the built-in and user payloads.
 	Extra []Payload
@@ -79,7 +88,7 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Payloads == nil && len(o.BPFObjects)+len(o.KmodDirs)+len(o.Extra) == 0 {
+	if o.Payloads == nil && len(o.BPFObjects)+len(o.KmodDirs)+len(o.GoTests)+len(o.Extra) == 0 {
 		o.Payloads = []string{PayloadBPF, PayloadKmod}
 	}
 	if o.Parallel <= 0 {

@@ -216,9 +216,16 @@ func infraCell(kernel string, stage outcome.Stage, d time.Duration, err error) r
 		DurationMS: ms(d), Evidence: report.Evidence{Message: err.Error()}}
 }
 
+// loadCatalog reads a catalog file, or one kmatrix ships by name:
+// "default" (or empty) and "series". A file of that name wins.
 func loadCatalog(path string) (*kernels.Catalog, error) {
-	if path == "" {
-		return kernels.DefaultCatalog()
+	if _, err := os.Stat(path); err != nil {
+		switch path {
+		case "", "default":
+			return kernels.DefaultCatalog()
+		case "series":
+			return kernels.DefaultSeriesCatalog()
+		}
 	}
 	return kernels.LoadCatalog(path)
 }

@@ -73,6 +73,11 @@ func payloadsOf(ctx context.Context, opts Options, env *Env) ([]Payload, error) 
 	for i, d := range opts.KmodDirs {
 		ps = append(ps, &modulePayload{name: modNames[i], dir: d, check: opts.CheckCmd})
 	}
+	gts, err := userGoTests(ctx, opts.GoTests, opts.GoTestArgs, env)
+	if err != nil {
+		return nil, err
+	}
+	ps = append(ps, gts...)
 	ps = append(ps, opts.Extra...)
 	seen := map[string]bool{PayloadKernel: true}
 	for _, p := range ps {

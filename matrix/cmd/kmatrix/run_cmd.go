@@ -44,8 +44,10 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		kernels, payloads listFlag
 		bpfObjs, kmodDirs listFlag
 		attach, files     listFlag
-		noFire            listFlag
+		noFire, goTests   listFlag
 		shard, check      string
+		goTestArgs        string
+		projectFile       string
 	)
 	fs.StringVar(&opts.Catalog, "catalog", "", "catalog `file` (default: the built-in catalog)")
 	fs.Var(&kernels, "kernels", "kernel `names` to run, comma-separated (default: all in the catalog)")
@@ -55,6 +57,9 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Var(&attach, "attach", "`PROGRAM=TARGET` for a program whose section names no target: PATH:SYMBOL for a uprobe, a program for freplace (repeatable)")
 	fs.Var(&files, "file", "`HOST:GUEST` file to copy into every guest, e.g. the binary a uprobe attaches to (repeatable)")
 	fs.Var(&noFire, "no-fire", "`programs` not expected to run under the trigger workload: 0 runs is then a pass, not never-ran")
+	fs.Var(&goTests, "gotest", "your Go test `packages`, as go test takes them (./..., ./probe): every test and subtest a cell on every kernel (repeatable)")
+	fs.StringVar(&goTestArgs, "gotest-args", "", "`flags` for every --gotest binary, space-separated: '-test.run=X -test.count=2'")
+	fs.StringVar(&projectFile, "project", "", "project `file` (default: kmatrix.yaml in this directory or a parent, up to the repository root; \"none\" for none)")
 	fs.StringVar(&check, "check", "", "`command` to run in each guest after your payloads are loaded (space-separated argv, no shell)")
 	fs.StringVar(&opts.OutDir, "out", "report", "output `dir` for report.json, report.md, report.html, junit.xml")
 	fs.IntVar(&opts.Parallel, "parallel", 0, "kernels to run at once (default: one per CPU)")
@@ -84,6 +89,8 @@ examples:
   kmatrix run --kernels debian-bullseye,debian-sid   two kernels
   kmatrix run --bpf probe.o                          your object: load, attach, detach each program
   kmatrix run --kmod ./driver                        your module: build, load, unload per kernel
+  kmatrix run --gotest ./...                         your Go tests: every test and subtest a cell per kernel
+  kmatrix init && kmatrix run                        write kmatrix.yaml, then run what it says
   kmatrix run --bpf probe.o --check './mycheck --expect 3'
                                                      also run a static binary with probe.o attached
   kmatrix run --shard 2/4 --out shard-2              one of four CI jobs; join with kmatrix report merge
@@ -111,20 +118,25 @@ flags:
 		fmt.Fprintf(stderr, "kmatrix run: --shard: %v\n", err)
 		return exitUsage
 	}
-	if check != "" && len(bpfObjs)+len(kmodDirs) == 0 {
-		// The check runs beside the user's payloads, loaded and attached;
-		// without one it would never run, and a green matrix would say
-		// nothing about it.
-		fmt.Fprintf(stderr, "kmatrix run: --check %q runs in each guest while your payloads are loaded, and none is given: add --bpf FILE.o or --kmod DIR\n", check)
-		return exitUsage
-	}
 	opts.Kernels, opts.BPFObjects, opts.KmodDirs = kernels, bpfObjs, kmodDirs
 	opts.Attach, opts.Files, opts.NoFire = attach, files, noFire
+	opts.GoTests, opts.GoTestArgs = goTests, strings.Fields(goTestArgs)
 	if len(payloads) > 0 {
 		opts.Payloads = payloads
 	}
 	if check != "" {
 		opts.CheckCmd = strings.Fields(check)
+	}
+	if opts, err = withProject(opts, projectFile, fs, stderr); err != nil {
+		fmt.Fprintf(stderr, "kmatrix run: %v\n", err)
+		return exitUsage
+	}
+	if len(opts.CheckCmd) > 0 && len(opts.BPFObjects)+len(opts.KmodDirs) == 0 {
+		// The check runs beside the user's payloads, loaded and attached;
+		// without one it would never run, and a green matrix would say
+		// nothing about it.
+		fmt.Fprintf(stderr, "kmatrix run: --check %q runs in each guest while your payloads are loaded, and none is given: add --bpf FILE.o or --kmod DIR\n", strings.Join(opts.CheckCmd, " "))
+		return exitUsage
 	}
 	opts.Progress = stderr
 	var base *report.Report
