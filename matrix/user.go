@@ -162,6 +162,11 @@ func programFacts(p guest.ProgramResult) map[string]string {
 			f[k] = v
 		}
 	}
+	num := func(k string, v uint64) {
+		if v != 0 {
+			f[k] = strconv.FormatUint(v, 10)
+		}
+	}
 	set("section", p.Section)
 	set("type", p.Type)
 	set("attach_point", p.Facts.AttachPoint)
@@ -169,8 +174,31 @@ func programFacts(p guest.ProgramResult) map[string]string {
 	set("class", string(p.Facts.Class))
 	set("requires_kernel", p.Facts.RequiresKernel)
 	set("core_relocation", p.Facts.CORERelocation)
+	set("variant", p.Facts.Variant)
+	set("trigger", p.Facts.Trigger)
+	set("struct_ops_map", p.Facts.Map)
 	if p.Facts.VerifiedInsns != nil {
 		set("verified_insns", p.Facts.VerifiedInsns.String())
+	}
+	if v := p.Facts.Verifier; v != nil {
+		// report diff compares insns_processed across kernels and runs.
+		num("insns_processed", uint64(v.InsnsProcessed))
+		num("insn_limit", uint64(v.InsnLimit))
+		num("total_states", uint64(v.TotalStates))
+		num("peak_states", uint64(v.PeakStates))
+		num("verification_us", v.VerificationUS)
+		num("jited_bytes", uint64(v.JitedBytes))
+		num("xlated_bytes", uint64(v.XlatedBytes))
+		set("stack_depth", v.StackDepth)
+	}
+	if p.Facts.RunCount != nil {
+		f["run_count"] = strconv.FormatUint(*p.Facts.RunCount, 10)
+		if p.Facts.RunTimeNS != nil {
+			f["run_time_ns"] = strconv.FormatUint(*p.Facts.RunTimeNS, 10)
+			if *p.Facts.RunCount > 0 {
+				f["mean_run_ns"] = strconv.FormatUint(*p.Facts.RunTimeNS / *p.Facts.RunCount, 10)
+			}
+		}
 	}
 	if p.Facts.ExitCode != nil {
 		set("exit_code", strconv.Itoa(*p.Facts.ExitCode))

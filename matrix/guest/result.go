@@ -32,12 +32,13 @@ const (
 )
 
 // Cell is the stage of the matrix cell a result of stage s becomes: a
-// failed detach is an unload failure, the user's check a behaviour check.
+// failed detach is an unload failure; the user's check and whether an
+// attached program ran under the trigger are behaviour.
 func (s Stage) Cell() outcome.Stage {
 	switch s {
 	case StageDetach:
 		return outcome.StageUnload
-	case StageCheck:
+	case StageCheck, StageRun:
 		return outcome.StageBehave
 	}
 	return outcome.Stage(s)

@@ -65,3 +65,11 @@ func TestInsnCountJSON(t *testing.T) {
 		assert.Equal(t, strings.Trim(tc.json, `"`), tc.c.String())
 	}
 }
+
+func TestStageCell(t *testing.T) {
+	for s, want := range map[Stage]outcome.Stage{StageLoad: outcome.StageLoad, StageAttach: outcome.StageAttach,
+		StageDetach: outcome.StageUnload, StageRun: outcome.StageBehave, StageCheck: outcome.StageBehave, StageUnload: outcome.StageUnload} {
+		assert.Equal(t, want, s.Cell(), s)
+		assert.True(t, s.Cell().Valid(), s)
+	}
+}
