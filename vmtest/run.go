@@ -286,8 +286,11 @@ loop:
 			}
 			v.handle(e, setPhase)
 			lastProgress = time.Now()
-			if afterOops != nil {
-				afterOops = time.After(oopsGrace) // the guest still makes progress
+			if afterOops != nil && e.Kind != wire.Alive {
+				// The guest still makes progress. The heartbeat does not
+				// count: the init lives on while the oopsed task's
+				// waiters hang.
+				afterOops = time.After(oopsGrace)
 			}
 			if afterStall != nil && (stallCmd < 0 || v.exited[stallCmd]) {
 				afterStall = nil // the stuck command ended by itself: a splat, not a hang
@@ -297,7 +300,9 @@ loop:
 				st.phase = v.phase
 				v.stall = &st
 				stallCmd = v.cur
-				if v.phase != "kernel" && v.phase != "poweroff" {
+				// After an oops the stuck tasks are its consequence: the
+				// oops grace decides, and the oops is the finding.
+				if v.phase != "kernel" && v.phase != "poweroff" && afterOops == nil {
 					afterStall = time.After(stallGrace)
 				}
 			}
