@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/kmatrix/kmatrix/kernels/version"
+
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/stretchr/testify/assert"
@@ -36,7 +38,7 @@ func TestBrokenCORE(t *testing.T) {
 	requireBPF(t)
 	coll, err := LoadCollection("testdata/broken_core_bpfel.o", brokenCORESpec(t))
 	kv := runningKernel(t)
-	if kv.AtLeast(5, 14) {
+	if kv.Has(version.TaskStateRename) {
 		require.NoError(t, err, "kernel %s has task_struct::__state (5.14+): the unguarded read must load", kv)
 		coll.Close()
 		evidence(t, "broken_core", "loaded")

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kmatrix/kmatrix/kernels/version"
+
 	"github.com/cilium/ebpf/btf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -92,7 +94,7 @@ func wantStateField(t *testing.T) string {
 	require.NoError(t, spec.TypeByName("task_struct", &ts))
 	hasNew := slices.ContainsFunc(ts.Members, func(m btf.Member) bool { return m.Name == "__state" })
 	kv := runningKernel(t)
-	assert.Equal(t, kv.AtLeast(5, 14), hasNew, "kernel %s: task_struct::__state is in 5.14+, its BTF disagrees", kv)
+	assert.Equal(t, kv.Has(version.TaskStateRename), hasNew, "kernel %s: task_struct::__state is in 5.14+, its BTF disagrees", kv)
 	if hasNew {
 		return "__state"
 	}

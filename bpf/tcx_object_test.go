@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/kmatrix/kmatrix/kernels/version"
+
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/stretchr/testify/assert"
@@ -48,7 +50,7 @@ func TestTCXObject(t *testing.T) {
 		require.NoError(t, err)
 		l, err := link.AttachTCX(link.TCXOptions{Interface: lo.Index, Program: coll.Programs["count_ingress"], Attach: ebpf.AttachTCXIngress})
 		kv := runningKernel(t)
-		if kv.AtLeast(6, 6) {
+		if kv.Has(version.TCX) {
 			require.NoError(t, err, "kernel %s has tcx (6.6+)", kv)
 			l.Close()
 			evidence(t, "tcx_attach", "ok")

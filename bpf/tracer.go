@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/kmatrix/kmatrix/kernels/version"
+
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
@@ -94,7 +96,7 @@ func Load(opts Options) (*Tracer, error) {
 		// Fail with a sentence rather than the verifier's "invalid func
 		// unknown#181" when the caller forces a variant the kernel lacks.
 		if p, err := ProbeVariant(); err == nil && p != VariantBPFLoop {
-			return nil, &LoadError{Object: tracerObject(v), Err: fmt.Errorf("this kernel has no bpf_loop helper (it needs 5.17+): %w", ebpf.ErrNotSupported)}
+			return nil, &LoadError{Object: tracerObject(v), Err: fmt.Errorf("this kernel has no bpf_loop helper (%s): %w", version.BPFLoop.Needs(), ebpf.ErrNotSupported)}
 		}
 	}
 

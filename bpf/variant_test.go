@@ -6,6 +6,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/kmatrix/kmatrix/kernels/version"
+
 	"github.com/cilium/ebpf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -22,7 +24,7 @@ func TestVariant(t *testing.T) {
 	evidence(t, "variant", probe)
 
 	want := VariantBoundedLoop
-	if kv.AtLeast(5, 17) {
+	if kv.Has(version.BPFLoop) {
 		want = VariantBPFLoop
 	}
 	assert.Equal(t, want, probe, "kernel %s: bpf_loop is in 5.17+, the probe disagrees", kv)

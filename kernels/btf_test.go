@@ -3,6 +3,8 @@ package kernels_test
 import (
 	"testing"
 
+	"github.com/kmatrix/kmatrix/kernels/version"
+
 	"github.com/cilium/ebpf/btf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,7 +27,7 @@ func TestBTFTaskState(t *testing.T) {
 			for _, m := range ts.Members {
 				names[m.Name] = true
 			}
-			if k.Version.AtLeast(5, 14) {
+			if k.Version.Has(version.TaskStateRename) {
 				assert.True(t, names["__state"], "%s (%s) has task_struct.__state", k.Name, k.Version)
 				assert.False(t, names["state"])
 			} else {

@@ -28,7 +28,7 @@ func mustSub(f fs.FS, dir string) fs.FS {
 }
 
 // WriteSource writes the module's source tree into dir (created if
-// missing), ready to pass to Build as srcDir.
+// missing), ready for kmod/build as its source directory.
 func WriteSource(dir string) error {
 	return os.CopyFS(dir, Source)
 }

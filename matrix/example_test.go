@@ -26,7 +26,7 @@ const exampleDir = "../examples/tracer"
 // tcx arrived in Linux 6.6, so its test skips before, saying so.
 func exampleWant(t *testing.T, ver string) map[string]outcome.Outcome {
 	tcx := outcome.Pass
-	if v, err := version.Parse(ver); err == nil && !v.AtLeast(6, 6) {
+	if v, err := version.Parse(ver); err == nil && !v.Has(version.TCX) {
 		tcx = outcome.Skip
 	} else {
 		require.NoError(t, err)

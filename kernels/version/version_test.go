@@ -24,3 +24,11 @@ func TestRunning(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, v.AtLeast(3, 0), "the running kernel %s: below 3.0?", v)
 }
+
+func TestFeatures(t *testing.T) {
+	assert.True(t, Version{6, 6, 0}.Has(TCX))
+	assert.False(t, Version{6, 1, 192}.Has(TCX))
+	assert.True(t, Version{7, 2, 13}.Has(Netkit))
+	assert.Equal(t, "tcx needs Linux 6.6", TCX.Needs())
+	assert.Equal(t, "5.17", BPFLoop.SinceString())
+}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kmatrix/kmatrix/kernels/version"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -58,7 +60,7 @@ func expectedOutcomes(v kernels.Version, cfg map[string]string) map[string]want 
 
 	attached("pinned", "pinned_count", "pinned_read")
 	// struct_ops links: Linux 6.4.
-	if v.AtLeast(6, 4) {
+	if v.Has(version.StructOpsLink) {
 		e["tcp_cc/kmatrix_cc/load"], e["tcp_cc/kmatrix_cc/attach"] = ok, ok
 		for _, p := range []string{"kmx_init", "kmx_cong_avoid", "kmx_ssthresh", "kmx_undo_cwnd"} {
 			e["tcp_cc/"+p+"/load"], e["tcp_cc/"+p+"/run"] = ok, ok
@@ -72,7 +74,7 @@ func expectedOutcomes(v kernels.Version, cfg map[string]string) map[string]want 
 	} else {
 		loadErr("sched_ext", "kmatrix_scx", ClassNotSupported)
 	}
-	if v.AtLeast(6, 6) && y("CONFIG_NET_XGRESS") {
+	if v.Has(version.TCX) && y("CONFIG_NET_XGRESS") {
 		attached("tc", "tc_legacy", "classifier_legacy", "tc_ingress_tcx", "tcx_egress_only")
 	} else {
 		// No clsact/cls_bpf modules in the guest: kmatrix's limit.
@@ -82,7 +84,7 @@ func expectedOutcomes(v kernels.Version, cfg map[string]string) map[string]want 
 		attachErr("tc", "tcx_egress_only", outcome.AttachError, ClassNotSupported)
 	}
 	attached("xdp2", "xdp_first", "xdp_second")
-	if v.AtLeast(5, 18) && y("CONFIG_FPROBE") {
+	if v.Has(version.KprobeMulti) && y("CONFIG_FPROBE") {
 		attached("kprobe_multi", "multi_vfs_read", "multi_ret_pattern")
 	} else {
 		attachErr("kprobe_multi", "multi_vfs_read", outcome.AttachError, ClassNotSupported)
@@ -94,7 +96,7 @@ func expectedOutcomes(v kernels.Version, cfg map[string]string) map[string]want 
 	attached("iter", "dump_task")
 	attached("sockmap", "sockops_prog", "msg_verdict", "skb_parser", "skb_verdict")
 	attached("cgroup", "skb_ingress", "sock_create", "connect4", "sysctl_read")
-	if v.AtLeast(6, 4) && y("CONFIG_NETFILTER_BPF_LINK") {
+	if v.Has(version.NetfilterLink) && y("CONFIG_NETFILTER_BPF_LINK") {
 		attached("netfilter", "nf_accept")
 	} else {
 		loadErr("netfilter", "nf_accept", ClassNotSupported)
@@ -107,7 +109,7 @@ func expectedOutcomes(v kernels.Version, cfg map[string]string) map[string]want 
 		attached("lsm", "lsm_file_open", "lsm_bprm_check")
 	}
 	attached("fentry", "fentry_connect", "fexit_open")
-	if v.AtLeast(6, 7) && y("CONFIG_NETKIT") {
+	if v.Has(version.Netkit) && y("CONFIG_NETKIT") {
 		attached("netkit", "netkit_primary", "netkit_peer")
 	} else {
 		attachErr("netkit", "netkit_primary", outcome.AttachError, ClassNotSupported)

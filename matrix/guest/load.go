@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kmatrix/kmatrix/kernels/version"
+
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 
@@ -417,7 +419,7 @@ func (r *runner) loadPass(res *ProgramResult, prog *ebpf.Program) {
 	case insns.Known:
 		res.Message = fmt.Sprintf("loaded: the verifier processed %d instructions", insns.N)
 	default:
-		res.Message = "loaded (verified instruction count unknown: the kernel reports it since Linux 5.16)"
+		res.Message = "loaded (verified instruction count unknown: " + version.VerifiedInsns.Needs() + ")"
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/kmatrix/kmatrix/kernels/version"
+
 	"github.com/cilium/ebpf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -86,7 +88,7 @@ func TestLoadObjectFixture(t *testing.T) {
 		load := m["socket_pass/load"]
 		assert.Equal(t, outcome.Pass, load.Outcome, load.Message)
 		require.NotNil(t, load.Facts.VerifiedInsns)
-		if v.AtLeast(5, 16) {
+		if v.Has(version.VerifiedInsns) {
 			assert.True(t, load.Facts.VerifiedInsns.Known, "Linux %s reports verified_insns", v)
 			assert.Greater(t, load.Facts.VerifiedInsns.N, uint32(0))
 		} else {
@@ -118,7 +120,7 @@ func TestLoadObjectFixture(t *testing.T) {
 	})
 
 	t.Run("helper the kernel may lack", func(t *testing.T) {
-		if v.AtLeast(5, 17) {
+		if v.Has(version.BPFLoop) {
 			assert.Equal(t, outcome.Pass, m["uses_bpf_loop/attach"].Outcome, m["uses_bpf_loop/load"].Message)
 			return
 		}
@@ -156,7 +158,7 @@ func TestLoadObjectFixture(t *testing.T) {
 
 	t.Run("no attach point", func(t *testing.T) {
 		r := m["tc_classifier/attach"]
-		if v.AtLeast(6, 6) {
+		if v.Has(version.TCX) {
 			assert.Equal(t, outcome.Pass, r.Outcome, r.Message)
 			assert.Equal(t, "tcx", r.Facts.Variant)
 		} else {
@@ -207,7 +209,7 @@ func TestLoadObjectFixture(t *testing.T) {
 	t.Run("tcx", func(t *testing.T) {
 		r := m["tcx_ingress/attach"]
 		assert.Equal(t, "tcx ingress on lo of its own network namespace", r.Facts.AttachPoint)
-		if v.AtLeast(6, 6) {
+		if v.Has(version.TCX) {
 			assert.Equal(t, outcome.Pass, r.Outcome, r.Message)
 		} else {
 			assert.Equal(t, outcome.AttachError, r.Outcome)

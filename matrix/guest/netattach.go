@@ -9,6 +9,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/kmatrix/kmatrix/kernels/version"
+
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
@@ -97,7 +99,7 @@ func planTC(at ebpf.AttachType, legacy bool) attachPlan {
 			return l, "tcx", err
 		})
 		if legacy && errors.Is(err, ebpf.ErrNotSupported) {
-			return nil, &infraError{fmt.Errorf("this kernel has no tcx (Linux 6.6+), and kmatrix cannot attach a classifier the other way: a clsact qdisc and a cls_bpf filter need the sch_ingress and cls_bpf modules, which the guest does not have (%v)", err)}
+			return nil, &infraError{fmt.Errorf("this kernel has no tcx ("+version.TCX.Needs()+"), and kmatrix cannot attach a classifier the other way: a clsact qdisc and a cls_bpf filter need the sch_ingress and cls_bpf modules, which the guest does not have (%v)", err)}
 		}
 		return c, err
 	}}

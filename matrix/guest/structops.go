@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kmatrix/kmatrix/kernels/version"
+
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
@@ -79,8 +81,8 @@ func (r *runner) structOps(m *ebpf.MapSpec) {
 		} else if isLink && errors.Is(err, unix.EINVAL) && strings.Contains(err.Error(), "map create") {
 			// BPF_F_LINK on a struct_ops map arrived in Linux 6.4
 			// (commit 68b04864ca42 "bpf: Create links for BPF struct_ops maps").
-			lr.Facts.Class, lr.Facts.RequiresKernel = ClassNotSupported, "6.4"
-			lr.Message = "struct_ops links (.struct_ops.link) need Linux 6.4: " + lr.Message
+			lr.Facts.Class, lr.Facts.RequiresKernel = ClassNotSupported, version.StructOpsLink.SinceString()
+			lr.Message = version.StructOpsLink.Needs() + ": " + lr.Message
 		}
 		r.emit(lr)
 		return

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kmatrix/kmatrix/kernels/version"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -83,13 +85,13 @@ func checkGuestResults(t *testing.T, k *kernels.Kernel, m map[string]ProgramResu
 		}
 		if assert.NotNil(t, load.Facts.VerifiedInsns, name) {
 			// bpf_prog_info.verified_insns arrived in Linux 5.16.
-			assert.Equal(t, k.Version.AtLeast(5, 16), load.Facts.VerifiedInsns.Known, "%s on %s: verified_insns %s", name, k.Version, load.Facts.VerifiedInsns)
+			assert.Equal(t, k.Version.Has(version.VerifiedInsns), load.Facts.VerifiedInsns.Known, "%s on %s: verified_insns %s", name, k.Version, load.Facts.VerifiedInsns)
 		}
 	}
 
 	for _, dir := range []string{"ingress", "egress"} {
 		want("tcx_"+dir+"/load", outcome.Pass)
-		if k.Version.AtLeast(6, 6) {
+		if k.Version.Has(version.TCX) {
 			want("tcx_"+dir+"/attach", outcome.Pass)
 			continue
 		}
@@ -100,7 +102,7 @@ func checkGuestResults(t *testing.T, k *kernels.Kernel, m map[string]ProgramResu
 	}
 
 	// bpf_loop arrived in Linux 5.17.
-	if k.Version.AtLeast(5, 17) {
+	if k.Version.Has(version.BPFLoop) {
 		want("uses_bpf_loop/attach", outcome.Pass)
 	} else {
 		r := want("uses_bpf_loop/load", outcome.LoadError)
@@ -129,7 +131,7 @@ func checkGuestResults(t *testing.T, k *kernels.Kernel, m map[string]ProgramResu
 
 	// SEC("tc") goes through tcx where the kernel has it; before 6.6 the
 	// clsact/cls_bpf way needs modules the guest lacks: kmatrix's limit.
-	if k.Version.AtLeast(6, 6) {
+	if k.Version.Has(version.TCX) {
 		r = want("tc_classifier/attach", outcome.Pass)
 		assert.Equal(t, "tcx", r.Facts.Variant)
 		want("tc_classifier/run", outcome.Pass)
