@@ -39,6 +39,23 @@ type COREFailure struct {
 	Source string
 }
 
+// Name is the relocation as a cell's core_relocation fact says it: "byte_off
+// of task_struct.__state", the type without the ___flavour suffix CO-RE
+// ignores when matching it against the kernel's.
+func (f COREFailure) Name() string {
+	typ := f.Type
+	if i := strings.Index(typ, "___"); i > 0 {
+		typ = typ[:i]
+	}
+	if f.Field != "" {
+		if strings.HasPrefix(f.Kind, "enumval") {
+			return fmt.Sprintf("%s of %s::%s", f.Kind, typ, f.Field)
+		}
+		typ += "." + f.Field
+	}
+	return f.Kind + " of " + typ
+}
+
 func (f COREFailure) String() string {
 	what := f.Type
 	if f.Field != "" {
@@ -100,7 +117,7 @@ func UnresolvedCORE(spec *ebpf.CollectionSpec, kernel *btf.Spec) ([]COREFailure,
 			if !strings.HasSuffix(fx.String(), "=poison") {
 				continue
 			}
-			f := describeRelocation(relos[j], spec.Types)
+			f := DescribeRelocation(relos[j], spec.Types)
 			f.Program = name
 			f.Source = sourceAt(insns, at[j], f.Field)
 			failures = append(failures, f)
@@ -122,10 +139,12 @@ func localTypeID(types *btf.Spec) func(btf.Type) (btf.TypeID, error) {
 // are not exported. TestUnresolvedCORE pins this format.
 var reloRE = regexp.MustCompile(`^CORERelocation\((\w+), (.*)\[([0-9:]*)\], local_id=(\d+)\)$`)
 
-// describeRelocation names the relocation's type and field by walking its
-// accessor ("0:2": the first element of the pointer, then member 2) through
-// the object's own BTF.
-func describeRelocation(r *btf.CORERelocation, types *btf.Spec) COREFailure {
+// DescribeRelocation names a relocation's kind, type and field by walking
+// its accessor ("0:2": the first element of the pointer, then member 2)
+// through the object's own BTF. It is kmatrix's one CO-RE relocation
+// decoder: UnresolvedCORE uses it before a load, the guest's classifier
+// after one (on the instruction the verifier refused).
+func DescribeRelocation(r *btf.CORERelocation, types *btf.Spec) COREFailure {
 	m := reloRE.FindStringSubmatch(r.String())
 	if m == nil {
 		return COREFailure{Kind: "unknown", Type: r.String()}

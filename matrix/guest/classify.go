@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"unicode"
 
+	"github.com/kmatrix/kmatrix/bpf"
+
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
@@ -279,14 +281,8 @@ func poisonedInsn(log []string) (int, syscall.Errno, bool) {
 	return 0, 0, false
 }
 
-// reloRE picks the kind, accessor and local type ID out of
-// btf.CORERelocation's String(), which is the only view of them the
-// package exports: "CORERelocation(byte_off, Struct:"t"[0:1], local_id=5)".
-var reloRE = regexp.MustCompile(`^CORERelocation\((\w+), .*\[([\d:]+)\], local_id=(\d+)\)$`)
-
 // describeRelocation names the CO-RE relocation of the instruction at raw
-// offset off: "byte_off of task_struct.comm" (with the local flavour's
-// ___suffix dropped, as the kernel type it was matched against has none).
+// offset off with bpf's decoder: "byte_off of task_struct.comm".
 func describeRelocation(spec *ebpf.ProgramSpec, types *btf.Spec, off int) string {
 	var ins *asm.Instruction
 	iter := spec.Instructions.Iterate()
@@ -303,89 +299,5 @@ func describeRelocation(spec *ebpf.ProgramSpec, types *btf.Spec, off int) string
 	if relo == nil {
 		return fmt.Sprintf("the relocation at instruction %d", off)
 	}
-	raw := relo.String()
-	m := reloRE.FindStringSubmatch(raw)
-	if m == nil || types == nil {
-		return raw
-	}
-	kind, accessor := m[1], m[2]
-	id, _ := strconv.ParseUint(m[3], 10, 32)
-	typ, err := types.TypeByID(btf.TypeID(id))
-	if err != nil {
-		return raw
-	}
-	switch {
-	case strings.HasPrefix(kind, "enumval"):
-		return fmt.Sprintf("%s of %s", kind, enumValuePath(typ, accessor))
-	case strings.Contains(kind, "type"):
-		return fmt.Sprintf("%s of %s", kind, typeName(typ))
-	default:
-		return fmt.Sprintf("%s of %s", kind, fieldPath(typ, accessor))
-	}
-}
-
-// fieldPath renders a field accessor ("0:2:1": index into the root
-// pointer, then member or array indices) as "task_struct.se.vruntime".
-func fieldPath(root btf.Type, accessor string) string {
-	parts := strings.Split(accessor, ":")
-	var b strings.Builder
-	b.WriteString(typeName(root))
-	if len(parts) > 0 && parts[0] != "0" {
-		fmt.Fprintf(&b, "[%s]", parts[0])
-	}
-	t := btf.UnderlyingType(root)
-	for _, p := range parts[1:] {
-		i, err := strconv.Atoi(p)
-		if err != nil {
-			return b.String() + "." + p
-		}
-		switch ct := t.(type) {
-		case *btf.Struct:
-			if i >= len(ct.Members) {
-				return fmt.Sprintf("%s.<member %d>", b.String(), i)
-			}
-			fmt.Fprintf(&b, ".%s", ct.Members[i].Name)
-			t = btf.UnderlyingType(ct.Members[i].Type)
-		case *btf.Union:
-			if i >= len(ct.Members) {
-				return fmt.Sprintf("%s.<member %d>", b.String(), i)
-			}
-			fmt.Fprintf(&b, ".%s", ct.Members[i].Name)
-			t = btf.UnderlyingType(ct.Members[i].Type)
-		case *btf.Array:
-			fmt.Fprintf(&b, "[%d]", i)
-			t = btf.UnderlyingType(ct.Type)
-		default:
-			fmt.Fprintf(&b, ".<%d>", i)
-		}
-	}
-	return b.String()
-}
-
-// enumValuePath renders an enum value accessor as "enum bpf_func_id::NAME".
-func enumValuePath(t btf.Type, accessor string) string {
-	i, _ := strconv.Atoi(accessor)
-	if e, ok := btf.UnderlyingType(t).(*btf.Enum); ok && i < len(e.Values) {
-		return typeName(t) + "::" + e.Values[i].Name
-	}
-	return typeName(t) + "::<" + accessor + ">"
-}
-
-// typeName is a type's name as the kernel knows it: without the
-// "___flavour" suffix CO-RE ignores when matching.
-func typeName(t btf.Type) string {
-	name := t.TypeName()
-	if i := strings.Index(name, "___"); i > 0 {
-		name = name[:i]
-	}
-	if name == "" {
-		return fmt.Sprintf("%s", t)
-	}
-	switch btf.UnderlyingType(t).(type) {
-	case *btf.Union:
-		return "union " + name
-	case *btf.Enum:
-		return "enum " + name
-	}
-	return name
+	return bpf.DescribeRelocation(relo, types).Name()
 }
