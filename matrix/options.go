@@ -79,6 +79,11 @@ type Options struct {
 	Progress io.Writer
 	// Timeout bounds each kernel's VM; 0 means 10 minutes.
 	Timeout time.Duration
+	// CommandTimeout bounds each guest command of a payload (a test
+	// binary, an object's or module's loader) that sets no limit of its
+	// own; past it the guest stops the command, and its checks are
+	// timeouts, while the other payloads go on. 0 means 5 minutes.
+	CommandTimeout time.Duration
 	// MeasureFloor boots each kernel once more with an init that powers
 	// off at once, and records that bare-boot floor in the report
 	// (Kernel.FloorMS), so that what the checks cost beyond booting shows.
@@ -96,6 +101,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Minute
+	}
+	if o.CommandTimeout <= 0 {
+		o.CommandTimeout = 5 * time.Minute
 	}
 	if o.progress == nil {
 		o.progress = NewProgress(o.Progress)

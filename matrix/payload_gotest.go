@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/kmatrix/kmatrix/internal/outcome"
 	"github.com/kmatrix/kmatrix/kernels"
@@ -141,7 +142,11 @@ func (p *goTestPayload) guestChecks() []Check {
 func (p *goTestPayload) Prepare(ctx context.Context, k *kernels.Kernel, env *Env) (*Plan, error) {
 	plan := &Plan{}
 	gbin := fmt.Sprintf("%s/%s.test", guestDir, strings.NewReplacer(":", "_", "/", "_").Replace(p.name))
-	cmd := vmtest.Command{Name: p.name, Path: gbin, Args: append(append([]string{}, vmtest.TestFlags...), "-test.timeout", "5m")}
+	// The test binary's own timeout fires first, so its panic names the
+	// test that hung; the guest's bound on the command is the backstop.
+	limit := env.opts.CommandTimeout
+	cmd := vmtest.Command{Name: p.name, Path: gbin, Timeout: limit + 30*time.Second,
+		Args: append(append([]string{}, vmtest.TestFlags...), "-test.timeout", limit.String())}
 	if cs := p.guestChecks(); p.only && len(cs) > 0 {
 		cmd.Args = append(cmd.Args, "-test.run", "^("+strings.Join(checkNames(cs), "|")+")$")
 	}

@@ -148,6 +148,11 @@ func (r *Runner) Kernel(ctx context.Context, k *kernels.Kernel) ([]report.Cell, 
 			}
 			names[c.Name] = p.Name()
 		}
+		for j := range plan.Commands {
+			if plan.Commands[j].Timeout == 0 {
+				plan.Commands[j].Timeout = r.opts.CommandTimeout
+			}
+		}
 		plans[i] = plan
 		cells = append(cells, plan.Cells...)
 		spec.Files = append(spec.Files, plan.Files...)
