@@ -87,6 +87,7 @@ func withProject(flags matrix.Options, path string, set *flag.FlagSet, stderr io
 	take("file", func() { opts.Files = flags.Files })
 	take("no-fire", func() { opts.NoFire = flags.NoFire })
 	take("timeout", func() { opts.Timeout = flags.Timeout })
+	take("command-timeout", func() { opts.CommandTimeout = flags.CommandTimeout })
 	take("parallel", func() { opts.Parallel = flags.Parallel })
 	take("expect", func() { opts.Expect = flags.Expect })
 	if opts.OutDir == "" || given["out"] {

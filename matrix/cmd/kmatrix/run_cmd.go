@@ -69,6 +69,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&opts.Baseline, "baseline", "", "previous report.json `file` to diff against; exit 3 on regressions")
 	fs.BoolVar(&opts.MeasureFloor, "floor", false, "also time a bare boot of each kernel and report the checks' cost against it")
 	fs.DurationVar(&opts.Timeout, "timeout", 10*time.Minute, "deadline for each kernel's VM")
+	fs.DurationVar(&opts.CommandTimeout, "command-timeout", 5*time.Minute, "deadline for each payload's guest command (a test binary, a loader); its checks are timeouts past it")
 	fs.StringVar(&opts.Expect, "expect", "", "expectations `file` (YAML): known failures by kernel, payload and check, each with a reason")
 	allowMissing := fs.Bool("allow-missing-baseline", false, "with --baseline: a missing baseline file is a first run (nothing regresses), not an error")
 	fs.Usage = func() {
@@ -109,7 +110,8 @@ flags:
 	}
 	if err := checkRanges(fs,
 		rangeCheck{"parallel", opts.Parallel >= 0, "want the number of kernels to run at once, at least 1 (0: one per CPU)"},
-		rangeCheck{"timeout", opts.Timeout > 0, "want a positive duration, e.g. 10m"}); err != nil {
+		rangeCheck{"timeout", opts.Timeout > 0, "want a positive duration, e.g. 10m"},
+		rangeCheck{"command-timeout", opts.CommandTimeout > 0, "want a positive duration, e.g. 5m"}); err != nil {
 		fmt.Fprintf(stderr, "kmatrix run: %v\n", err)
 		return exitUsage
 	}
