@@ -26,7 +26,7 @@ import (
 // offline, in a throwaway module), and the result is cached by the hash of
 // that source, so the go command runs once per change of the init.
 //
-//go:embed vminit/*.go internal/wire/*.go
+//go:embed vminit/*.go vminit/*.s internal/wire/*.go
 var initSource embed.FS
 
 // EnvInit names a prebuilt static init to use instead of building one (for

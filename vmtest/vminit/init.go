@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/tar"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +44,18 @@ type system interface {
 	Sync()
 	// PowerOff ends the VM; it returns only on failure.
 	PowerOff() error
+
+	// For a parked guest (wire.Spec.Park), restored from a snapshot:
+	// WaitGo blocks until the host's Go on the event port.
+	WaitGo() (*wire.Event, error)
+	// SetClock sets the wall clock, which a restore leaves at the
+	// snapshot's time.
+	SetClock(t time.Time) error
+	// Reseed feeds host random bytes to the kernel's RNG and reseeds it,
+	// which a restore leaves as the snapshot had it.
+	Reseed(seed []byte) error
+	// RunFile reads the run the host put in fw_cfg (wire.RunFile).
+	RunFile() (io.Reader, error)
 }
 
 // mount is one entry of the init's mount table.
@@ -84,6 +99,9 @@ type initProc struct {
 	sys system
 	// console gets the init's own diagnostics (the kernel console in the guest).
 	console io.Writer
+
+	// root is where a restored run's files go: "/" in the guest.
+	root string
 
 	mu     sync.Mutex
 	events io.Writer
@@ -131,6 +149,13 @@ func (p *initProc) run() error {
 	if err := p.sys.LoopbackUp(); err != nil {
 		warnings = append(warnings, fmt.Sprintf("bring lo up: %v", err))
 	}
+	if spec.Park {
+		next, err := p.park(warnings)
+		if err != nil {
+			return err
+		}
+		spec = *next
+	}
 	p.send(&wire.Event{Kind: wire.Ready, Warnings: warnings})
 	// A heartbeat: while it comes, the guest schedules user space. A module
 	// that hogs the only CPU in the kernel stops it, and the host notices.
@@ -144,6 +169,124 @@ func (p *initProc) run() error {
 		p.runCommand(i, c, spec.StreamLimit, spec.TailLimit)
 	}
 	return nil
+}
+
+// park waits, set up, for the host's Go (the host snapshots the guest
+// meanwhile; each restore of the snapshot resumes here), then takes up the
+// restored run: the host's clock and random bytes first, so that no two
+// runs from one snapshot share a clock or a random stream, then the run's
+// files and spec from fw_cfg.
+func (p *initProc) park(warnings []string) (*wire.Spec, error) {
+	p.send(&wire.Event{Kind: wire.Parked, Warnings: warnings})
+	g, err := p.sys.WaitGo()
+	if err != nil {
+		return nil, fmt.Errorf("wait for the host's go: %w", err)
+	}
+	if g.Time == 0 || len(g.Seed) == 0 {
+		return nil, errors.New("the host's go has no time or no random seed")
+	}
+	if err := p.sys.SetClock(time.Unix(0, g.Time)); err != nil {
+		return nil, fmt.Errorf("set the clock: %w", err)
+	}
+	if err := p.sys.Reseed(g.Seed); err != nil {
+		return nil, fmt.Errorf("reseed the kernel RNG: %w", err)
+	}
+	p.send(&wire.Event{Kind: wire.Resumed, Uptime: p.sys.Uptime()})
+	r, err := p.sys.RunFile()
+	if err != nil {
+		return nil, fmt.Errorf("read the run: %w", err)
+	}
+	if err := unpackRun(r, p.root); err != nil {
+		return nil, fmt.Errorf("unpack the run: %w", err)
+	}
+	raw, err := os.ReadFile(filepath.Join(p.root, wire.SpecPath))
+	if err != nil {
+		return nil, fmt.Errorf("read the run description: %w", err)
+	}
+	var spec wire.Spec
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		return nil, fmt.Errorf("parse the run description %s: %w", wire.SpecPath, err)
+	}
+	return &spec, nil
+}
+
+// unpackRun writes the run file's tar stream under root, checking its
+// length and CRC against the header.
+func unpackRun(r io.Reader, root string) error {
+	h, err := wire.ReadRunHeader(r)
+	if err != nil {
+		return err
+	}
+	cr := &crcReader{r: io.LimitReader(r, int64(h.Size))}
+	err = untar(tar.NewReader(cr), root)
+	if _, derr := io.Copy(io.Discard, cr); derr != nil && err == nil {
+		err = derr
+	}
+	if cr.n != int64(h.Size) || cr.crc != h.CRC32 {
+		return fmt.Errorf("the run is damaged: %d bytes with CRC-32C %08x, want %d bytes with %08x", cr.n, cr.crc, h.Size, h.CRC32)
+	}
+	return err
+}
+
+func untar(tr *tar.Reader, root string) error {
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		name := path.Clean("/" + hdr.Name)
+		if name == "/" || strings.Contains(hdr.Name, "..") {
+			return fmt.Errorf("bad name %q in the run", hdr.Name)
+		}
+		target := filepath.Join(root, name)
+		mode := os.FileMode(hdr.Mode).Perm()
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+			if err := os.Chmod(target, mode); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(target, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(f, tr)
+			if err == nil {
+				err = f.Chmod(mode) // exactly, whatever the umask
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		default:
+			return fmt.Errorf("%s: unexpected tar entry type %q", name, hdr.Typeflag)
+		}
+	}
+	return nil
+}
+
+type crcReader struct {
+	r   io.Reader
+	n   int64
+	crc uint32
+}
+
+func (c *crcReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	c.crc = wire.CRC32(p[:n], c.crc)
+	return n, err
 }
 
 // finish reports err (if any), syncs, and says goodbye.

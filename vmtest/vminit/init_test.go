@@ -30,6 +30,12 @@ type fakeSystem struct {
 	events     bytes.Buffer
 	memlockErr error
 	synced     bool
+	// For a parked init: the host's go, the run file, what the init did.
+	goEvent *wire.Event
+	run     []byte
+	clock   time.Time
+	seed    []byte
+	root    string
 }
 
 func (f *fakeSystem) Mount(m mount) error {
@@ -51,6 +57,20 @@ func (f *fakeSystem) ReadSpec() ([]byte, error) {
 func (f *fakeSystem) Uptime() time.Duration { return 1500 * time.Millisecond }
 func (f *fakeSystem) Sync()                 { f.synced = true }
 func (f *fakeSystem) PowerOff() error       { return errors.New("not on the host") }
+func (f *fakeSystem) WaitGo() (*wire.Event, error) {
+	if f.goEvent == nil {
+		return nil, io.EOF
+	}
+	return f.goEvent, nil
+}
+func (f *fakeSystem) SetClock(t time.Time) error { f.clock = t; return nil }
+func (f *fakeSystem) Reseed(seed []byte) error   { f.seed = seed; return nil }
+func (f *fakeSystem) RunFile() (io.Reader, error) {
+	if f.run == nil {
+		return nil, os.ErrNotExist
+	}
+	return bytes.NewReader(f.run), nil
+}
 
 func runInit(t *testing.T, sys *fakeSystem, spec wire.Spec) ([]*wire.Event, string, error) {
 	t.Helper()
@@ -60,7 +80,7 @@ func runInit(t *testing.T, sys *fakeSystem, spec wire.Spec) ([]*wire.Event, stri
 		sys.spec = b
 	}
 	var console bytes.Buffer
-	p := &initProc{sys: sys, console: &console}
+	p := &initProc{sys: sys, console: &console, root: sys.root}
 	err := p.run()
 	p.finish(err)
 	var evs []*wire.Event
@@ -246,4 +266,69 @@ func TestFloodKeepsHeadAndTail(t *testing.T) {
 
 func TestMergeEnv(t *testing.T) {
 	assert.Equal(t, []string{"A=3", "B=2", "C=4"}, mergeEnv([]string{"A=1", "B=2"}, []string{"A=3", "C=4"}))
+}
+
+// fileAt is an in-memory io.WriterAt.
+type fileAt struct{ b []byte }
+
+func (f *fileAt) WriteAt(p []byte, off int64) (int, error) {
+	if end := int(off) + len(p); end > len(f.b) {
+		f.b = append(f.b, make([]byte, end-len(f.b))...)
+	}
+	return copy(f.b[off:], p), nil
+}
+
+func runFile(t *testing.T, spec wire.Spec, files map[string]string) []byte {
+	t.Helper()
+	var f fileAt
+	w := wire.NewRunWriter(&f)
+	b, err := json.Marshal(spec)
+	require.NoError(t, err)
+	require.NoError(t, w.File(wire.SpecPath, 0o644, int64(len(b)), bytes.NewReader(b)))
+	for name, data := range files {
+		require.NoError(t, w.File(name, 0o750, int64(len(data)), strings.NewReader(data)))
+	}
+	require.NoError(t, w.Dir("/work", 0o700))
+	require.NoError(t, w.Close())
+	return f.b
+}
+
+func TestParkedInitTakesUpTheRestoredRun(t *testing.T) {
+	root := t.TempDir()
+	now := time.Now().Add(time.Hour)
+	sys := &fakeSystem{root: root, mountErr: map[string]error{"/sys/fs/bpf": syscall.ENODEV},
+		goEvent: &wire.Event{Kind: wire.Go, Time: now.UnixNano(), Seed: []byte("0123456789abcdef")},
+		run: runFile(t, wire.Spec{StreamLimit: 1 << 20, Commands: []wire.Command{sh("cat " + root + "/data/x")}},
+			map[string]string{"/data/x": "from the run\n"})}
+	evs, console, err := runInit(t, sys, wire.Spec{Park: true})
+	require.NoError(t, err, console)
+	assert.Equal(t, "hello parked resumed ready start out exit bye", kinds(evs))
+	assert.Len(t, evs[1].Warnings, 1, "parked says what was skipped")
+	assert.Equal(t, evs[1].Warnings, evs[3].Warnings, "and so does ready after the restore")
+	assert.Equal(t, now.UnixNano(), sys.clock.UnixNano())
+	assert.Equal(t, "0123456789abcdef", string(sys.seed))
+	assert.Equal(t, "from the run\n", output(evs, 0, 1))
+	fi, err := os.Stat(root + "/data/x")
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o750), fi.Mode().Perm(), "modes are kept exactly")
+	fi, err = os.Stat(root + "/work")
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm())
+}
+
+func TestParkedInitRejectsADamagedRun(t *testing.T) {
+	run := runFile(t, wire.Spec{}, map[string]string{"/data/x": "some bytes to damage"})
+	run[bytes.Index(run, []byte("some bytes"))] ^= 0xff
+	sys := &fakeSystem{root: t.TempDir(), goEvent: &wire.Event{Kind: wire.Go, Time: 1, Seed: []byte{1}}, run: run}
+	evs, _, err := runInit(t, sys, wire.Spec{Park: true})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "damaged")
+	assert.Equal(t, "hello parked resumed log bye", kinds(evs))
+}
+
+func TestParkedInitWithoutGo(t *testing.T) {
+	sys := &fakeSystem{root: t.TempDir()}
+	_, _, err := runInit(t, sys, wire.Spec{Park: true})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "wait for the host's go")
 }

@@ -11,6 +11,8 @@
 package main
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,7 +25,7 @@ import (
 )
 
 func main() {
-	p := &initProc{sys: realSystem{}, console: os.Stderr}
+	p := &initProc{sys: &realSystem{}, console: os.Stderr, root: "/"}
 	err := func() (err error) {
 		// PID 1 must never exit: the kernel would panic with "Attempted to
 		// kill init" and the host would blame the kernel.
@@ -35,7 +37,7 @@ func main() {
 		return p.run()
 	}()
 	p.finish(err)
-	err = realSystem{}.PowerOff()
+	err = (&realSystem{}).PowerOff()
 	fmt.Fprintf(os.Stderr, "vmtest init: power off: %v\n", err)
 	for {
 		time.Sleep(time.Hour)
@@ -43,7 +45,9 @@ func main() {
 }
 
 // realSystem is system for PID 1 of a Linux guest.
-type realSystem struct{}
+type realSystem struct {
+	port *os.File // the event port, read for Go
+}
 
 func (realSystem) Mount(m mount) error {
 	if err := os.MkdirAll(m.Target, 0o755); err != nil {
@@ -95,8 +99,10 @@ func ioctl(fd int, req uintptr, arg unsafe.Pointer) error {
 // Events opens ttyS1 in raw mode. O_NONBLOCK on open and CLOCAL keep it from
 // waiting for a modem carrier; turning OPOST off keeps the tty from
 // rewriting "\n" (harmless to the framing, but twice the work for nothing).
-func (realSystem) Events() (io.Writer, error) {
-	fd, err := syscall.Open(wire.EventPort, syscall.O_WRONLY|syscall.O_NOCTTY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+// It is opened for reading too, with echo and line editing off, because a
+// parked guest gets Go from the host on it.
+func (s *realSystem) Events() (io.Writer, error) {
+	fd, err := syscall.Open(wire.EventPort, syscall.O_RDWR|syscall.O_NOCTTY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", wire.EventPort, err)
 	}
@@ -106,7 +112,10 @@ func (realSystem) Events() (io.Writer, error) {
 		return nil, fmt.Errorf("%s: TCGETS: %w", wire.EventPort, err)
 	}
 	t.Oflag &^= syscall.OPOST
-	t.Cflag |= syscall.CLOCAL
+	t.Iflag &^= syscall.IGNBRK | syscall.BRKINT | syscall.PARMRK | syscall.ISTRIP | syscall.INLCR | syscall.IGNCR | syscall.ICRNL | syscall.IXON
+	t.Lflag &^= syscall.ECHO | syscall.ECHONL | syscall.ICANON | syscall.ISIG | syscall.IEXTEN
+	t.Cflag |= syscall.CLOCAL | syscall.CREAD
+	t.Cc[syscall.VMIN], t.Cc[syscall.VTIME] = 1, 0
 	if err := ioctl(fd, syscall.TCSETS, unsafe.Pointer(&t)); err != nil {
 		syscall.Close(fd)
 		return nil, fmt.Errorf("%s: TCSETS: %w", wire.EventPort, err)
@@ -117,8 +126,57 @@ func (realSystem) Events() (io.Writer, error) {
 		syscall.Close(fd)
 		return nil, err
 	}
-	return os.NewFile(uintptr(fd), wire.EventPort), nil
+	s.port = os.NewFile(uintptr(fd), wire.EventPort)
+	return s.port, nil
 }
+
+// WaitGo reads the event port until the host's Go frame.
+func (s *realSystem) WaitGo() (*wire.Event, error) {
+	if s.port == nil {
+		return nil, errors.New("event port not open")
+	}
+	br := bufio.NewReader(s.port)
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil && err != bufio.ErrBufferFull {
+			return nil, fmt.Errorf("read %s: %w", wire.EventPort, err)
+		}
+		if e, derr := wire.Decode(line); derr == nil && e.Kind == wire.Go {
+			return e, nil
+		}
+	}
+}
+
+func (realSystem) SetClock(t time.Time) error {
+	tv := syscall.NsecToTimeval(t.UnixNano())
+	return syscall.Settimeofday(&tv)
+}
+
+// Reseed credits seed to the input pool (RNDADDENTROPY) and makes the
+// CRNG reseed from it now (RNDRESEEDCRNG, Linux 4.17): without the second
+// step 5.18+ kernels would go on with the snapshot's CRNG key for up to a
+// minute, and every restore of one snapshot would read the same bytes.
+func (realSystem) Reseed(seed []byte) error {
+	f, err := os.OpenFile("/dev/urandom", os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	const rndAddEntropy, rndReseedCRNG = 0x40085203, 0x5207
+	buf := make([]byte, 8+len(seed))
+	*(*int32)(unsafe.Pointer(&buf[0])) = int32(8 * len(seed)) // entropy_count, bits
+	*(*int32)(unsafe.Pointer(&buf[4])) = int32(len(seed))     // buf_size, bytes
+	copy(buf[8:], seed)
+	if err := ioctl(int(f.Fd()), rndAddEntropy, unsafe.Pointer(&buf[0])); err != nil {
+		return fmt.Errorf("RNDADDENTROPY: %w", err)
+	}
+	if err := ioctl(int(f.Fd()), rndReseedCRNG, nil); err != nil {
+		return fmt.Errorf("RNDRESEEDCRNG: %w", err)
+	}
+	return nil
+}
+
+func (realSystem) RunFile() (io.Reader, error) { return openFWCfgFile(wire.RunFile) }
 
 func (realSystem) ReadSpec() ([]byte, error) { return os.ReadFile(wire.SpecPath) }
 

@@ -34,8 +34,12 @@ const EventPort = "/dev/ttyS1"
 type Spec struct {
 	// PowerOffOnly makes the init power off at once, before mounting
 	// anything: the bare-boot floor and the accelerator probe use it.
-	PowerOffOnly bool      `json:"poweroff_only,omitempty"`
-	Commands     []Command `json:"commands,omitempty"`
+	PowerOffOnly bool `json:"poweroff_only,omitempty"`
+	// Park makes the init, once set up, send Parked and wait on the event
+	// port for Go: the host snapshots the parked guest, and each restore
+	// of it gets its run (spec and files) from the fw_cfg file RunFile.
+	Park     bool      `json:"park,omitempty"`
+	Commands []Command `json:"commands,omitempty"`
 	// StreamLimit is how many bytes of one command's stdout (and of its
 	// stderr) the init sends live; past it the init keeps only the last
 	// TailLimit bytes and sends them when the command ends. A serial port
@@ -84,6 +88,14 @@ const (
 	// Alive: the init is scheduled; sent every AliveInterval from Ready on,
 	// so the host can tell a guest that is busy from one that is stuck.
 	Alive = "alive"
+	// Parked: a Park init is set up (Warnings) and waits for Go.
+	Parked = "parked"
+	// Go (host to guest, on the same port): a restored guest's run is in
+	// RunFile; Time is the host's clock (Unix ns), Seed host random bytes
+	// for the kernel's RNG.
+	Go = "go"
+	// Resumed: the init took up Go (clock set, RNG reseeded) and reads its run.
+	Resumed = "resumed"
 )
 
 // AliveInterval is how often the init sends Alive.
@@ -108,6 +120,9 @@ type Event struct {
 	Uptime   time.Duration `json:"uptime,omitempty"`
 	Message  string        `json:"msg,omitempty"`
 	Warnings []string      `json:"warn,omitempty"`
+	// Time and Seed are Go's.
+	Time int64  `json:"time,omitempty"`
+	Seed []byte `json:"seed,omitempty"`
 }
 
 // Magic starts every frame.
