@@ -137,7 +137,7 @@ func probeKVM(ctx context.Context, p *plan) *AccelChoice {
 	trial.spec.BootTimeout = 0
 	trial.spec.Console = nil
 	trial.files, trial.dirs = nil, nil
-	res, err := boot(ctx, &trial, "kvm", &wire.Spec{PowerOffOnly: true})
+	res, err := boot(ctx, &trial, "kvm", &wire.Spec{PowerOffOnly: true}, nil)
 	if err == nil && res.Outcome == outcome.Pass {
 		return &AccelChoice{Accel: "kvm", Reason: fmt.Sprintf("a trial boot under KVM reached the init in %v", res.Timings.Total.Round(time.Millisecond))}
 	}

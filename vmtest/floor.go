@@ -23,7 +23,7 @@ func BootFloor(ctx context.Context, vmlinuz string) (time.Duration, error) {
 		return 0, err
 	}
 	start := time.Now()
-	res, err := boot(ctx, p, acc.Accel, &wire.Spec{PowerOffOnly: true})
+	res, err := boot(ctx, p, acc.Accel, &wire.Spec{PowerOffOnly: true}, nil)
 	d := time.Since(start)
 	if err != nil {
 		return 0, err

@@ -99,6 +99,9 @@ func (resources) kargs() []string { return nil }
 type linuxBoot struct{ kernel, initrd string }
 
 func (l linuxBoot) args() []string {
+	if l.initrd == "" {
+		return []string{"-kernel", l.kernel} // a restore: the initramfs is in the saved RAM
+	}
 	return []string{"-kernel", l.kernel, "-initrd", l.initrd}
 }
 func (linuxBoot) kargs() []string { return []string{"rdinit=/init"} }

@@ -70,7 +70,7 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	if err != nil {
 		return &Result{Outcome: outcome.InfraError, Err: err.Error()}, err
 	}
-	res, err := boot(ctx, p, acc.Accel, &p.wire)
+	res, err := restoreOrBoot(ctx, p, acc.Accel)
 	if res != nil {
 		res.AccelReason = acc.Reason
 	}
@@ -108,6 +108,10 @@ type vmRun struct {
 	exited       []bool
 	bye          bool
 	initErrs     []string
+	// restored: the guest took up its run from a snapshot (wire.Resumed);
+	// launchErr is why the restore failed.
+	restored  bool
+	launchErr error
 }
 
 type stallReport struct{ kind, line, phase string }
@@ -124,8 +128,8 @@ func bootDeadline(s Spec) time.Duration {
 	return bootFloorFactor * floor
 }
 
-// boot runs one VM to its end.
-func boot(ctx context.Context, p *plan, accel string, ws *wire.Spec) (*Result, error) {
+// boot runs one VM to its end: booted cold, or restored from a snapshot.
+func boot(ctx context.Context, p *plan, accel string, ws *wire.Spec, from *SnapshotInfo) (*Result, error) {
 	v := &vmRun{p: p, ws: ws, phase: "kernel", findingWorst: outcome.Pass, cur: -1,
 		res:     &Result{Accel: accel, Commands: make([]CommandResult, len(ws.Commands))},
 		started: make([]bool, len(ws.Commands)), exited: make([]bool, len(ws.Commands))}
@@ -141,40 +145,25 @@ func boot(ctx context.Context, p *plan, accel string, ws *wire.Spec) (*Result, e
 		return v.res, err
 	}
 
-	initrd, err := writeInitramfs(ctx, p, ws)
-	if err != nil {
-		return infra(err)
-	}
-	defer initrd.Close()
 	conR, conW, err := os.Pipe()
 	if err != nil {
 		return infra(err)
 	}
 	defer conR.Close()
-	evR, evW, err := os.Pipe()
+	var l *launch
+	if from == nil {
+		l, err = coldLaunch(ctx, p, accel, ws, conW)
+	} else {
+		l, err = restoreLaunch(p, accel, ws, from, conW)
+	}
 	if err != nil {
 		conW.Close()
 		return infra(err)
 	}
-	defer evR.Close()
+	defer l.close()
 
-	// ExtraFiles are fds 3, 4, 5 in QEMU, which opens them by /dev/fd path.
-	args := qemuCommandLine(
-		bareMachine{},
-		accelerator(accel),
-		resources{p.spec.MemoryMB, p.spec.CPUs},
-		linuxBoot{kernel: p.spec.Kernel, initrd: "/dev/fd/3"},
-		serialPort{"console", "/dev/fd/4"},
-		serialPort{"events", "/dev/fd/5"},
-		consoleOn("ttyS0"),
-		exitOnPanic{oops: p.spec.OopsPanic},
-		quietButLoud{},
-		fastBoot{},
-		watchdogKargs{},
-		extraKargs(p.spec.Append),
-	)
-	cmd := exec.Command(p.qemu, args...)
-	cmd.ExtraFiles = []*os.File{initrd, conW, evW}
+	cmd := exec.Command(p.qemu, l.args...)
+	cmd.ExtraFiles = l.files
 	qemuOut := newRing(16 << 10)
 	cmd.Stdout, cmd.Stderr = qemuOut, qemuOut
 	// Its own process group, killed as a whole; and killed with us if we die.
@@ -186,8 +175,10 @@ func boot(ctx context.Context, p *plan, accel string, ws *wire.Spec) (*Result, e
 	v.start = time.Now()
 	err = cmd.Start()
 	runtime.UnlockOSThread()
-	conW.Close()
-	evW.Close()
+	for _, f := range l.files {
+		f.Close() // QEMU has its copies
+	}
+	l.files = nil
 	if err != nil {
 		return infra(fmt.Errorf("start %s: %v", p.qemu, err))
 	}
@@ -204,6 +195,9 @@ func boot(ctx context.Context, p *plan, accel string, ws *wire.Spec) (*Result, e
 			<-exited
 		}
 	}()
+	if l.started != nil {
+		go func() { l.done <- l.started(kill) }()
+	}
 
 	rom := make(chan time.Time, 1)
 	scanner := newConsoleScanner(p.spec.Console, func(line string) {
@@ -253,7 +247,7 @@ func boot(ctx context.Context, p *plan, accel string, ws *wire.Spec) (*Result, e
 		close(consoleDone)
 	}()
 	events := make(chan *wire.Event, 64)
-	go readEvents(evR, events)
+	go readEvents(l.events, events)
 
 	overall := time.NewTimer(p.spec.Timeout)
 	defer overall.Stop()
@@ -267,7 +261,7 @@ func boot(ctx context.Context, p *plan, accel string, ws *wire.Spec) (*Result, e
 			phaseTimer.Reset(limit)
 		}
 	}
-	setPhase("kernel", bootDeadline(p.spec))
+	setPhase(l.phase, l.phaseLimit)
 
 	var (
 		exitErr   error
@@ -404,6 +398,13 @@ loop:
 	default:
 	}
 
+	if l.started != nil {
+		kill() // QEMU is gone; and if not, the hook must not wait for it
+		v.launchErr = <-l.done
+	}
+	if v.restored {
+		v.res.Snapshot = from.Key
+	}
 	return v.finish(scanner, qemuOut, exitErr, timedOut, cancelled)
 }
 
@@ -448,6 +449,10 @@ func (v *vmRun) handle(e *wire.Event, setPhase func(string, time.Duration)) {
 	switch e.Kind {
 	case wire.Hello:
 		v.tHello = now
+		setPhase("init", initPhaseTimeout)
+	case wire.Resumed:
+		// A restored guest's first word: its "kernel" phase was the restore.
+		v.tHello, v.restored = now, true
 		setPhase("init", initPhaseTimeout)
 	case wire.Ready:
 		v.tReady = now
@@ -575,6 +580,8 @@ func (v *vmRun) finish(sc *consoleScanner, qemuOut *ring, exitErr error, timedOu
 	switch {
 	case cancelled != nil:
 		err = fmt.Errorf("%w: run cancelled: %w", ErrInfra, cancelled)
+	case v.launchErr != nil && !v.restored:
+		err = fmt.Errorf("%w: restore the snapshot: %v%s", ErrInfra, v.launchErr, qemuSays(qemuOut))
 	case v.stalledAfterOops:
 		// Not a timeout of the guest's making: the oops is the finding.
 		res.Phase = v.oopsPhase
@@ -654,12 +661,15 @@ func (v *vmRun) timings() {
 	t := &v.res.Timings
 	t.Total = v.tExit.Sub(v.start)
 	kernelStart := v.start
-	if !v.tROM.IsZero() {
+	if v.restored {
+		t.Restore = v.tHello.Sub(v.start)
+		kernelStart = v.tHello
+	} else if !v.tROM.IsZero() {
 		t.QEMUStart = v.tROM.Sub(v.start)
 		kernelStart = v.tROM
 	}
 	last := kernelStart
-	if !v.tHello.IsZero() {
+	if !v.tHello.IsZero() && !v.restored {
 		t.Kernel = v.tHello.Sub(kernelStart)
 		last = v.tHello
 	}

@@ -102,6 +102,11 @@ type Spec struct {
 	// QEMU is the qemu-system-x86_64 binary; default $KMATRIX_QEMU, else
 	// qemu-system-x86_64 from PATH.
 	QEMU string
+	// Cold boots the kernel even when a snapshot of this machine could be
+	// restored (see snapshot.go): by default a run restores the snapshot
+	// of a guest booted with the same kernel, init, QEMU, accelerator,
+	// memory, vCPUs and kernel command line, making it on first use.
+	Cold bool
 }
 
 // Defaults of Spec.
@@ -143,6 +148,9 @@ type Timings struct {
 	Commands time.Duration
 	// Poweroff: from the last command's end to QEMU's exit.
 	Poweroff time.Duration
+	// Restore: for a restored run (Result.Snapshot), QEMU's start to the
+	// guest taking up its run; QEMUStart and Kernel are then 0.
+	Restore time.Duration
 	// Total: QEMU's start to its exit.
 	Total time.Duration
 }
@@ -171,4 +179,10 @@ type Result struct {
 	Warnings []string
 	// Err is why the run is an InfraError (or timed out), in words.
 	Err string
+	// Snapshot is the key of the snapshot the guest was restored from
+	// (vmtest.Snapshots lists them); empty when it booted cold, and
+	// ColdReason then says why ("Spec.Cold", "no snapshot of this
+	// machine: its boot reported splat: ...").
+	Snapshot   string
+	ColdReason string
 }

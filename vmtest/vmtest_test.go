@@ -215,16 +215,46 @@ func TestBootEveryKernel(t *testing.T) {
 				}
 			}
 
-			tm := res.Timings
-			assert.Positive(t, tm.QEMUStart)
-			assert.Positive(t, tm.Kernel)
-			assert.Positive(t, tm.Commands)
-			assert.Positive(t, tm.Poweroff)
-			assert.Equal(t, tm.Total, tm.QEMUStart+tm.Kernel+tm.Init+tm.Commands+tm.Poweroff, "the phases add up to the total")
+			require.NotEmpty(t, res.Snapshot, "a run restores its machine's snapshot by default (cold because: %s)", res.ColdReason)
+			checkTimings(t, res)
 			assert.Contains(t, []string{"kvm", "tcg"}, res.Accel)
 			assert.NotEmpty(t, res.AccelReason)
 		})
 	}
+}
+
+// checkTimings checks that the phases of a run add up, restored or cold.
+func checkTimings(t *testing.T, res *Result) {
+	t.Helper()
+	tm := res.Timings
+	if res.Snapshot != "" {
+		assert.Positive(t, tm.Restore)
+		assert.Zero(t, tm.QEMUStart)
+		assert.Zero(t, tm.Kernel)
+	} else {
+		assert.Zero(t, tm.Restore)
+		assert.Positive(t, tm.QEMUStart)
+		assert.Positive(t, tm.Kernel)
+	}
+	assert.Positive(t, tm.Commands)
+	assert.Positive(t, tm.Poweroff)
+	assert.Equal(t, tm.Total, tm.Restore+tm.QEMUStart+tm.Kernel+tm.Init+tm.Commands+tm.Poweroff, "the phases add up to the total")
+}
+
+// TestColdBootWhenAsked: Spec.Cold boots the kernel with the run's
+// initramfs, as a machine with no snapshot does.
+func TestColdBootWhenAsked(t *testing.T) {
+	noQEMULeft(t)
+	k := newest(t)
+	res := run(t, Spec{Kernel: k.Vmlinuz, Cold: true,
+		Files:    []File{{Data: []byte("hello\n"), Guest: "/data/greeting"}},
+		Commands: []Command{{Path: "uname", Args: []string{"-r"}}, gp(t, "stat", "stat", "/data/greeting")}})
+	require.Equal(t, outcome.Pass, res.Outcome, "%s\n%s", res.Err, res.Console)
+	assert.Empty(t, res.Snapshot)
+	assert.Equal(t, "Spec.Cold", res.ColdReason)
+	assert.Equal(t, k.Release+"\n", string(res.Commands[0].Stdout))
+	assert.Equal(t, "/data/greeting exists=true\n", string(res.Commands[1].Stdout))
+	checkTimings(t, res)
 }
 
 func TestCommandThatDoesNotExist(t *testing.T) {

@@ -10,10 +10,15 @@
 //	guestprog stat PATH...       report whether each path exists
 //	guestprog mounts             print /proc/self/mounts
 //	guestprog cat                copy stdin to stdout, then say how many bytes on stderr
+//	guestprog write PATH DATA    write DATA to PATH (a file, a sysctl)
+//	guestprog read PATH...       print each file
+//	guestprog random N           print N bytes of /dev/urandom in hex
+//	guestprog now                print the wall clock (Unix ns)
 package main
 
 import (
 	"bufio"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -81,6 +86,34 @@ func main() {
 			os.Exit(1)
 		}
 		os.Stdout.Write(b)
+	case "write":
+		if err := os.WriteFile(args[0], []byte(args[1]), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	case "read":
+		for _, p := range args {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			os.Stdout.Write(b)
+		}
+	case "random":
+		n, _ := strconv.Atoi(args[0])
+		b := make([]byte, n)
+		f, err := os.Open("/dev/urandom")
+		if err == nil {
+			_, err = io.ReadFull(f, b)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println(hex.EncodeToString(b))
+	case "now":
+		fmt.Println(time.Now().UnixNano())
 	default:
 		fmt.Fprintf(os.Stderr, "guestprog: unknown mode %q\n", os.Args[1])
 		os.Exit(2)

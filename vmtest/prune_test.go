@@ -1,0 +1,79 @@
+package vmtest
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kmatrix/kmatrix/kernels"
+)
+
+// TestPruneSnapshots fills a cache with entries of every kind and prunes it.
+func TestPruneSnapshots(t *testing.T) {
+	t.Setenv(kernels.EnvCacheDir, t.TempDir())
+	dir, err := SnapshotDir()
+	require.NoError(t, err)
+	kernelDir := t.TempDir()
+	now := time.Now()
+	put := func(key, kernel, kernelData string, refused string, lastUsed time.Time) {
+		k := filepath.Join(kernelDir, kernel)
+		sum := ""
+		if kernelData != "" {
+			require.NoError(t, os.WriteFile(k, []byte(kernelData), 0o644))
+			sum, err = fileSHA256(k)
+			require.NoError(t, err)
+		}
+		s := SnapshotInfo{Key: key, Format: snapshotFormat, Kernel: k, KernelSHA256: sum, MemoryMB: 1, Refused: refused, StateBytes: 3}
+		b, _ := json.Marshal(s)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, key+".json"), b, 0o644))
+		if refused == "" {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, key+".state"), []byte("abc"), 0o644))
+			require.NoError(t, os.Truncate(filepath.Join(dir, key+".state"), 3))
+			f, err := os.Create(filepath.Join(dir, key+".ram"))
+			require.NoError(t, err)
+			require.NoError(t, f.Truncate(1<<20))
+			f.Close()
+		}
+		require.NoError(t, os.Chtimes(filepath.Join(dir, key+".json"), lastUsed, lastUsed))
+	}
+	put("fresh", "k1", "kernel one", "", now.Add(-time.Hour))
+	put("old", "k2", "kernel two", "", now.Add(-40*24*time.Hour))
+	put("gone", "k3", "", "", now)
+	put("changed", "k4", "kernel four", "", now)
+	require.NoError(t, os.WriteFile(filepath.Join(kernelDir, "k4"), []byte("kernel four, rebuilt"), 0o644))
+	put("refused", "k1", "kernel one", "its boot reported splat", now)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "damaged.json"), []byte("{not json"), 0o644))
+	tmp := filepath.Join(dir, ".killed.ram.tmp-123")
+	require.NoError(t, os.WriteFile(tmp, nil, 0o644))
+	require.NoError(t, os.Chtimes(tmp, now.Add(-2*time.Hour), now.Add(-2*time.Hour)))
+
+	all, err := Snapshots()
+	require.NoError(t, err)
+	assert.Len(t, all, 6)
+
+	removed, err := PruneSnapshots(30*24*time.Hour, now)
+	require.NoError(t, err)
+	var keys []string
+	for _, s := range removed {
+		keys = append(keys, s.Key)
+		assert.NotEmpty(t, s.Refused, "says why %s went", s.Key)
+	}
+	sort.Strings(keys)
+	assert.Equal(t, []string{"changed", "damaged", "gone", "old", "refused"}, keys)
+
+	left, err := filepath.Glob(filepath.Join(dir, "*"))
+	require.NoError(t, err)
+	var names []string
+	for _, l := range left {
+		names = append(names, filepath.Base(l))
+	}
+	assert.ElementsMatch(t, []string{"fresh.json", "fresh.state", "fresh.ram",
+		"old.lock", "gone.lock", "changed.lock", "refused.lock", "damaged.lock"}, names,
+		"the fresh entry stays whole; the others leave only their locks; the killed creation's temporary file is gone")
+}

@@ -1,0 +1,665 @@
+package vmtest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kmatrix/kmatrix/kernels"
+	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/vmtest/internal/wire"
+)
+
+// Snapshots. Under TCG a run is mostly the kernel's boot; a guest booted
+// once, parked by its init (wire.Spec.Park) and saved, is restored in a
+// fraction of that. One snapshot per machine shape (kernel, init, QEMU,
+// accelerator and CPU model, memory, vCPUs, kernel command line), made on
+// first use, cached under <cache>/vmtest/snapshots/<key>.*:
+//
+//	<key>.ram    the guest's RAM: the parked guest ran on it as a shared
+//	             file mapping (memory-backend-file,share=on), so it is the
+//	             RAM at the save; a restore maps it private (copy on write),
+//	             so every run starts from the same clean image and pages it
+//	             never touches are never read
+//	<key>.state  the device state (a few hundred KiB): QEMU's migration
+//	             stream with x-ignore-shared, which leaves the shared RAM out
+//	<key>.json   SnapshotInfo; its mtime is the last use, for prune
+//
+// The run's files reach the restored guest through fw_cfg (wire.RunFile),
+// its clock and RNG seed through the event port (wire.Go). Made under the
+// entry's lock, written to temporary names and renamed.
+
+// snapshotFormat names the layout of snapshotted machines; bump it when
+// the QEMU devices or the park protocol change.
+const snapshotFormat = 1
+
+// Phases and limits of snapshots.
+const (
+	restorePhaseTimeout = 30 * time.Second // QEMU's start to the guest's Resumed
+	saveTimeout         = 60 * time.Second // stop, migrate, quit
+	ramBackend          = "kmatrix-ram"
+)
+
+// SnapshotInfo describes one cached snapshot.
+type SnapshotInfo struct {
+	Key    string `json:"key"`
+	Format int    `json:"format"`
+	// Kernel is the vmlinuz it booted, KernelSHA256 that file's digest.
+	Kernel       string `json:"kernel"`
+	KernelSHA256 string `json:"kernel_sha256"`
+	// Init is the digest of the initramfs the guest booted (init and park spec).
+	Init     string `json:"init"`
+	QEMU     string `json:"qemu"`
+	Accel    string `json:"accel"`
+	CPU      string `json:"cpu"`
+	MemoryMB int    `json:"memory_mb"`
+	CPUs     int    `json:"cpus"`
+	Cmdline  string `json:"cmdline"`
+
+	Created time.Time `json:"created"`
+	// Refused, when set, says why this machine shape is not snapshotted
+	// (its boot reported a warning, its guest did not park): its runs boot
+	// cold, so that what the boot reports is reported by every run.
+	Refused string `json:"refused,omitempty"`
+	// StateBytes is the size of the device state, StateSHA256 its digest;
+	// RAMBytes the RAM file's allocated bytes (it is sparse).
+	StateBytes  int64  `json:"state_bytes,omitempty"`
+	StateSHA256 string `json:"state_sha256,omitempty"`
+	RAMBytes    int64  `json:"ram_bytes,omitempty"`
+	// BootMS and SaveMS are how long the boot to the park and the save took.
+	BootMS int64 `json:"boot_ms,omitempty"`
+	SaveMS int64 `json:"save_ms,omitempty"`
+
+	// LastUsed is the mtime of the entry's JSON file, set by every restore.
+	LastUsed time.Time `json:"-"`
+	dir      string
+}
+
+func (s *SnapshotInfo) path(ext string) string { return filepath.Join(s.dir, s.Key+ext) }
+
+// Bytes is the disk space of the entry.
+func (s *SnapshotInfo) Bytes() int64 { return s.StateBytes + s.RAMBytes }
+
+// SnapshotDir is where snapshots are cached.
+func SnapshotDir() (string, error) {
+	dir, err := vmtestCacheDir()
+	if err != nil {
+		return "", err
+	}
+	dir = filepath.Join(dir, "snapshots")
+	return dir, os.MkdirAll(dir, 0o755)
+}
+
+// snapshotMachine is what a snapshotted machine is made of, for the
+// creation and every restore alike: only the way in (boot or -incoming),
+// the event port's backend and the run's fw_cfg file differ.
+func snapshotMachine(p *plan, accel, ram string, share bool) []qemuPart {
+	return []qemuPart{
+		bareMachine{},
+		accelerator(accel),
+		resources{p.spec.MemoryMB, p.spec.CPUs},
+		ramFile{path: ram, mb: p.spec.MemoryMB, share: share},
+		consoleOn("ttyS0"),
+		exitOnPanic{oops: p.spec.OopsPanic},
+		quietButLoud{},
+		fastBoot{},
+		watchdogKargs{},
+		extraKargs(p.spec.Append),
+	}
+}
+
+// ramFile is the guest's RAM as a file.
+type ramFile struct {
+	path  string
+	mb    int
+	share bool
+}
+
+func (r ramFile) args() []string {
+	share := "off"
+	if r.share {
+		share = "on"
+	}
+	return []string{"-machine", "memory-backend=" + ramBackend,
+		"-object", fmt.Sprintf("memory-backend-file,id=%s,size=%dM,mem-path=%s,share=%s", ramBackend, r.mb, r.path, share)}
+}
+func (ramFile) kargs() []string { return nil }
+
+// socketSerial is an 8250 UART on a connected socket QEMU inherited as
+// fd: the host both reads the guest's events and writes Go on it.
+type socketSerial struct {
+	id string
+	fd int
+}
+
+func (s socketSerial) args() []string {
+	return []string{"-chardev", fmt.Sprintf("socket,id=%s,fd=%d", s.id, s.fd), "-serial", "chardev:" + s.id}
+}
+func (socketSerial) kargs() []string { return nil }
+
+// qmpMonitor is QEMU's machine protocol on an inherited socket.
+type qmpMonitor struct{ fd int }
+
+func (q qmpMonitor) args() []string {
+	return []string{"-chardev", fmt.Sprintf("socket,id=qmp,fd=%d", q.fd), "-mon", "chardev=qmp,mode=control"}
+}
+func (qmpMonitor) kargs() []string { return nil }
+
+// snapshotKernelArgs is the kernel command line of a snapshotted machine.
+func snapshotKernelArgs(p *plan, accel string) string {
+	var k []string
+	for _, part := range append([]qemuPart{linuxBoot{}}, snapshotMachine(p, accel, "", false)...) {
+		k = append(k, part.kargs()...)
+	}
+	return strings.Join(k, " ")
+}
+
+// snapshotFor returns the snapshot p's run can be restored from, making it
+// on first use; nil and the reason when the run boots cold.
+func snapshotFor(ctx context.Context, p *plan, accel string) (*SnapshotInfo, string, error) {
+	if p.spec.Cold {
+		return nil, "Spec.Cold", nil
+	}
+	want, err := snapshotShape(ctx, p, accel)
+	if err != nil {
+		return nil, "", err
+	}
+	dir, err := SnapshotDir()
+	if err != nil {
+		return nil, "", err
+	}
+	want.dir = dir
+	unlock, err := kernels.LockFile(want.path(".lock"))
+	if err != nil {
+		return nil, "", err
+	}
+	defer unlock()
+	if s, err := readSnapshot(dir, want.Key); err == nil {
+		if s.Refused != "" {
+			return nil, "no snapshot of this machine: " + s.Refused, nil
+		}
+		now := time.Now()
+		os.Chtimes(s.path(".json"), now, now)
+		return s, "", nil
+	}
+	removeSnapshot(want) // whatever was left of a damaged entry
+	s, err := makeSnapshot(ctx, p, accel, want)
+	if err != nil {
+		return nil, "", err
+	}
+	if s.Refused != "" {
+		return nil, "no snapshot of this machine: " + s.Refused, nil
+	}
+	return s, "", nil
+}
+
+// snapshotShape computes the key of p's machine.
+func snapshotShape(ctx context.Context, p *plan, accel string) (*SnapshotInfo, error) {
+	base, err := baseArchive(ctx)
+	if err != nil {
+		return nil, err
+	}
+	initSum, err := fileSHA256(base)
+	if err != nil {
+		return nil, err
+	}
+	kernelSum, err := fileSHA256(p.spec.Kernel)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInfra, err)
+	}
+	qv, err := qemuVersion(ctx, p.qemu)
+	if err != nil {
+		return nil, err
+	}
+	s := &SnapshotInfo{
+		Format: snapshotFormat, Kernel: p.spec.Kernel, KernelSHA256: kernelSum, Init: initSum + "+park", QEMU: qv,
+		Accel: accel, CPU: strings.Join(accelerator(accel).args(), " "), MemoryMB: p.spec.MemoryMB, CPUs: p.spec.CPUs,
+		Cmdline: snapshotKernelArgs(p, accel),
+	}
+	shape := *s
+	shape.Kernel = "" // the content counts, not where it lies
+	b, _ := json.Marshal(shape)
+	sum := sha256.Sum256(b)
+	s.Key = hex.EncodeToString(sum[:16])
+	return s, nil
+}
+
+var sumMemo struct {
+	sync.Mutex
+	m map[string]string
+}
+
+// fileSHA256 hashes a file once per process and version of it.
+func fileSHA256(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	id := fmt.Sprintf("%s\x00%d\x00%d", path, fi.Size(), fi.ModTime().UnixNano())
+	sumMemo.Lock()
+	defer sumMemo.Unlock()
+	if s, ok := sumMemo.m[id]; ok {
+		return s, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	if sumMemo.m == nil {
+		sumMemo.m = map[string]string{}
+	}
+	sumMemo.m[id] = hex.EncodeToString(h.Sum(nil))
+	return sumMemo.m[id], nil
+}
+
+var qemuVersionMemo sync.Map // "path size mtime" → first line of -version
+
+func qemuVersion(ctx context.Context, qemu string) (string, error) {
+	fi, err := os.Stat(qemu)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInfra, err)
+	}
+	id := fmt.Sprintf("%s %d %d", qemu, fi.Size(), fi.ModTime().UnixNano())
+	if v, ok := qemuVersionMemo.Load(id); ok {
+		return v.(string), nil
+	}
+	out, err := exec.CommandContext(ctx, qemu, "-version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%w: %s -version: %v", ErrInfra, qemu, err)
+	}
+	v, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	v = fmt.Sprintf("%s (%d bytes)", v, fi.Size())
+	qemuVersionMemo.Store(id, v)
+	return v, nil
+}
+
+// readSnapshot reads and checks a cached entry.
+func readSnapshot(dir, key string) (*SnapshotInfo, error) {
+	meta := filepath.Join(dir, key+".json")
+	b, err := os.ReadFile(meta)
+	if err != nil {
+		return nil, err
+	}
+	var s SnapshotInfo
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", meta, err)
+	}
+	s.dir = dir
+	if fi, err := os.Stat(meta); err == nil {
+		s.LastUsed = fi.ModTime()
+	}
+	if s.Key != key || s.Format != snapshotFormat {
+		return nil, fmt.Errorf("snapshot %s: key %q format %d, want %q format %d", meta, s.Key, s.Format, key, snapshotFormat)
+	}
+	if s.Refused != "" {
+		return &s, nil
+	}
+	if fi, err := os.Stat(s.path(".state")); err != nil || fi.Size() != s.StateBytes {
+		return nil, fmt.Errorf("snapshot %s: its device state is missing or not %d bytes", meta, s.StateBytes)
+	}
+	if fi, err := os.Stat(s.path(".ram")); err != nil || fi.Size() != int64(s.MemoryMB)<<20 {
+		return nil, fmt.Errorf("snapshot %s: its RAM is missing or not %d MiB", meta, s.MemoryMB)
+	}
+	return &s, nil
+}
+
+func removeSnapshot(s *SnapshotInfo) {
+	for _, ext := range []string{".json", ".state", ".ram"} {
+		os.Remove(s.path(ext))
+	}
+}
+
+// makeSnapshot boots p's machine with a parking init, saves it and
+// records it. A boot that reports a panic, oops or warning, or whose guest
+// does not park, is recorded as refused (its runs boot cold and report it).
+func makeSnapshot(ctx context.Context, p *plan, accel string, s *SnapshotInfo) (_ *SnapshotInfo, err error) {
+	ram, err := os.CreateTemp(s.dir, "."+s.Key+".ram.tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInfra, err)
+	}
+	state, err := os.CreateTemp(s.dir, "."+s.Key+".state.tmp-*")
+	if err != nil {
+		ram.Close()
+		os.Remove(ram.Name())
+		return nil, fmt.Errorf("%w: %v", ErrInfra, err)
+	}
+	defer func() {
+		ram.Close()
+		state.Close()
+		os.Remove(ram.Name())
+		os.Remove(state.Name())
+	}()
+	if err := ram.Truncate(int64(p.spec.MemoryMB) << 20); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInfra, err)
+	}
+
+	start := time.Now()
+	refused, err := parkAndSave(ctx, p, accel, ram.Name(), state)
+	if err != nil {
+		return nil, err
+	}
+	s.Created = time.Now().UTC()
+	if refused != "" {
+		s.Refused = refused
+	} else {
+		if err := ram.Sync(); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInfra, err)
+		}
+		if err := state.Sync(); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInfra, err)
+		}
+		fi, err := state.Stat()
+		if err != nil {
+			return nil, err
+		}
+		s.StateBytes = fi.Size()
+		if s.StateSHA256, err = fileSHA256(state.Name()); err != nil {
+			return nil, err
+		}
+		s.RAMBytes = allocated(ram)
+		s.BootMS = int64(time.Since(start) / time.Millisecond)
+		if err := os.Rename(ram.Name(), s.path(".ram")); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInfra, err)
+		}
+		if err := os.Rename(state.Name(), s.path(".state")); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInfra, err)
+		}
+	}
+	b, _ := json.MarshalIndent(s, "", "  ")
+	if err := kernels.WriteFileAtomic(s.path(".json"), append(b, '\n'), 0o644); err != nil {
+		removeSnapshot(s)
+		return nil, fmt.Errorf("%w: %v", ErrInfra, err)
+	}
+	s.LastUsed = time.Now()
+	return s, nil
+}
+
+func allocated(f *os.File) int64 {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return 0
+	}
+	return st.Blocks * 512
+}
+
+// parkAndSave boots the parking guest on ram and, once it has parked,
+// writes its device state to state. refused says why no snapshot is to be
+// made of this machine; err is a failure of the machinery (or a timeout),
+// after which the next run tries again.
+func parkAndSave(ctx context.Context, p *plan, accel, ram string, state *os.File) (refused string, err error) {
+	park := *p
+	park.files, park.dirs = nil, nil
+	initrd, err := writeInitramfs(ctx, &park, &wire.Spec{Park: true})
+	if err != nil {
+		return "", err
+	}
+	defer initrd.Close()
+	conR, conW, err := os.Pipe()
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInfra, err)
+	}
+	defer conR.Close()
+	evHost, evQEMU, err := socketPair("events")
+	if err != nil {
+		conW.Close()
+		return "", err
+	}
+	defer evHost.Close()
+	q, qf, err := qmpPair()
+	if err != nil {
+		conW.Close()
+		evQEMU.Close()
+		return "", err
+	}
+	defer q.close()
+
+	parts := append(snapshotMachine(p, accel, ram, true),
+		linuxBoot{kernel: p.spec.Kernel, initrd: "/dev/fd/3"},
+		serialPort{"console", "/dev/fd/4"},
+		socketSerial{"events", 5},
+		qmpMonitor{6})
+	cmd := exec.Command(p.qemu, qemuCommandLine(parts...)...)
+	cmd.ExtraFiles = []*os.File{initrd, conW, evQEMU, qf}
+	qemuOut := newRing(16 << 10)
+	cmd.Stdout, cmd.Stderr = qemuOut, qemuOut
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	runtime.LockOSThread()
+	err = cmd.Start()
+	runtime.UnlockOSThread()
+	conW.Close()
+	evQEMU.Close()
+	qf.Close()
+	if err != nil {
+		return "", fmt.Errorf("%w: start %s: %v", ErrInfra, p.qemu, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	}()
+	scanner := newConsoleScanner(nil, nil)
+	consoleDone := make(chan struct{})
+	go func() {
+		io.Copy(scanner, conR)
+		scanner.flush()
+		close(consoleDone)
+	}()
+	events := make(chan *wire.Event, 64)
+	go readEvents(evHost, events)
+
+	limit := p.spec.Timeout
+	if p.spec.BootTimeout > 0 {
+		limit = p.spec.BootTimeout
+	}
+	bootCtx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	if err := q.start(bootCtx); err != nil {
+		return "", fmt.Errorf("%w: %v%s", ErrInfra, err, qemuSays(qemuOut))
+	}
+	if _, err := q.do(bootCtx, "migrate-set-capabilities", map[string]any{
+		"capabilities": []map[string]any{{"capability": "x-ignore-shared", "state": true}}}); err != nil {
+		return "QEMU cannot leave shared RAM out of a migration: " + err.Error(), nil
+	}
+	notParked := func(why string) (string, error) {
+		// Let the console reach the scanner: a boot that crashed says so.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		select {
+		case <-consoleDone:
+		case <-time.After(drainWait):
+		}
+		if o := scanner.Outcome(); o != outcome.Pass {
+			return fmt.Sprintf("its boot reported %s: %s", o, firstLine(scanner.Excerpt())), nil
+		}
+		return why, nil
+	}
+wait:
+	for {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				return notParked("the guest closed its event port before it parked")
+			}
+			switch e.Kind {
+			case wire.Parked:
+				break wait
+			case wire.Log:
+				return notParked("the guest init failed before it parked: " + e.Message)
+			}
+		case err := <-exited:
+			exited <- err
+			return notParked(fmt.Sprintf("QEMU exited before the guest parked: %v%s", err, qemuSays(qemuOut)))
+		case <-bootCtx.Done():
+			if ctx.Err() != nil {
+				return "", fmt.Errorf("%w: %w", ErrInfra, ctx.Err())
+			}
+			return "", fmt.Errorf("%w: the guest did not park within %v", ErrInfra, limit)
+		}
+	}
+
+	saveCtx, cancelSave := context.WithTimeout(ctx, saveTimeout)
+	defer cancelSave()
+	if _, err := q.doFD(saveCtx, "getfd", map[string]any{"fdname": "state"}, int(state.Fd())); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInfra, err)
+	}
+	// The guest waits in a read: migrating it running keeps "running" in
+	// the saved state, so that a restore resumes without a cont.
+	if _, err := q.do(saveCtx, "migrate", map[string]any{"uri": "fd:state"}); err != nil {
+		return "QEMU cannot save this machine: " + err.Error(), nil
+	}
+	for {
+		r, err := q.do(saveCtx, "query-migrate", nil)
+		if err != nil {
+			return "", fmt.Errorf("%w: %v", ErrInfra, err)
+		}
+		var st struct {
+			Status    string `json:"status"`
+			ErrorDesc string `json:"error-desc"`
+		}
+		json.Unmarshal(r, &st)
+		if st.Status == "completed" {
+			break
+		}
+		if st.Status == "failed" || st.Status == "cancelled" {
+			return "QEMU failed to save this machine: " + st.ErrorDesc, nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	q.do(saveCtx, "quit", nil)
+	select {
+	case err := <-exited:
+		exited <- err
+	case <-saveCtx.Done():
+		return "", fmt.Errorf("%w: QEMU did not quit after saving the snapshot", ErrInfra)
+	}
+	select {
+	case <-consoleDone:
+	case <-time.After(drainWait):
+	}
+	if o := scanner.Outcome(); o != outcome.Pass {
+		return fmt.Sprintf("its boot reported %s: %s", o, firstLine(scanner.Excerpt())), nil
+	}
+	return "", nil
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	for _, l := range strings.Split(s, "\n") {
+		if _, ok := classifyLine(l); ok {
+			return strings.TrimSpace(l)
+		}
+	}
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+// socketPair returns the host's end and QEMU's end of a stream socketpair.
+func socketPair(name string) (host, guest *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: socketpair: %v", ErrInfra, err)
+	}
+	return os.NewFile(uintptr(fds[0]), name), os.NewFile(uintptr(fds[1]), name+"-qemu"), nil
+}
+
+// Snapshots lists the cached snapshots, refused entries included.
+func Snapshots() ([]*SnapshotInfo, error) {
+	dir, err := SnapshotDir()
+	if err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []*SnapshotInfo
+	for _, e := range ents {
+		key, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || strings.HasPrefix(key, ".") {
+			continue
+		}
+		s, err := readSnapshot(dir, key)
+		if err != nil {
+			// Damaged: list what can be said, so prune can remove it.
+			s = &SnapshotInfo{Key: key, dir: dir, Refused: "damaged: " + err.Error()}
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// PruneSnapshots removes the snapshots not used for olderThan, those of
+// kernels whose vmlinuz is gone or changed, and damaged or refused entries
+// (a refused machine is tried again on its next run). Each is removed
+// under its lock, so a run restoring it at that moment keeps its copy
+// (QEMU holds the files open) and the next run makes a new one.
+func PruneSnapshots(olderThan time.Duration, now time.Time) (removed []*SnapshotInfo, err error) {
+	all, err := Snapshots()
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range all {
+		why := ""
+		switch {
+		case s.Refused != "":
+			why = s.Refused
+		case now.Sub(s.LastUsed) > olderThan:
+			why = fmt.Sprintf("not used since %s", s.LastUsed.UTC().Format(time.RFC3339))
+		default:
+			if sum, err := fileSHA256(s.Kernel); err != nil {
+				why = "its kernel is gone: " + s.Kernel
+			} else if sum != s.KernelSHA256 {
+				why = "its kernel changed: " + s.Kernel
+			}
+		}
+		if why == "" {
+			continue
+		}
+		unlock, err := kernels.LockFile(s.path(".lock"))
+		if err != nil {
+			return removed, err
+		}
+		removeSnapshot(s) // not the lock: another process may be waiting on it
+		unlock()
+		s.Refused = why
+		removed = append(removed, s)
+	}
+	// Temporary files of a creation that was killed.
+	if dir, err := SnapshotDir(); err == nil {
+		tmps, _ := filepath.Glob(filepath.Join(dir, ".*.tmp-*"))
+		for _, t := range tmps {
+			if fi, err := os.Stat(t); err == nil && now.Sub(fi.ModTime()) > time.Hour {
+				os.Remove(t)
+			}
+		}
+	}
+	return removed, nil
+}
+
+// goFrame is the host's Go for a restored guest.
+func goFrame() ([]byte, error) {
+	seed := make([]byte, 64)
+	if _, err := rand.Read(seed); err != nil {
+		return nil, err
+	}
+	return wire.Encode(&wire.Event{Kind: wire.Go, Time: time.Now().UnixNano(), Seed: seed})
+}
