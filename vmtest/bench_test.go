@@ -21,15 +21,65 @@ func bootFloor(b *testing.B, k *kernels.Kernel) time.Duration {
 	return d
 }
 
-// trivialRun is a full Run of a trivial command.
+// trivialRun is a full Run of a trivial command, booted cold.
 func trivialRun(b *testing.B, k *kernels.Kernel, gp string) (time.Duration, Timings) {
+	d, t, _ := trivialRunFrom(b, k, gp, true)
+	return d, t
+}
+
+// trivialRunFrom is a full Run of a trivial command, cold or restored.
+func trivialRunFrom(b *testing.B, k *kernels.Kernel, gp string, cold bool) (time.Duration, Timings, string) {
 	start := time.Now()
-	res, err := Run(context.Background(), Spec{Kernel: k.Vmlinuz, Commands: []Command{{Host: gp, Path: "/bin/true", Args: []string{"exit", "0"}}}})
+	res, err := Run(context.Background(), Spec{Kernel: k.Vmlinuz, Cold: cold, Commands: []Command{{Host: gp, Path: "/bin/true", Args: []string{"exit", "0"}}}})
 	d := time.Since(start)
 	if err != nil || res.Outcome != outcome.Pass {
 		b.Fatalf("run: %v %+v", err, res)
 	}
-	return d, res.Timings
+	if !cold && res.Snapshot == "" {
+		b.Fatalf("not restored: %s", res.ColdReason)
+	}
+	return d, res.Timings, res.Snapshot
+}
+
+// BenchmarkRestore reports, per kernel, a full Run of a trivial command
+// restored from its machine's snapshot against the bare-boot floor (a
+// cold boot) and against the same Run booted cold, interleaved. The
+// snapshot is made before the timer starts; snapshot-mib is its size on
+// disk (RAM file allocation and device state).
+func BenchmarkRestore(b *testing.B) {
+	ks := kernelstest.Default(b)
+	gp, err := BuildBinary(context.Background(), "./internal/guestprog")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, k := range ks {
+		b.Run(k.Name, func(b *testing.B) {
+			trivialRunFrom(b, k, gp, true)
+			_, _, key := trivialRunFrom(b, k, gp, false) // makes the snapshot
+			var floor, cold, warm, restore time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				floor += bootFloor(b, k)
+				c, _, _ := trivialRunFrom(b, k, gp, true)
+				cold += c
+				w, t, _ := trivialRunFrom(b, k, gp, false)
+				warm += w
+				restore += t.Restore
+			}
+			b.StopTimer()
+			n := float64(b.N)
+			b.ReportMetric(float64(floor.Milliseconds())/n, "floor-ms")
+			b.ReportMetric(float64(cold.Milliseconds())/n, "cold-ms")
+			b.ReportMetric(float64(warm.Milliseconds())/n, "warm-ms")
+			b.ReportMetric(float64(restore.Milliseconds())/n, "restore-ms")
+			b.ReportMetric(float64(warm)/float64(floor), "warm/floor")
+			if dir, err := SnapshotDir(); err == nil {
+				if s, err := readSnapshot(dir, key); err == nil {
+					b.ReportMetric(float64(s.Bytes())/(1<<20), "snapshot-mib")
+				}
+			}
+		})
+	}
 }
 
 // BenchmarkRunVsFloor reports, per kernel, the full Run of a trivial

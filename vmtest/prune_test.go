@@ -77,3 +77,28 @@ func TestPruneSnapshots(t *testing.T) {
 		"old.lock", "gone.lock", "changed.lock", "refused.lock", "damaged.lock"}, names,
 		"the fresh entry stays whole; the others leave only their locks; the killed creation's temporary file is gone")
 }
+
+// TestVerifySnapshots: a snapshot whose device state changed is removed.
+func TestVerifySnapshots(t *testing.T) {
+	t.Setenv(kernels.EnvCacheDir, t.TempDir())
+	dir, err := SnapshotDir()
+	require.NoError(t, err)
+	for _, key := range []string{"sound", "damaged"} {
+		state := filepath.Join(dir, key+".state")
+		require.NoError(t, os.WriteFile(state, []byte("state"), 0o644))
+		sum, err := hashFile(state)
+		require.NoError(t, err)
+		b, _ := json.Marshal(SnapshotInfo{Key: key, Format: snapshotFormat, MemoryMB: 1, StateBytes: 5, StateSHA256: sum})
+		require.NoError(t, os.WriteFile(filepath.Join(dir, key+".json"), b, 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, key+".ram"), nil, 0o644))
+		require.NoError(t, os.Truncate(filepath.Join(dir, key+".ram"), 1<<20))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "damaged.state"), []byte("STATE"), 0o644))
+	n, problems, err := VerifySnapshots()
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	require.Len(t, problems, 1)
+	assert.Contains(t, problems[0].Error(), "snapshot damaged")
+	assert.FileExists(t, filepath.Join(dir, "sound.state"))
+	assert.NoFileExists(t, filepath.Join(dir, "damaged.state"))
+}

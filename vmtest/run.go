@@ -616,6 +616,9 @@ func (v *vmRun) finish(sc *consoleScanner, qemuOut *ring, exitErr error, timedOu
 		if res.Excerpt == "" {
 			res.Excerpt = sc.lastLines(40)
 		}
+		if res.Excerpt == "" && v.restored {
+			res.Excerpt = "(the kernel printed nothing on its console since the guest was restored from its snapshot)"
+		}
 		res.Err = fmt.Sprintf("timeout in phase %q after %v", v.phase, res.Timings.Total.Round(time.Millisecond))
 	case len(v.initErrs) > 0:
 		err = fmt.Errorf("%w: the guest init failed: %s", ErrInfra, strings.Join(v.initErrs, "; "))

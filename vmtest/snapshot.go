@@ -43,6 +43,9 @@ import (
 // its clock and RNG seed through the event port (wire.Go). Made under the
 // entry's lock, written to temporary names and renamed.
 
+// EnvCold, set (and not "0"), makes every run boot cold, as Spec.Cold does.
+const EnvCold = "KMATRIX_COLD"
+
 // snapshotFormat names the layout of snapshotted machines; bump it when
 // the QEMU devices or the park protocol change.
 const snapshotFormat = 1
@@ -173,6 +176,9 @@ func snapshotKernelArgs(p *plan, accel string) string {
 func snapshotFor(ctx context.Context, p *plan, accel string) (*SnapshotInfo, string, error) {
 	if p.spec.Cold {
 		return nil, "Spec.Cold", nil
+	}
+	if v := os.Getenv(EnvCold); v != "" && v != "0" {
+		return nil, EnvCold + "=" + v, nil
 	}
 	want, err := snapshotShape(ctx, p, accel)
 	if err != nil {
@@ -316,8 +322,12 @@ func readSnapshot(dir, key string) (*SnapshotInfo, error) {
 	if fi, err := os.Stat(s.path(".state")); err != nil || fi.Size() != s.StateBytes {
 		return nil, fmt.Errorf("snapshot %s: its device state is missing or not %d bytes", meta, s.StateBytes)
 	}
-	if fi, err := os.Stat(s.path(".ram")); err != nil || fi.Size() != int64(s.MemoryMB)<<20 {
+	fi, err := os.Stat(s.path(".ram"))
+	if err != nil || fi.Size() != int64(s.MemoryMB)<<20 {
 		return nil, fmt.Errorf("snapshot %s: its RAM is missing or not %d MiB", meta, s.MemoryMB)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		s.RAMBytes = st.Blocks * 512 // sparse: what it takes on disk
 	}
 	return &s, nil
 }
@@ -662,4 +672,54 @@ func goFrame() ([]byte, error) {
 		return nil, err
 	}
 	return wire.Encode(&wire.Event{Kind: wire.Go, Time: time.Now().UnixNano(), Seed: seed})
+}
+
+// VerifySnapshots re-hashes every snapshot's device state against its
+// recorded digest and checks its RAM file; a damaged entry is removed
+// (the next run makes it again). It returns how many entries it checked.
+func VerifySnapshots() (checked int, problems []error, err error) {
+	all, err := Snapshots()
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, s := range all {
+		checked++
+		why := ""
+		switch {
+		case strings.HasPrefix(s.Refused, "damaged: "):
+			why = s.Refused
+		case s.Refused != "":
+			continue
+		default:
+			if sum, err := hashFile(s.path(".state")); err != nil {
+				why = err.Error()
+			} else if sum != s.StateSHA256 {
+				why = fmt.Sprintf("device state has SHA-256 %s, want %s", sum, s.StateSHA256)
+			}
+		}
+		if why == "" {
+			continue
+		}
+		unlock, err := kernels.LockFile(s.path(".lock"))
+		if err != nil {
+			return checked, problems, err
+		}
+		removeSnapshot(s)
+		unlock()
+		problems = append(problems, fmt.Errorf("snapshot %s (%s): %s: removed", s.Key, s.Kernel, why))
+	}
+	return checked, problems, nil
+}
+
+func hashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -25,7 +25,8 @@ import (
 )
 
 func main() {
-	p := &initProc{sys: &realSystem{}, console: os.Stderr, root: "/"}
+	sys := &realSystem{}
+	p := &initProc{sys: sys, console: os.Stderr, root: "/"}
 	err := func() (err error) {
 		// PID 1 must never exit: the kernel would panic with "Attempted to
 		// kill init" and the host would blame the kernel.
@@ -37,7 +38,7 @@ func main() {
 		return p.run()
 	}()
 	p.finish(err)
-	err = (&realSystem{}).PowerOff()
+	err = sys.PowerOff()
 	fmt.Fprintf(os.Stderr, "vmtest init: power off: %v\n", err)
 	for {
 		time.Sleep(time.Hour)
@@ -191,4 +192,13 @@ func (realSystem) Uptime() time.Duration {
 
 func (realSystem) Sync() { syscall.Sync() }
 
-func (realSystem) PowerOff() error { return syscall.Reboot(syscall.LINUX_REBOOT_CMD_POWER_OFF) }
+// PowerOff waits for the event port to send what the init wrote (the tty
+// buffers it, and a power-off would drop the Bye still in it), then
+// powers off.
+func (s *realSystem) PowerOff() error {
+	if s.port != nil {
+		const tcsbrk = 0x5409 // with 1: tcdrain
+		syscall.Syscall(syscall.SYS_IOCTL, s.port.Fd(), tcsbrk, 1)
+	}
+	return syscall.Reboot(syscall.LINUX_REBOOT_CMD_POWER_OFF)
+}

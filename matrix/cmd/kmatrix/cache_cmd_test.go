@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kmatrix/kmatrix/kernels"
+	"github.com/kmatrix/kmatrix/vmtest"
 )
 
 func TestCacheVerifyUsage(t *testing.T) {
@@ -32,4 +37,37 @@ func TestCacheVerify(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(entry, "manifest.json"), []byte(`{not json`), 0o644))
 	assert.Equal(t, exitInfra, dispatch(ctx, []string{"cache", "verify"}))
 	assert.NoDirExists(t, entry)
+}
+
+// TestCachePrune: a snapshot whose kernel is gone is removed, a fresh one
+// of a present kernel stays (vmtest's own tests cover every other case).
+func TestCachePrune(t *testing.T) {
+	t.Setenv(kernels.EnvCacheDir, t.TempDir())
+	dir, err := vmtest.SnapshotDir()
+	require.NoError(t, err)
+	kernel := filepath.Join(t.TempDir(), "vmlinuz")
+	require.NoError(t, os.WriteFile(kernel, []byte("a kernel"), 0o644))
+	sum := sha256.Sum256([]byte("a kernel"))
+	for key, k := range map[string]string{"kept": kernel, "gone": kernel + ".removed"} {
+		b, _ := json.Marshal(map[string]any{"key": key, "format": 1, "kernel": k, "memory_mb": 1, "state_bytes": 0,
+			"kernel_sha256": hex.EncodeToString(sum[:])})
+		require.NoError(t, os.WriteFile(filepath.Join(dir, key+".json"), b, 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, key+".state"), nil, 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, key+".ram"), make([]byte, 1<<20), 0o644))
+	}
+	var out, errb bytes.Buffer
+	require.Equal(t, 0, cacheMain([]string{"snapshots"}, &out, &errb), errb.String())
+	assert.Contains(t, out.String(), "2 snapshots, 2.0 MiB")
+
+	out.Reset()
+	require.Equal(t, 0, cacheMain([]string{"prune", "--days", "7"}, &out, &errb), errb.String())
+	assert.Contains(t, out.String(), "removed snapshot gone ("+kernel+".removed): its kernel is gone")
+	assert.NotContains(t, out.String(), "snapshot kept")
+	assert.Contains(t, out.String(), "removed 1 snapshots, 1.0 MiB")
+	assert.FileExists(t, filepath.Join(dir, "kept.ram"))
+	assert.NoFileExists(t, filepath.Join(dir, "gone.ram"))
+
+	assert.Equal(t, exitUsage, cacheMain([]string{"prune", "--days", "-1"}, &out, &errb))
+	assert.Equal(t, exitUsage, cacheMain([]string{"frob"}, &out, &errb))
+	assert.Contains(t, errb.String(), `unknown subcommand "frob"`)
 }
