@@ -11,7 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/internal/outcome"
+	"github.com/kmatrix/kmatrix/kernels"
 	"github.com/kmatrix/kmatrix/vmtest/internal/wire"
 )
 
@@ -29,6 +30,25 @@ type launch struct {
 	started func(kill func()) error
 	done    chan error
 	closers []io.Closer
+	// snapshot is the key of the snapshot a restore launch restores.
+	snapshot string
+	// parked, when set, is signalled when the guest parks (a parkJob).
+	parked chan struct{}
+	// console is what the kernel console reported, set by boot at the end.
+	console outcome.Outcome
+	excerpt string
+}
+
+// A launcher starts a VM other than by a cold boot: restoreFrom, parkJob.
+type launcher interface {
+	launch(ctx context.Context, p *plan, accel string, ws *wire.Spec, conW *os.File) (*launch, error)
+}
+
+// restoreFrom restores a snapshot.
+type restoreFrom struct{ s *SnapshotInfo }
+
+func (r restoreFrom) launch(_ context.Context, p *plan, accel string, ws *wire.Spec, conW *os.File) (*launch, error) {
+	return restoreLaunch(p, accel, ws, r.s, conW)
 }
 
 func (l *launch) close() {
@@ -75,7 +95,7 @@ func coldLaunch(ctx context.Context, p *plan, accel string, ws *wire.Spec, conW 
 // (x-ignore-shared, as when it was saved), loads the device state, waits
 // for the guest to resume (it was saved running), and sends it Go.
 func restoreLaunch(p *plan, accel string, ws *wire.Spec, s *SnapshotInfo, conW *os.File) (_ *launch, err error) {
-	l := &launch{phase: "restore", phaseLimit: restorePhaseTimeout, done: make(chan error, 1)}
+	l := &launch{phase: "restore", phaseLimit: restorePhaseTimeout, done: make(chan error, 1), snapshot: s.Key}
 	defer func() {
 		if err != nil {
 			l.close()
@@ -211,11 +231,12 @@ func writeRunFile(p *plan, ws *wire.Spec) (*os.File, error) {
 	return f, nil
 }
 
-// restoreOrBoot runs p from its machine's snapshot when one applies, else
-// boots it cold. A snapshot that fails to restore (before its guest ran
-// any of the run) is removed and the run boots cold, saying so in Warnings.
+// restoreOrBoot runs p from its machine's snapshot when one applies
+// (making it on the machine's first use), else boots it cold. A snapshot
+// that fails to restore or to be made, before the guest ran any of the
+// run, is removed and the run boots cold, saying so in Warnings.
 func restoreOrBoot(ctx context.Context, p *plan, accel string) (*Result, error) {
-	s, why, err := snapshotFor(ctx, p, accel)
+	s, job, why, err := snapshotFor(ctx, p, accel)
 	var warn string
 	if err != nil {
 		if ctx.Err() != nil {
@@ -223,11 +244,39 @@ func restoreOrBoot(ctx context.Context, p *plan, accel string) (*Result, error) 
 		}
 		why, warn = "the snapshot could not be made", "booted cold: the snapshot could not be made: "+err.Error()
 	}
+	if job != nil {
+		res, err := boot(ctx, p, accel, &p.wire, job)
+		switch {
+		case !job.parked:
+			// The boot itself failed: that is this run's result.
+			job.abandon()
+			if res != nil {
+				res.ColdReason = "the guest did not park for its snapshot"
+			}
+			return res, err
+		case !job.saved:
+			job.abandon()
+			why, warn = "the snapshot could not be made", fmt.Sprintf("booted cold: the snapshot could not be made: %v", err)
+		case job.l.console != outcome.Pass:
+			// Its boot reported something: every run of it must, so they boot cold.
+			refused := fmt.Sprintf("its boot reported %s: %s", job.l.console, firstLine(job.l.excerpt))
+			job.commit(refused)
+			why = "no snapshot of this machine: " + refused
+		default:
+			if s, err = job.commit(""); err != nil {
+				why, warn = "the snapshot could not be made", "booted cold: the snapshot could not be made: "+err.Error()
+			}
+		}
+	}
 	if s != nil {
-		res, err := boot(ctx, p, accel, &p.wire, s)
-		if res != nil && res.Snapshot == "" && !errors.Is(err, context.Canceled) && ctx.Err() == nil && errors.Is(err, ErrInfra) {
+		res, err := boot(ctx, p, accel, &p.wire, restoreFrom{s})
+		if res != nil && res.Snapshot == "" && ctx.Err() == nil && errors.Is(err, ErrInfra) {
 			why, warn = "the snapshot failed to restore", fmt.Sprintf("booted cold: snapshot %s failed to restore and was removed: %v", s.Key, err)
-			removeSnapshot(s)
+			unlock, lerr := kernels.LockFile(s.path(".lock"))
+			if lerr == nil {
+				removeSnapshot(s)
+				unlock()
+			}
 		} else {
 			return res, err
 		}

@@ -112,6 +112,7 @@ type vmRun struct {
 	// launchErr is why the restore failed.
 	restored  bool
 	launchErr error
+	l         *launch
 }
 
 type stallReport struct{ kind, line, phase string }
@@ -129,7 +130,7 @@ func bootDeadline(s Spec) time.Duration {
 }
 
 // boot runs one VM to its end: booted cold, or restored from a snapshot.
-func boot(ctx context.Context, p *plan, accel string, ws *wire.Spec, from *SnapshotInfo) (*Result, error) {
+func boot(ctx context.Context, p *plan, accel string, ws *wire.Spec, from launcher) (*Result, error) {
 	v := &vmRun{p: p, ws: ws, phase: "kernel", findingWorst: outcome.Pass, cur: -1,
 		res:     &Result{Accel: accel, Commands: make([]CommandResult, len(ws.Commands))},
 		started: make([]bool, len(ws.Commands)), exited: make([]bool, len(ws.Commands))}
@@ -154,13 +155,14 @@ func boot(ctx context.Context, p *plan, accel string, ws *wire.Spec, from *Snaps
 	if from == nil {
 		l, err = coldLaunch(ctx, p, accel, ws, conW)
 	} else {
-		l, err = restoreLaunch(p, accel, ws, from, conW)
+		l, err = from.launch(ctx, p, accel, ws, conW)
 	}
 	if err != nil {
 		conW.Close()
 		return infra(err)
 	}
 	defer l.close()
+	v.l = l
 
 	cmd := exec.Command(p.qemu, l.args...)
 	cmd.ExtraFiles = l.files
@@ -403,8 +405,9 @@ loop:
 		v.launchErr = <-l.done
 	}
 	if v.restored {
-		v.res.Snapshot = from.Key
+		v.res.Snapshot = l.snapshot
 	}
+	l.console, l.excerpt = scanner.Outcome(), scanner.Excerpt()
 	return v.finish(scanner, qemuOut, exitErr, timedOut, cancelled)
 }
 
@@ -450,6 +453,13 @@ func (v *vmRun) handle(e *wire.Event, setPhase func(string, time.Duration)) {
 	case wire.Hello:
 		v.tHello = now
 		setPhase("init", initPhaseTimeout)
+	case wire.Parked:
+		if v.l.parked != nil {
+			select {
+			case v.l.parked <- struct{}{}:
+			default:
+			}
+		}
 	case wire.Resumed:
 		// A restored guest's first word: its "kernel" phase was the restore.
 		v.tHello, v.restored = now, true

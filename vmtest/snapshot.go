@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,7 +19,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kmatrix/kmatrix/kernels"
-	"github.com/kmatrix/kmatrix/matrix/outcome"
 	"github.com/kmatrix/kmatrix/vmtest/internal/wire"
 )
 
@@ -171,46 +169,45 @@ func snapshotKernelArgs(p *plan, accel string) string {
 	return strings.Join(k, " ")
 }
 
-// snapshotFor returns the snapshot p's run can be restored from, making it
-// on first use; nil and the reason when the run boots cold.
-func snapshotFor(ctx context.Context, p *plan, accel string) (*SnapshotInfo, string, error) {
+// snapshotFor returns the snapshot p's run can be restored from; or, on
+// first use, a parkJob that makes it (holding the entry's lock until it is
+// committed or abandoned); or neither and the reason the run boots cold.
+func snapshotFor(ctx context.Context, p *plan, accel string) (*SnapshotInfo, *parkJob, string, error) {
 	if p.spec.Cold {
-		return nil, "Spec.Cold", nil
+		return nil, nil, "Spec.Cold", nil
 	}
 	if v := os.Getenv(EnvCold); v != "" && v != "0" {
-		return nil, EnvCold + "=" + v, nil
+		return nil, nil, EnvCold + "=" + v, nil
 	}
 	want, err := snapshotShape(ctx, p, accel)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	dir, err := SnapshotDir()
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	want.dir = dir
 	unlock, err := kernels.LockFile(want.path(".lock"))
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
-	defer unlock()
 	if s, err := readSnapshot(dir, want.Key); err == nil {
+		unlock()
 		if s.Refused != "" {
-			return nil, "no snapshot of this machine: " + s.Refused, nil
+			return nil, nil, "no snapshot of this machine: " + s.Refused, nil
 		}
 		now := time.Now()
 		os.Chtimes(s.path(".json"), now, now)
-		return s, "", nil
+		return s, nil, "", nil
 	}
 	removeSnapshot(want) // whatever was left of a damaged entry
-	s, err := makeSnapshot(ctx, p, accel, want)
+	j, err := newParkJob(want, p.spec.MemoryMB, unlock)
 	if err != nil {
-		return nil, "", err
+		unlock()
+		return nil, nil, "", err
 	}
-	if s.Refused != "" {
-		return nil, "no snapshot of this machine: " + s.Refused, nil
-	}
-	return s, "", nil
+	return nil, j, "", nil
 }
 
 // snapshotShape computes the key of p's machine.
@@ -338,59 +335,79 @@ func removeSnapshot(s *SnapshotInfo) {
 	}
 }
 
-// makeSnapshot boots p's machine with a parking init, saves it and
-// records it. A boot that reports a panic, oops or warning, or whose guest
-// does not park, is recorded as refused (its runs boot cold and report it).
-func makeSnapshot(ctx context.Context, p *plan, accel string, s *SnapshotInfo) (_ *SnapshotInfo, err error) {
+// parkJob makes a snapshot on a run's first use of its machine: that run
+// boots the machine (its RAM a shared temporary file) with a parking init,
+// through boot like any cold boot, so that a kernel that does not boot is
+// reported as such; once the guest parks, the launch's hook saves the
+// device state and quits QEMU, and the run is restored from the snapshot.
+type parkJob struct {
+	s          *SnapshotInfo
+	ram, state *os.File
+	unlock     func()
+	start      time.Time
+	// Set by the hook (read after boot has joined it): the guest parked,
+	// and its state was saved.
+	parked, saved bool
+	l             *launch
+}
+
+func newParkJob(s *SnapshotInfo, memoryMB int, unlock func()) (*parkJob, error) {
 	ram, err := os.CreateTemp(s.dir, "."+s.Key+".ram.tmp-*")
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInfra, err)
 	}
 	state, err := os.CreateTemp(s.dir, "."+s.Key+".state.tmp-*")
+	if err == nil {
+		err = ram.Truncate(int64(memoryMB) << 20)
+	}
 	if err != nil {
 		ram.Close()
 		os.Remove(ram.Name())
+		if state != nil {
+			state.Close()
+			os.Remove(state.Name())
+		}
 		return nil, fmt.Errorf("%w: %v", ErrInfra, err)
 	}
-	defer func() {
-		ram.Close()
-		state.Close()
-		os.Remove(ram.Name())
-		os.Remove(state.Name())
-	}()
-	if err := ram.Truncate(int64(p.spec.MemoryMB) << 20); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInfra, err)
-	}
+	return &parkJob{s: s, ram: ram, state: state, unlock: unlock, start: time.Now()}, nil
+}
 
-	start := time.Now()
-	refused, err := parkAndSave(ctx, p, accel, ram.Name(), state)
-	if err != nil {
-		return nil, err
-	}
+// abandon removes what the job wrote and releases the lock.
+func (j *parkJob) abandon() {
+	j.ram.Close()
+	j.state.Close()
+	os.Remove(j.ram.Name())
+	os.Remove(j.state.Name())
+	j.unlock()
+}
+
+// commit makes the saved snapshot the cache entry (or records refused)
+// and releases the lock.
+func (j *parkJob) commit(refused string) (*SnapshotInfo, error) {
+	defer j.abandon() // the temporary names are gone once renamed
+	s := j.s
 	s.Created = time.Now().UTC()
-	if refused != "" {
-		s.Refused = refused
-	} else {
-		if err := ram.Sync(); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrInfra, err)
+	s.Refused = refused
+	if refused == "" {
+		for _, f := range []*os.File{j.ram, j.state} {
+			if err := f.Sync(); err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrInfra, err)
+			}
 		}
-		if err := state.Sync(); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrInfra, err)
-		}
-		fi, err := state.Stat()
+		fi, err := j.state.Stat()
 		if err != nil {
 			return nil, err
 		}
 		s.StateBytes = fi.Size()
-		if s.StateSHA256, err = fileSHA256(state.Name()); err != nil {
+		if s.StateSHA256, err = hashFile(j.state.Name()); err != nil {
 			return nil, err
 		}
-		s.RAMBytes = allocated(ram)
-		s.BootMS = int64(time.Since(start) / time.Millisecond)
-		if err := os.Rename(ram.Name(), s.path(".ram")); err != nil {
+		s.RAMBytes = allocated(j.ram)
+		s.BootMS = int64(time.Since(j.start) / time.Millisecond)
+		if err := os.Rename(j.ram.Name(), s.path(".ram")); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrInfra, err)
 		}
-		if err := os.Rename(state.Name(), s.path(".state")); err != nil {
+		if err := os.Rename(j.state.Name(), s.path(".state")); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrInfra, err)
 		}
 	}
@@ -411,164 +428,105 @@ func allocated(f *os.File) int64 {
 	return st.Blocks * 512
 }
 
-// parkAndSave boots the parking guest on ram and, once it has parked,
-// writes its device state to state. refused says why no snapshot is to be
-// made of this machine; err is a failure of the machinery (or a timeout),
-// after which the next run tries again.
-func parkAndSave(ctx context.Context, p *plan, accel, ram string, state *os.File) (refused string, err error) {
+// launch boots the parking guest: fds 3 initramfs, 4 console, 5 events, 6 QMP.
+func (j *parkJob) launch(ctx context.Context, p *plan, accel string, _ *wire.Spec, conW *os.File) (_ *launch, err error) {
+	l := &launch{phase: "kernel", phaseLimit: bootDeadline(p.spec), parked: make(chan struct{}, 1), done: make(chan error, 1)}
+	j.l = l
+	defer func() {
+		if err != nil {
+			l.close()
+		}
+	}()
 	park := *p
 	park.files, park.dirs = nil, nil
 	initrd, err := writeInitramfs(ctx, &park, &wire.Spec{Park: true})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	defer initrd.Close()
-	conR, conW, err := os.Pipe()
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrInfra, err)
-	}
-	defer conR.Close()
+	l.files = append(l.files, initrd, conW)
 	evHost, evQEMU, err := socketPair("events")
 	if err != nil {
-		conW.Close()
-		return "", err
+		return nil, err
 	}
-	defer evHost.Close()
+	l.closers = append(l.closers, evHost)
+	l.files = append(l.files, evQEMU)
 	q, qf, err := qmpPair()
 	if err != nil {
-		conW.Close()
-		evQEMU.Close()
-		return "", err
+		return nil, err
 	}
-	defer q.close()
-
-	parts := append(snapshotMachine(p, accel, ram, true),
+	l.closers = append(l.closers, closerFunc(q.close))
+	l.files = append(l.files, qf)
+	l.events = evHost
+	l.args = qemuCommandLine(append(snapshotMachine(p, accel, j.ram.Name(), true),
 		linuxBoot{kernel: p.spec.Kernel, initrd: "/dev/fd/3"},
 		serialPort{"console", "/dev/fd/4"},
 		socketSerial{"events", 5},
-		qmpMonitor{6})
-	cmd := exec.Command(p.qemu, qemuCommandLine(parts...)...)
-	cmd.ExtraFiles = []*os.File{initrd, conW, evQEMU, qf}
-	qemuOut := newRing(16 << 10)
-	cmd.Stdout, cmd.Stderr = qemuOut, qemuOut
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	runtime.LockOSThread()
-	err = cmd.Start()
-	runtime.UnlockOSThread()
-	conW.Close()
-	evQEMU.Close()
-	qf.Close()
-	if err != nil {
-		return "", fmt.Errorf("%w: start %s: %v", ErrInfra, p.qemu, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-	}()
-	scanner := newConsoleScanner(nil, nil)
-	consoleDone := make(chan struct{})
-	go func() {
-		io.Copy(scanner, conR)
-		scanner.flush()
-		close(consoleDone)
-	}()
-	events := make(chan *wire.Event, 64)
-	go readEvents(evHost, events)
-
-	limit := p.spec.Timeout
-	if p.spec.BootTimeout > 0 {
-		limit = p.spec.BootTimeout
-	}
-	bootCtx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	if err := q.start(bootCtx); err != nil {
-		return "", fmt.Errorf("%w: %v%s", ErrInfra, err, qemuSays(qemuOut))
-	}
-	if _, err := q.do(bootCtx, "migrate-set-capabilities", map[string]any{
-		"capabilities": []map[string]any{{"capability": "x-ignore-shared", "state": true}}}); err != nil {
-		return "QEMU cannot leave shared RAM out of a migration: " + err.Error(), nil
-	}
-	notParked := func(why string) (string, error) {
-		// Let the console reach the scanner: a boot that crashed says so.
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		select {
-		case <-consoleDone:
-		case <-time.After(drainWait):
+		qmpMonitor{6})...)
+	l.started = func(kill func()) error {
+		ctx := context.Background()
+		if err := q.start(ctx); err != nil {
+			return nil // QEMU did not come up: boot reports why
 		}
-		if o := scanner.Outcome(); o != outcome.Pass {
-			return fmt.Sprintf("its boot reported %s: %s", o, firstLine(scanner.Excerpt())), nil
+		if _, err := q.do(ctx, "migrate-set-capabilities", map[string]any{
+			"capabilities": []map[string]any{{"capability": "x-ignore-shared", "state": true}}}); err != nil {
+			kill()
+			return fmt.Errorf("QEMU cannot leave shared RAM out of a migration: %w", err)
 		}
-		return why, nil
-	}
-wait:
-	for {
-		select {
-		case e, ok := <-events:
-			if !ok {
-				return notParked("the guest closed its event port before it parked")
-			}
-			switch e.Kind {
-			case wire.Parked:
+		// Until the guest parks, or QEMU goes (boot says why).
+	wait:
+		for {
+			select {
+			case <-l.parked:
 				break wait
-			case wire.Log:
-				return notParked("the guest init failed before it parked: " + e.Message)
+			case _, ok := <-q.events:
+				if !ok {
+					return nil
+				}
 			}
-		case err := <-exited:
-			exited <- err
-			return notParked(fmt.Sprintf("QEMU exited before the guest parked: %v%s", err, qemuSays(qemuOut)))
-		case <-bootCtx.Done():
-			if ctx.Err() != nil {
-				return "", fmt.Errorf("%w: %w", ErrInfra, ctx.Err())
-			}
-			return "", fmt.Errorf("%w: the guest did not park within %v", ErrInfra, limit)
 		}
+		j.parked = true
+		err := j.save(q)
+		if err != nil {
+			kill()
+			return err
+		}
+		j.saved = true
+		q.do(ctx, "quit", nil)
+		return nil
 	}
+	return l, nil
+}
 
-	saveCtx, cancelSave := context.WithTimeout(ctx, saveTimeout)
-	defer cancelSave()
-	if _, err := q.doFD(saveCtx, "getfd", map[string]any{"fdname": "state"}, int(state.Fd())); err != nil {
-		return "", fmt.Errorf("%w: %v", ErrInfra, err)
+// save writes the parked guest's device state. The guest waits in a read:
+// migrating it running keeps "running" in the saved state, so that a
+// restore resumes it without a cont.
+func (j *parkJob) save(q *qmp) error {
+	ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
+	defer cancel()
+	if _, err := q.doFD(ctx, "getfd", map[string]any{"fdname": "state"}, int(j.state.Fd())); err != nil {
+		return err
 	}
-	// The guest waits in a read: migrating it running keeps "running" in
-	// the saved state, so that a restore resumes without a cont.
-	if _, err := q.do(saveCtx, "migrate", map[string]any{"uri": "fd:state"}); err != nil {
-		return "QEMU cannot save this machine: " + err.Error(), nil
+	if _, err := q.do(ctx, "migrate", map[string]any{"uri": "fd:state"}); err != nil {
+		return err
 	}
 	for {
-		r, err := q.do(saveCtx, "query-migrate", nil)
+		r, err := q.do(ctx, "query-migrate", nil)
 		if err != nil {
-			return "", fmt.Errorf("%w: %v", ErrInfra, err)
+			return err
 		}
 		var st struct {
 			Status    string `json:"status"`
 			ErrorDesc string `json:"error-desc"`
 		}
 		json.Unmarshal(r, &st)
-		if st.Status == "completed" {
-			break
-		}
-		if st.Status == "failed" || st.Status == "cancelled" {
-			return "QEMU failed to save this machine: " + st.ErrorDesc, nil
+		switch st.Status {
+		case "completed":
+			return nil
+		case "failed", "cancelled":
+			return fmt.Errorf("QEMU failed to save the machine: %s", st.ErrorDesc)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	q.do(saveCtx, "quit", nil)
-	select {
-	case err := <-exited:
-		exited <- err
-	case <-saveCtx.Done():
-		return "", fmt.Errorf("%w: QEMU did not quit after saving the snapshot", ErrInfra)
-	}
-	select {
-	case <-consoleDone:
-	case <-time.After(drainWait):
-	}
-	if o := scanner.Outcome(); o != outcome.Pass {
-		return fmt.Sprintf("its boot reported %s: %s", o, firstLine(scanner.Excerpt())), nil
-	}
-	return "", nil
 }
 
 func firstLine(s string) string {

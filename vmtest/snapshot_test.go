@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kmatrix/kmatrix/internal/outcome"
 	"github.com/kmatrix/kmatrix/kernels/kernelstest"
-	"github.com/kmatrix/kmatrix/matrix/outcome"
 )
 
 // TestRestoredRunsShareNothing runs twice from one snapshot on every
