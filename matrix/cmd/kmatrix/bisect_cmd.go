@@ -55,7 +55,6 @@ func bisectCmd(ctx context.Context, args []string) int {
 
 func bisectMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("kmatrix bisect", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var (
 		opts              matrix.Options
 		payloads          listFlag
@@ -103,13 +102,13 @@ flags:
 	switch {
 	case !ok || payload == "" || checkName == "":
 		fmt.Fprintf(stderr, "kmatrix bisect: --check %q: want PAYLOAD/CHECK, e.g. bpf:probe/count/load or kmod/TestLoad (the payload and check columns of a report)\n", check)
-		return 2
+		return exitUsage
 	case good == "" || bad == "":
 		fmt.Fprintln(stderr, "kmatrix bisect: --good and --bad are both needed: a kernel where the cell passes and one where it does not")
-		return 2
+		return exitUsage
 	case fs.NArg() > 0:
 		fmt.Fprintf(stderr, "kmatrix bisect: unexpected argument %q (flags only; see kmatrix bisect -h)\n", fs.Arg(0))
-		return 2
+		return exitUsage
 	}
 	opts.Payloads, opts.BPFObjects, opts.KmodDirs = payloads, bpfObjs, kmodDirs
 	if run != "" {
@@ -124,16 +123,19 @@ flags:
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "kmatrix bisect: %v\n", err)
-		if errors.Is(err, errBisectInput) {
-			return 2
+		switch {
+		case errors.Is(err, errBisectInput):
+			return exitUsage
+		case errors.Is(err, errBisectInfra):
+			return signalCode(ctx, exitInfra)
 		}
-		return 1
+		return signalCode(ctx, exitFailed)
 	}
 	fmt.Fprintf(stdout, "%s: the outcome changes between %s and %s\n", res.Check, res.Good.Version, res.Bad.Version)
 	fmt.Fprintf(stdout, "  %-24s %s%s\n", res.Good.Version, res.Good.Outcome, suffix(res.Good.Message))
 	fmt.Fprintf(stdout, "  %-24s %s%s\n", res.Bad.Version, res.Bad.Outcome, suffix(res.Bad.Message))
 	fmt.Fprintf(stdout, "%d boots for %d versions of %s (%s)\n", res.Boots, res.Versions, res.Suite, filepath.Join(opts.OutDir, "bisect.json"))
-	return 0
+	return exitOK
 }
 
 func suffix(msg string) string {
@@ -146,7 +148,12 @@ func suffix(msg string) string {
 	return ": " + msg
 }
 
-var errBisectInput = errors.New("bad input")
+var (
+	errBisectInput = errors.New("bad input")
+	// errBisectInfra: a version could not be judged (an infra-error, a
+	// kernel that crashed before the payloads): retry, as for exit 4.
+	errBisectInfra = errors.New("could not judge a version")
+)
 
 type bisectSpec struct {
 	opts                      matrix.Options
@@ -304,8 +311,8 @@ func bootOne(ctx context.Context, sp bisectSpec, v kernels.Available, base kerne
 		// A kernel that crashed or hung before running anything says nothing about the cell.
 		if c.Payload == matrix.PayloadKernel && c.Check == "boot" && (c.Outcome == outcome.KernelPanic || c.Outcome == outcome.Timeout) &&
 			strings.HasSuffix(c.Evidence.Message, "during kernel") {
-			return step, fmt.Errorf("%s: the kernel itself failed before running the payloads (%s: %s): retry, or bisect around it; see %s",
-				v.Version, c.Outcome, c.Evidence.Message, filepath.Join(dir, "report.md"))
+			return step, fmt.Errorf("%w: %s: the kernel itself failed before running the payloads (%s: %s): retry, or bisect around it; see %s",
+				errBisectInfra, v.Version, c.Outcome, c.Evidence.Message, filepath.Join(dir, "report.md"))
 		}
 	}
 	var cells []string
@@ -313,15 +320,15 @@ func bootOne(ctx context.Context, sp bisectSpec, v kernels.Available, base kerne
 		if c.Payload == sp.payload && c.Check == sp.check {
 			step.Outcome, step.Message = c.Outcome, c.Evidence.Message
 			if c.Outcome == outcome.InfraError {
-				return step, fmt.Errorf("%s: %s/%s is an infra-error (%s): kmatrix could not tell whether this version is good or bad; see %s",
-					v.Version, sp.payload, sp.check, c.Evidence.Message, filepath.Join(dir, "report.md"))
+				return step, fmt.Errorf("%w: %s: %s/%s is an infra-error (%s): kmatrix could not tell whether this version is good or bad; see %s",
+					errBisectInfra, v.Version, sp.payload, sp.check, c.Evidence.Message, filepath.Join(dir, "report.md"))
 			}
 			return step, nil
 		}
 		cells = append(cells, c.Payload+"/"+c.Check)
 	}
 	if k := kernelInfra(rep); k != "" {
-		return step, fmt.Errorf("%s: the kernel did not run (%s); see %s", v.Version, k, filepath.Join(dir, "report.md"))
+		return step, fmt.Errorf("%w: %s: the kernel did not run (%s); see %s", errBisectInfra, v.Version, k, filepath.Join(dir, "report.md"))
 	}
 	return step, fmt.Errorf("%w: the report of %s has no cell %s/%s; its cells: %s", errBisectInput, v.Version, sp.payload, sp.check, strings.Join(cells, ", "))
 }
