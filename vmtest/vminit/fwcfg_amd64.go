@@ -35,7 +35,7 @@ const (
 	dmaCtlRead   = 0x02
 	dmaCtlSelect = 0x08
 
-	fwCfgBounce = 1 << 20
+	fwCfgBounce = 2 << 20 // one huge page when the kernel gives one: one DMA per refill
 	pageSize    = 4096
 )
 
@@ -80,9 +80,13 @@ func openFWCfgFile(name string) (io.Reader, error) {
 	if f.desc, err = lockedMem(pageSize); err != nil {
 		return nil, err
 	}
-	if f.buf, err = lockedMem(fwCfgBounce); err != nil {
+	if f.buf, err = hugeLockedMem(fwCfgBounce); err != nil {
 		return nil, err
 	}
+	// Compaction may move even locked pages unless told not to (Linux
+	// 4.1): a page moved between the pagemap lookup and a DMA would take
+	// the data elsewhere.
+	os.WriteFile("/proc/sys/vm/compact_unevictable_allowed", []byte("0"), 0)
 	pm, err := os.Open("/proc/self/pagemap")
 	if err != nil {
 		return nil, fmt.Errorf("fw_cfg: %w", err)
@@ -123,6 +127,24 @@ func lockedMem(n int) ([]byte, error) {
 		syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS|syscall.MAP_POPULATE|syscall.MAP_LOCKED)
 	if err != nil {
 		return nil, fmt.Errorf("fw_cfg: mmap %d bytes: %w", n, err)
+	}
+	return b, nil
+}
+
+// hugeLockedMem returns n bytes (a multiple of 2 MiB) of locked memory
+// aligned to 2 MiB, so that the kernel can back them with huge pages:
+// physically contiguous, so that one DMA transfer fills them.
+func hugeLockedMem(n int) ([]byte, error) {
+	const huge = 2 << 20
+	b, err := syscall.Mmap(-1, 0, n+huge, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, fmt.Errorf("fw_cfg: mmap %d bytes: %w", n+huge, err)
+	}
+	off := int((huge - uintptr(unsafe.Pointer(&b[0]))%huge) % huge)
+	b = b[off : off+n]
+	syscall.Madvise(b, 14) // MADV_HUGEPAGE
+	if err := syscall.Mlock(b); err != nil {
+		return nil, fmt.Errorf("fw_cfg: mlock: %w", err)
 	}
 	return b, nil
 }

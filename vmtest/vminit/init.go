@@ -217,13 +217,15 @@ func unpackRun(r io.Reader, root string) error {
 	if err != nil {
 		return err
 	}
-	cr := &crcReader{r: io.LimitReader(r, int64(h.Size))}
+	cr := &countReader{r: io.LimitReader(r, int64(h.Size))}
 	err = untar(tar.NewReader(cr), root)
 	if _, derr := io.Copy(io.Discard, cr); derr != nil && err == nil {
 		err = derr
 	}
-	if cr.n != int64(h.Size) || cr.crc != h.CRC32 {
-		return fmt.Errorf("the run is damaged: %d bytes with CRC-32C %08x, want %d bytes with %08x", cr.n, cr.crc, h.Size, h.CRC32)
+	// The length, not the CRC: CRC-32C of 20 MB costs 0.2 s under TCG, and
+	// fw_cfg DMA into locked, unmovable memory does not damage data.
+	if cr.n != int64(h.Size) {
+		return fmt.Errorf("the run is damaged: %d bytes, want %d", cr.n, h.Size)
 	}
 	return err
 }
@@ -276,16 +278,14 @@ func untar(tr *tar.Reader, root string) error {
 	return nil
 }
 
-type crcReader struct {
-	r   io.Reader
-	n   int64
-	crc uint32
+type countReader struct {
+	r io.Reader
+	n int64
 }
 
-func (c *crcReader) Read(p []byte) (int, error) {
+func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
-	c.crc = wire.CRC32(p[:n], c.crc)
 	return n, err
 }
 

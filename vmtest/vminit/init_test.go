@@ -318,7 +318,7 @@ func TestParkedInitTakesUpTheRestoredRun(t *testing.T) {
 
 func TestParkedInitRejectsADamagedRun(t *testing.T) {
 	run := runFile(t, wire.Spec{}, map[string]string{"/data/x": "some bytes to damage"})
-	run[bytes.Index(run, []byte("some bytes"))] ^= 0xff
+	run = run[:len(run)-2000] // cut short
 	sys := &fakeSystem{root: t.TempDir(), goEvent: &wire.Event{Kind: wire.Go, Time: 1, Seed: []byte{1}}, run: run}
 	evs, _, err := runInit(t, sys, wire.Spec{Park: true})
 	require.Error(t, err)

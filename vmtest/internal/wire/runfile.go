@@ -23,8 +23,9 @@ const RunHeaderSize = 24
 
 var runMagic = [8]byte{'K', 'M', 'X', 'R', 'U', 'N', '1', 0}
 
-// RunHeader says how long the tar stream is and its CRC-32C, so that the
-// guest tells a damaged copy from a run.
+// RunHeader says how long the tar stream is, so that the guest tells a cut
+// copy from a run, and its CRC-32C, for tools on the host (the guest does
+// not check it: 0.2 s per 20 MB under TCG).
 type RunHeader struct {
 	Size  uint64
 	CRC32 uint32
