@@ -1,6 +1,8 @@
 package vmtest
 
 import (
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -56,4 +58,36 @@ func TestRestoredRunsShareNothing(t *testing.T) {
 			assert.Equal(t, r2.Timings.Total, r2.Timings.Restore+r2.Timings.Init+r2.Timings.Commands+r2.Timings.Poweroff)
 		})
 	}
+}
+
+// TestDamagedSnapshotBootsCold: a snapshot whose device state no longer
+// loads is removed and the run boots cold, saying why; the next run makes
+// a new one. (Its own machine, by its kernel command line, so no other
+// test's snapshot is touched.)
+func TestDamagedSnapshotBootsCold(t *testing.T) {
+	noQEMULeft(t)
+	k := newest(t)
+	spec := Spec{Kernel: k.Vmlinuz, Append: []string{"kmatrix.test=damaged-snapshot"},
+		Commands: []Command{gp(t, "stat", "stat", "/tmp")}}
+	res := run(t, spec)
+	require.Equal(t, outcome.Pass, res.Outcome, res.Err)
+	require.NotEmpty(t, res.Snapshot)
+	dir, err := SnapshotDir()
+	require.NoError(t, err)
+	state := filepath.Join(dir, res.Snapshot+".state")
+	fi, err := os.Stat(state)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(state, make([]byte, fi.Size()), 0o600))
+
+	res = run(t, spec)
+	require.Equal(t, outcome.Pass, res.Outcome, res.Err)
+	assert.Empty(t, res.Snapshot)
+	assert.Equal(t, "the snapshot failed to restore", res.ColdReason)
+	require.NotEmpty(t, res.Warnings)
+	assert.Contains(t, res.Warnings[len(res.Warnings)-1], "failed to restore and was removed")
+	assert.NoFileExists(t, state)
+
+	res = run(t, spec)
+	require.Equal(t, outcome.Pass, res.Outcome, res.Err)
+	assert.NotEmpty(t, res.Snapshot, "made again")
 }

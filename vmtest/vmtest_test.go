@@ -339,6 +339,7 @@ func TestGuestThatPanics(t *testing.T) {
 			assert.Equal(t, -1, res.Commands[0].ExitCode)
 			assert.Equal(t, "not run: the kernel panicked", res.Commands[1].Err)
 			assert.Equal(t, "command crash", res.Phase, "the phase the panic came in")
+			assert.NotEmpty(t, res.Snapshot, "a restored guest's console is scanned as a booted one's")
 		})
 	}
 }
