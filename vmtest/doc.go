@@ -19,6 +19,15 @@
 // (vmtest/internal/wire). Each phase (kernel, init, command <name>,
 // poweroff) has a watchdog; on expiry the QEMU process group is killed.
 //
+// By default a run does not boot: it restores a snapshot of its machine
+// (kernel, init, QEMU, accelerator and CPU model, memory, vCPUs, kernel
+// command line), made on the machine's first run by booting with an init
+// that parks, waiting for work (snapshot.go). The RAM is a file mapped
+// private, so every run starts from the same image; the run's files come
+// through fw_cfg (vminit reads them by DMA), the host's clock and random
+// bytes for the kernel's RNG through the event port. Spec.Cold (or
+// KMATRIX_COLD=1) boots cold, as BootFloor always does.
+//
 // The accelerator is chosen once per host setup by a short trial boot under
 // KVM (cached in the kmatrix cache dir with its reason); KMATRIX_ACCEL
 // forces it. At most MaxParallel VMs run at once in a process.
