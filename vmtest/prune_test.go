@@ -1,6 +1,7 @@
 package vmtest
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -101,4 +102,34 @@ func TestVerifySnapshots(t *testing.T) {
 	assert.Contains(t, problems[0].Error(), "snapshot damaged")
 	assert.FileExists(t, filepath.Join(dir, "sound.state"))
 	assert.NoFileExists(t, filepath.Join(dir, "damaged.state"))
+}
+
+// TestSnapshotKey: the key changes with every part of the machine's shape
+// and only with them.
+func TestSnapshotKey(t *testing.T) {
+	k := newest(t)
+	key := func(accel string, s Spec) string {
+		t.Helper()
+		s.Kernel = k.Vmlinuz
+		p, err := newPlan(s)
+		require.NoError(t, err)
+		sh, err := snapshotShape(context.Background(), p, accel)
+		require.NoError(t, err)
+		return sh.Key
+	}
+	base := key("tcg", Spec{})
+	assert.Equal(t, base, key("tcg", Spec{Timeout: time.Hour, Files: []File{{Data: []byte("x"), Guest: "/x"}}}), "the run's own parts do not count")
+	others := map[string]string{
+		"kvm":       key("kvm", Spec{}),
+		"memory":    key("tcg", Spec{MemoryMB: 1024}),
+		"cpus":      key("tcg", Spec{CPUs: 2}),
+		"append":    key("tcg", Spec{Append: []string{"lsm=bpf"}}),
+		"oopspanic": key("tcg", Spec{OopsPanic: true}),
+	}
+	seen := map[string]string{base: "base"}
+	for name, k := range others {
+		_, dup := seen[k]
+		assert.False(t, dup, "%s has its own key", name)
+		seen[k] = name
+	}
 }

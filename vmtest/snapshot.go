@@ -63,10 +63,14 @@ type SnapshotInfo struct {
 	Kernel       string `json:"kernel"`
 	KernelSHA256 string `json:"kernel_sha256"`
 	// Init is the digest of the initramfs the guest booted (init and park spec).
-	Init     string `json:"init"`
-	QEMU     string `json:"qemu"`
-	Accel    string `json:"accel"`
-	CPU      string `json:"cpu"`
+	Init  string `json:"init"`
+	QEMU  string `json:"qemu"`
+	Accel string `json:"accel"`
+	CPU   string `json:"cpu"`
+	// HostCPU identifies the host's CPU under KVM ("-cpu host" gives the
+	// guest the host's features: a snapshot does not move to another CPU
+	// model, as a CI cache restored on another runner would).
+	HostCPU  string `json:"host_cpu,omitempty"`
 	MemoryMB int    `json:"memory_mb"`
 	CPUs     int    `json:"cpus"`
 	Cmdline  string `json:"cmdline"`
@@ -233,6 +237,9 @@ func snapshotShape(ctx context.Context, p *plan, accel string) (*SnapshotInfo, e
 		Accel: accel, CPU: strings.Join(accelerator(accel).args(), " "), MemoryMB: p.spec.MemoryMB, CPUs: p.spec.CPUs,
 		Cmdline: snapshotKernelArgs(p, accel),
 	}
+	if accel == "kvm" {
+		s.HostCPU = hostCPU()
+	}
 	shape := *s
 	shape.Kernel = "" // the content counts, not where it lies
 	b, _ := json.Marshal(shape)
@@ -293,6 +300,25 @@ func qemuVersion(ctx context.Context, qemu string) (string, error) {
 	v = fmt.Sprintf("%s (%d bytes)", v, fi.Size())
 	qemuVersionMemo.Store(id, v)
 	return v, nil
+}
+
+// hostCPU is the model name and flags of the host's first CPU, hashed.
+func hostCPU() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	var id []string
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(l, ":")
+		switch strings.TrimSpace(k) {
+		case "vendor_id", "model name", "flags":
+			id = append(id, strings.TrimSpace(v))
+		case "":
+			if len(id) > 0 {
+				sum := sha256.Sum256([]byte(strings.Join(id, "\n")))
+				return hex.EncodeToString(sum[:8])
+			}
+		}
+	}
+	return "unknown"
 }
 
 // readSnapshot reads and checks a cached entry.
