@@ -98,9 +98,11 @@ report-check: browser
 	$(GO) test -count=1 -run TestHTMLScreenshot -v ./matrix/report/
 
 # Regenerate the committed BPF objects (needs clang; installs it when missing)
-# and the guest tests' exec child (needs gcc).
+# and the guest tests' exec child (needs gcc), then the static Go binaries
+# embedded in kmatrix (guest init, guest agent): last, as they embed the rest.
 generate: generate-deps
 	$(GO) generate ./bpf/... ./matrix/guest/... ./vmtest/execchild
+	$(GO) generate ./vmtest ./matrix/guestagent
 
 # plan prints the kernels to test as a JSON list, as a GitHub step output when run in Actions.
 plan:

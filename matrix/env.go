@@ -12,6 +12,7 @@ import (
 	"github.com/kmatrix/kmatrix/internal/outcome"
 	"github.com/kmatrix/kmatrix/kernels"
 	"github.com/kmatrix/kmatrix/kmod/build"
+	"github.com/kmatrix/kmatrix/matrix/guestagent"
 	"github.com/kmatrix/kmatrix/matrix/report"
 	"github.com/kmatrix/kmatrix/vmtest"
 )
@@ -57,13 +58,12 @@ func (e *Env) Live(kernel, payload string, subtests bool) io.Writer {
 }
 
 // GuestTool is the host path of kmatrix-guest, the loader of users' BPF
-// objects and modules, built once per run on first use.
+// objects and modules: the binary embedded in this one (package
+// guestagent), written into the run's scratch directory on first use, so
+// that it needs neither a Go toolchain nor kmatrix's source.
 func (e *Env) GuestTool(ctx context.Context) (string, error) {
 	e.toolOnce.Do(func() {
-		e.tool, e.toolErr = vmtest.BuildBinary(ctx, "github.com/kmatrix/kmatrix/matrix/cmd/kmatrix-guest")
-		if e.toolErr != nil {
-			e.toolErr = fmt.Errorf("building kmatrix-guest: %w", e.toolErr)
-		}
+		e.tool, e.toolErr = guestagent.Write(filepath.Join(e.tmp, "agent"))
 	})
 	return e.tool, e.toolErr
 }

@@ -1,68 +1,34 @@
 package vmtest
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"embed"
+	_ "embed"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sort"
-	"strings"
 	"sync"
 
 	"github.com/kmatrix/kmatrix/internal/cache"
 )
 
-// The guest init is built from its source, embedded here, rather than
-// found next to the caller: vmtest runs inside `go test` binaries of any
-// package of this module and inside the kmatrix binary, which may be far
-// from a checkout. The embedded source always matches the host code it
-// talks to, it needs nothing but the standard library (and so builds
-// offline, in a throwaway module), and the result is cached by the hash of
-// that source, so the go command runs once per change of the init.
+// The guest init is a static binary committed beside its source
+// (vminit/kmatrix-init) and embedded here, like package execchild's child:
+// vmtest runs inside `go test` binaries of any package and inside an
+// installed kmatrix binary far from a checkout, on machines without a Go
+// toolchain, so nothing is compiled at run time. Go builds with -trimpath
+// and fixed flags are reproducible: TestCommittedInitUpToDate rebuilds it
+// and compares, so a change to vminit without `make generate` fails.
 //
-//go:embed vminit/*.go vminit/*.s internal/wire/*.go
-var initSource embed.FS
+//go:generate env CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOAMD64=v1 GOWORK=off GOFLAGS=-buildvcs=false GOTOOLCHAIN=local go build -trimpath "-ldflags=-s -w" -o vminit/kmatrix-init ./vminit
+//go:generate sh -c "go env GOVERSION > init.sha256 && sha256sum vminit/kmatrix-init >> init.sha256"
+//go:embed vminit/kmatrix-init
+var initImage []byte
 
-// EnvInit names a prebuilt static init to use instead of building one (for
-// machines without a Go toolchain). It must be built from the same source.
+// EnvInit names a static init to use instead of the embedded one (to try
+// a changed init without regenerating). It must speak the same protocol.
 const EnvInit = "KMATRIX_VMTEST_INIT"
-
-// initSourceFiles returns the embedded non-test sources, sorted.
-func initSourceFiles() (map[string][]byte, []string, error) {
-	files := map[string][]byte{}
-	var names []string
-	err := fs.WalkDir(initSource, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.go") {
-			return err
-		}
-		b, err := initSource.ReadFile(p)
-		files[p] = b
-		names = append(names, p)
-		return err
-	})
-	sort.Strings(names)
-	return files, names, err
-}
-
-// initKey is the content hash that names the cached init.
-func initKey() (string, error) {
-	files, names, err := initSourceFiles()
-	if err != nil {
-		return "", err
-	}
-	h := sha256.New()
-	for _, n := range names {
-		fmt.Fprintf(h, "%s\x00%d\x00", n, len(files[n]))
-		h.Write(files[n])
-	}
-	return hex.EncodeToString(h.Sum(nil))[:20], nil
-}
 
 // vmtestCacheDir is <kmatrix cache>/vmtest.
 func vmtestCacheDir() (string, error) {
@@ -96,83 +62,25 @@ func initBinary(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	key, err := initKey()
-	if err != nil {
-		return "", err
-	}
-	target := filepath.Join(dir, "init-"+key)
+	// Content-addressed: runs share one copy, and a kmatrix of another
+	// version never overwrites the init another run is using.
+	sum := sha256.Sum256(initImage)
+	target := filepath.Join(dir, "init-"+hex.EncodeToString(sum[:10]))
 	unlock, err := cache.LockFile(target + ".lock")
 	if err != nil {
 		return "", err
 	}
 	defer unlock()
-	if _, err := os.Stat(target); err == nil {
+	if b, err := os.ReadFile(target); err == nil && sha256.Sum256(b) == sum {
 		initMemo.path = target
 		return target, nil
 	}
-	if err := buildInit(ctx, dir, target); err != nil {
-		return "", err
+	if err := cache.WriteAtomic(target, 0o755, func(f *os.File) error {
+		_, err := f.Write(initImage)
+		return err
+	}); err != nil {
+		return "", fmt.Errorf("%w: writing the guest init: %v", ErrInfra, err)
 	}
 	initMemo.path = target
 	return target, nil
-}
-
-// buildInit writes the embedded source into a throwaway module that has
-// this module's path (so the imports resolve as in the checkout) and builds
-// a static binary from it.
-func buildInit(ctx context.Context, cacheDir, target string) error {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return fmt.Errorf("%w: the guest init is built from source on first use, and there is no go command: %v: install Go 1.24 or newer, or set %s to a prebuilt init",
-			ErrInfra, err, EnvInit)
-	}
-	src, err := os.MkdirTemp(cacheDir, "init-src-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(src)
-	files, _, err := initSourceFiles()
-	if err != nil {
-		return err
-	}
-	for name, b := range files {
-		p := filepath.Join(src, "vmtest", filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			return err
-		}
-	}
-	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte("module github.com/kmatrix/kmatrix\n\ngo 1.24\n"), 0o644); err != nil {
-		return err
-	}
-	return cache.WriteAtomic(target, 0o755, func(f *os.File) error {
-		out := f.Name() + ".bin"
-		defer os.Remove(out)
-		if err := goBuild(ctx, goBin, src, out, "./vmtest/vminit"); err != nil {
-			return fmt.Errorf("%w: build the guest init: %v", ErrInfra, err)
-		}
-		b, err := os.ReadFile(out)
-		if err != nil {
-			return err
-		}
-		_, err = f.Write(b)
-		return err
-	})
-}
-
-// goBuild builds a static linux/amd64 binary of pkg in dir.
-func goBuild(ctx context.Context, goBin, dir, out, pkg string, extra ...string) error {
-	args := append([]string{"build", "-trimpath", "-ldflags=-s -w", "-o", out}, extra...)
-	cmd := exec.CommandContext(ctx, goBin, append(args, pkg)...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOWORK=off", "GOFLAGS=-buildvcs=false", "GOTOOLCHAIN=local")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.Stdout = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build %s: %v\n%s", pkg, err, strings.TrimSpace(stderr.String()))
-	}
-	return nil
 }

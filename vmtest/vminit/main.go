@@ -4,10 +4,11 @@
 // after another, streams their output and exit status to the host on
 // /dev/ttyS1, syncs and powers off.
 //
-// It must stay a static binary that depends on the standard library only:
-// the host builds it from source embedded in its own binary, in a throwaway
-// module (see vmtest/initbin.go), so that a kmatrix binary used far from a
-// checkout still has it.
+// It is a static binary, committed as kmatrix-init and embedded in the
+// host side (see vmtest/initbin.go), so that a kmatrix binary used far from
+// a checkout, without a Go toolchain, still has it: after editing it (or
+// package wire), run `make generate`. It depends on the standard library
+// only, which keeps it small and quick to start under TCG.
 package main
 
 import (

@@ -2,9 +2,8 @@
 // the run description the host puts into the initramfs, and the events the
 // init streams back on the second serial port (ttyS1).
 //
-// It depends on the standard library only, because the init is built from
-// source embedded in the host binary (see vmtest/initbin.go) in a throwaway
-// module with no dependencies.
+// It depends on the standard library only, which keeps the init (a static
+// binary committed as vmtest/vminit/kmatrix-init) small and quick to start.
 //
 // Framing: one event per line, "KMX1 <json> <crc32c-hex>\n". A serial line
 // is not a clean channel: the guest tty may turn "\n" into "\r\n", a kernel

@@ -1,0 +1,93 @@
+// Package gobin checks the static Go binaries kmatrix commits and embeds
+// (the guest init, the guest agent): they are built by `go generate` with
+// fixed flags, and such builds are reproducible, so a test can rebuild one
+// and compare it with the committed copy. That makes a change to their
+// source without `make generate` fail, as the committed BPF objects do.
+package gobin
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Env is the build environment of every committed binary: static, for the
+// guests' architecture, and independent of the host's settings. The
+// go:generate lines that make them use the same.
+var Env = []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOAMD64=v1", "GOWORK=off", "GOFLAGS=-buildvcs=false", "GOTOOLCHAIN=local"}
+
+// Flags are the go build flags of every committed binary.
+var Flags = []string{"-trimpath", "-ldflags=-s -w"}
+
+// Sums is a checksum file as `go generate` writes it: the Go version that
+// built the binaries on the first line, then sha256sum lines.
+type Sums struct {
+	GoVersion string
+	SHA256    map[string]string // by file name, as sha256sum printed it
+}
+
+// ParseSums reads a checksum file.
+func ParseSums(data string) (Sums, error) {
+	s := Sums{SHA256: map[string]string{}}
+	sc := bufio.NewScanner(strings.NewReader(data))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if s.GoVersion == "" {
+			if !strings.HasPrefix(line, "go") {
+				return s, fmt.Errorf("checksum file: first line %q is not a Go version", line)
+			}
+			s.GoVersion = line
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			return s, fmt.Errorf("checksum file: line %q: want SHA256 NAME", line)
+		}
+		s.SHA256[f[1]] = f[0]
+	}
+	return s, sc.Err()
+}
+
+// Sum is the hex SHA-256 of data.
+func Sum(data []byte) string {
+	h := sha256.Sum256(data)
+	return hex.EncodeToString(h[:])
+}
+
+// GoVersion is the version of the go command on PATH ("go1.26.8"), or an
+// error when there is none.
+func GoVersion(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOVERSION: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// Build builds package pkg (relative to dir, as go build takes it) as the
+// committed binaries are built, and returns the binary.
+func Build(ctx context.Context, dir, pkg string) ([]byte, error) {
+	tmp, err := os.MkdirTemp("", "gobin-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	out := filepath.Join(tmp, "bin")
+	args := append(append([]string{"build"}, Flags...), "-o", out, pkg)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), Env...)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("go build %s: %v\n%s", pkg, err, strings.TrimSpace(stderr.String()))
+	}
+	return os.ReadFile(out)
+}
