@@ -63,7 +63,7 @@ func (e *Env) Live(kernel, payload string, subtests bool) io.Writer {
 // that it needs neither a Go toolchain nor kmatrix's source.
 func (e *Env) GuestTool(ctx context.Context) (string, error) {
 	e.toolOnce.Do(func() {
-		e.tool, e.toolErr = guestagent.Write(filepath.Join(e.tmp, "agent"))
+		e.tool, e.toolErr = guestagent.Write(filepath.Join(e.tmp, "agent"), guestagent.Agent)
 	})
 	return e.tool, e.toolErr
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/kmatrix/kmatrix/internal/outcome"
 	"github.com/kmatrix/kmatrix/kernels"
 	"github.com/kmatrix/kmatrix/kmod"
+	"github.com/kmatrix/kmatrix/matrix/guestagent"
 	"github.com/kmatrix/kmatrix/matrix/report"
 	"github.com/kmatrix/kmatrix/vmtest"
 	"github.com/kmatrix/kmatrix/vmtest/evidence"
@@ -82,12 +84,16 @@ var builtinChecks = map[string][]Check{
 	},
 }
 
-// newBuiltin builds the guest test binary of a built-in payload.
+// newBuiltin writes out the guest test binary of a built-in payload: the
+// tests of package bpf or kmod, compiled ahead and embedded in this binary
+// (package guestagent), so that a kmatrix far from a checkout, without a
+// Go toolchain, runs them.
 func newBuiltin(ctx context.Context, name string, env *Env) (*goTestPayload, error) {
 	pkgs := map[string]string{PayloadBPF: "github.com/kmatrix/kmatrix/bpf", PayloadKmod: "github.com/kmatrix/kmatrix/kmod"}
-	bin, err := vmtest.BuildTestBinary(ctx, pkgs[name])
+	bins := map[string]string{PayloadBPF: guestagent.BPFTests, PayloadKmod: guestagent.KmodTests}
+	bin, err := guestagent.Write(filepath.Join(env.tmp, "agent"), bins[name])
 	if err != nil {
-		return nil, fmt.Errorf("building the %s guest tests: %w", name, err)
+		return nil, fmt.Errorf("the %s guest tests: %w", name, err)
 	}
 	list, err := listTests(ctx, bin)
 	if err != nil {

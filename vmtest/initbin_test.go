@@ -31,7 +31,7 @@ func TestCommittedInitUpToDate(t *testing.T) {
 	if v != sums.GoVersion {
 		t.Skipf("the committed init was built by %s and this is %s: Go releases build different bytes, so only the same release can tell whether it is stale", sums.GoVersion, v)
 	}
-	b, err := gobin.Build(ctx, ".", "./vminit")
+	b, err := gobin.Build(ctx, ".", "./vminit", false)
 	require.NoError(t, err)
 	assert.Equal(t, gobin.Sum(initImage), gobin.Sum(b), "vminit/kmatrix-init is stale: its source changed; run make generate")
 }

@@ -20,7 +20,7 @@ import (
 
 // Env is the build environment of every committed binary: static, for the
 // guests' architecture, and independent of the host's settings. The
-// go:generate lines that make them use the same.
+// generate lines that make them use the same flags.
 var Env = []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOAMD64=v1", "GOWORK=off", "GOFLAGS=-buildvcs=false", "GOTOOLCHAIN=local"}
 
 // Flags are the go build flags of every committed binary.
@@ -72,15 +72,20 @@ func GoVersion(ctx context.Context) (string, error) {
 }
 
 // Build builds package pkg (relative to dir, as go build takes it) as the
-// committed binaries are built, and returns the binary.
-func Build(ctx context.Context, dir, pkg string) ([]byte, error) {
+// committed binaries are built, and returns the binary: its test binary
+// (go test -c) when test is set.
+func Build(ctx context.Context, dir, pkg string, test bool) ([]byte, error) {
 	tmp, err := os.MkdirTemp("", "gobin-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
 	out := filepath.Join(tmp, "bin")
-	args := append(append([]string{"build"}, Flags...), "-o", out, pkg)
+	verb := []string{"build"}
+	if test {
+		verb = []string{"test", "-c"}
+	}
+	args := append(append(verb, Flags...), "-o", out, pkg)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), Env...)

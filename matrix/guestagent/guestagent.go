@@ -1,10 +1,12 @@
-// Package guestagent carries kmatrix-guest, the program that loads a user's
-// BPF object or module inside a guest (matrix/cmd/kmatrix-guest), as a
-// static binary embedded in whatever links it: an installed kmatrix far
-// from a checkout, or a user's own `go test` binary calling the matrix
-// API, has it without a Go toolchain or kmatrix's source.
+// Package guestagent carries what kmatrix runs inside its guests as static
+// binaries embedded in whatever links it: kmatrix-guest, the program that
+// loads a user's BPF object or module (matrix/cmd/kmatrix-guest), and the
+// guest test binaries of the built-in payloads (the tests of packages bpf
+// and kmod). An installed kmatrix far from a checkout, or a user's own
+// `go test` binary calling the matrix API, has them without a Go toolchain
+// or kmatrix's source.
 //
-// The binary is committed, built by `make generate` with fixed flags; such
+// The binaries are committed, built by `make generate` with fixed flags; such
 // Go builds are reproducible, and TestCommittedAgentUpToDate rebuilds it
 // and compares, so a change to its source without regenerating fails.
 //
@@ -27,21 +29,50 @@ import (
 )
 
 //go:generate env CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOAMD64=v1 GOWORK=off GOFLAGS=-buildvcs=false GOTOOLCHAIN=local go build -trimpath "-ldflags=-s -w" -o kmatrix-guest ../cmd/kmatrix-guest
-//go:generate sh -c "go env GOVERSION > agent.sha256 && sha256sum kmatrix-guest >> agent.sha256"
-//go:embed kmatrix-guest
-var binary []byte
+//go:generate env CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOAMD64=v1 GOWORK=off GOFLAGS=-buildvcs=false GOTOOLCHAIN=local go test -c -trimpath "-ldflags=-s -w" -o bpf.test ../../bpf
+//go:generate env CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOAMD64=v1 GOWORK=off GOFLAGS=-buildvcs=false GOTOOLCHAIN=local go test -c -trimpath "-ldflags=-s -w" -o kmod.test ../../kmod
+//go:generate sh -c "go env GOVERSION > agent.sha256 && sha256sum kmatrix-guest bpf.test kmod.test >> agent.sha256"
 
-// Name is the agent's file name.
-const Name = "kmatrix-guest"
+var (
+	//go:embed kmatrix-guest
+	agent []byte
+	//go:embed bpf.test
+	bpfTests []byte
+	//go:embed kmod.test
+	kmodTests []byte
+)
 
-// Write writes the agent into dir and returns its path.
-func Write(dir string) (string, error) {
-	p := filepath.Join(dir, Name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("writing %s: %w", Name, err)
+// The binaries' file names, as Write takes them.
+const (
+	Agent     = "kmatrix-guest"
+	BPFTests  = "bpf.test"  // the tests of package bpf
+	KmodTests = "kmod.test" // the tests of package kmod
+)
+
+// binaries are the embedded binaries by name, with the package each is
+// built from (relative to this directory) and whether it is a test binary.
+var binaries = map[string]struct {
+	data []byte
+	pkg  string
+	test bool
+}{
+	Agent:     {agent, "../cmd/kmatrix-guest", false},
+	BPFTests:  {bpfTests, "../../bpf", true},
+	KmodTests: {kmodTests, "../../kmod", true},
+}
+
+// Write writes the binary name into dir and returns its path.
+func Write(dir, name string) (string, error) {
+	b, ok := binaries[name]
+	if !ok {
+		return "", fmt.Errorf("guestagent: no binary %q", name)
 	}
-	if err := os.WriteFile(p, binary, 0o755); err != nil {
-		return "", fmt.Errorf("writing %s: %w", Name, err)
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("writing %s: %w", name, err)
+	}
+	if err := os.WriteFile(p, b.data, 0o755); err != nil {
+		return "", fmt.Errorf("writing %s: %w", name, err)
 	}
 	return p, nil
 }

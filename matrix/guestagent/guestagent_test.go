@@ -16,13 +16,15 @@ import (
 //go:embed agent.sha256
 var sums string
 
-// TestCommittedAgentUpToDate rebuilds kmatrix-guest and compares it with
-// the committed, embedded one: it fails when its source (or a dependency)
-// changed without `make generate`.
-func TestCommittedAgentUpToDate(t *testing.T) {
+// TestCommittedBinariesUpToDate rebuilds every embedded binary and
+// compares it with the committed one: it fails when a source (or a
+// dependency) changed without `make generate`.
+func TestCommittedBinariesUpToDate(t *testing.T) {
 	s, err := gobin.ParseSums(sums)
 	require.NoError(t, err)
-	assert.Equal(t, s.SHA256[Name], gobin.Sum(binary), "the embedded agent does not match agent.sha256: run make generate")
+	for name, b := range binaries {
+		assert.Equal(t, s.SHA256[name], gobin.Sum(b.data), "the embedded %s does not match agent.sha256: run make generate", name)
+	}
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("rebuilding the agent needs the go command")
 	}
@@ -30,20 +32,27 @@ func TestCommittedAgentUpToDate(t *testing.T) {
 	v, err := gobin.GoVersion(ctx)
 	require.NoError(t, err)
 	if v != s.GoVersion {
-		t.Skipf("the committed agent was built by %s and this is %s: Go releases build different bytes, so only the same release can tell whether it is stale", s.GoVersion, v)
+		t.Skipf("the committed binaries were built by %s and this is %s: Go releases build different bytes, so only the same release can tell whether they are stale", s.GoVersion, v)
 	}
-	b, err := gobin.Build(ctx, ".", "../cmd/kmatrix-guest")
-	require.NoError(t, err)
-	assert.Equal(t, gobin.Sum(binary), gobin.Sum(b), "kmatrix-guest is stale: its source changed; run make generate")
+	for name, b := range binaries {
+		got, err := gobin.Build(ctx, ".", b.pkg, b.test)
+		require.NoError(t, err)
+		assert.Equal(t, gobin.Sum(b.data), gobin.Sum(got), "%s is stale: its source changed; run make generate", name)
+	}
 }
 
 func TestWrite(t *testing.T) {
-	p, err := Write(t.TempDir())
+	p, err := Write(t.TempDir(), Agent)
 	require.NoError(t, err)
 	b, err := os.ReadFile(p)
 	require.NoError(t, err)
-	assert.Equal(t, binary, b)
+	assert.Equal(t, agent, b)
 	out, err := exec.Command(p, "-h").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), "usage: kmatrix-guest")
+}
+
+func TestWriteUnknown(t *testing.T) {
+	_, err := Write(t.TempDir(), "nope")
+	assert.EqualError(t, err, `guestagent: no binary "nope"`)
 }

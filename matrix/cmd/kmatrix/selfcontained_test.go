@@ -73,8 +73,10 @@ func readReport(t *testing.T, dir string) *report.Report {
 
 // TestSelfContainedBinary builds kmatrix, copies it far from the checkout,
 // and runs it there with no go command on PATH: the guest init and the
-// guest agent it embeds must be all it needs. The kernel is the newest
-// default one, where the committed tcx object attaches (Linux 6.6+).
+// guest agent and guest tests it embeds must be all it needs: the default
+// matrix (the built-in payloads), --bpf on a committed object and --kmod on
+// a committed module directory all pass. The kernel is debian-trixie, where
+// the committed tcx object attaches (Linux 6.6+).
 func TestSelfContainedBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds kmatrix and boots a kernel three times; -short skips it")
@@ -107,6 +109,7 @@ func TestSelfContainedBinary(t *testing.T) {
 		args    []string
 		payload string
 	}{
+		{"default", nil, "bpf"},
 		{"bpf", []string{"--bpf", "../probe.o"}, "bpf:probe"},
 		{"kmod", []string{"--kmod", "../versionerror"}, "kmod:versionerror"},
 	} {
@@ -124,6 +127,7 @@ func TestSelfContainedBinary(t *testing.T) {
 				}
 			}
 			assert.GreaterOrEqual(t, n, 3, "cells of %s: %+v", c.payload, r.Cells)
+			assert.NotEmpty(t, r.Host.Kmatrix, "the report names the kmatrix that made it")
 		})
 	}
 	t.Run("exec", func(t *testing.T) {
