@@ -84,6 +84,9 @@ type Options struct {
 	// own; past it the guest stops the command, and its checks are
 	// timeouts, while the other payloads go on. 0 means 5 minutes.
 	CommandTimeout time.Duration
+	// Cold boots every kernel instead of restoring a snapshot of it booted
+	// (vmtest.Spec.Cold); reports then show cold rows.
+	Cold bool
 	// MeasureFloor boots each kernel once more with an init that powers
 	// off at once, and records that bare-boot floor in the report
 	// (Kernel.FloorMS), so that what the checks cost beyond booting shows.

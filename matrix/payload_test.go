@@ -82,6 +82,9 @@ func TestPayloadKinds(t *testing.T) {
 		require.Len(t, cs, 1, "%s %s", payload, check)
 		return cs[0]
 	}
+	boot := get(PayloadKernel, "boot")
+	assert.True(t, boot.Evidence.Facts["restored_from"] != "" || boot.Evidence.Facts["cold_boot"] != "",
+		"the report says whether the guest was restored or booted cold: %v", boot.Evidence.Facts)
 	assert.Equal(t, outcome.Pass, get("custom", "exists/proc/self/stat").Outcome)
 	assert.Equal(t, outcome.Fail, get("custom", "exists/no/such/file").Outcome)
 
@@ -120,4 +123,20 @@ func TestUniqueNames(t *testing.T) {
 func TestFailureMessage(t *testing.T) {
 	assert.Equal(t, "x_test.go:9: want 2, got 3", failureMessage("    x_test.go:9: want 2, got 3\n    more\n"))
 	assert.Equal(t, "", failureMessage("\n\n"))
+}
+
+// --cold boots cold, and the report says so.
+func TestRunCold(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a kernel in QEMU; run without -short")
+	}
+	ks := kernelstest.Default(t)
+	newest := ks[len(ks)-1]
+	rep, err := Run(context.Background(), Options{Kernels: []string{newest.Name}, Cold: true,
+		Extra: []Payload{&fileCheckPayload{bin: buildCheck(t), files: []string{"/proc/self/stat"}}}})
+	require.NoError(t, err)
+	boot := cellsOf(rep, newest.Name, PayloadKernel, "boot")
+	require.Len(t, boot, 1)
+	assert.Equal(t, "Spec.Cold", boot[0].Evidence.Facts["cold_boot"])
+	assert.Empty(t, boot[0].Evidence.Facts["restored_from"])
 }

@@ -127,6 +127,7 @@ func (r *Runner) Kernel(ctx context.Context, k *kernels.Kernel) ([]report.Cell, 
 		Timeout:  r.opts.Timeout,
 		MemoryMB: 512,
 		CPUs:     1,
+		Cold:     r.opts.Cold,
 		Append:   lsmArgs(k), // BPF LSM on, where the kernel has it
 	}
 
@@ -183,6 +184,13 @@ func (r *Runner) Kernel(ctx context.Context, k *kernels.Kernel) ([]report.Cell, 
 
 	bootCell := report.Cell{Kernel: k.Name, Payload: PayloadKernel, Check: "boot", Stage: outcome.StageLoad, Outcome: outcome.Pass, DurationMS: row.BootMS,
 		Evidence: report.Evidence{Facts: map[string]string{"accel": res.Accel, "release": k.Release}}}
+	// Whether the guest was restored from a snapshot of a booted kernel
+	// (and which), or booted cold and why.
+	if res.Snapshot != "" {
+		bootCell.Evidence.Facts["restored_from"] = res.Snapshot
+	} else if res.ColdReason != "" {
+		bootCell.Evidence.Facts["cold_boot"] = res.ColdReason
+	}
 	if floorErr != nil {
 		bootCell.Evidence.Facts["floor_error"] = floorErr.Error()
 	}

@@ -98,6 +98,6 @@ func withProject(flags matrix.Options, path string, set *flag.FlagSet, stderr io
 	}
 	// What only flags say.
 	opts.Shard, opts.Float, opts.AllowExpired, opts.Baseline = flags.Shard, flags.Float, flags.AllowExpired, flags.Baseline
-	opts.MeasureFloor, opts.Progress = flags.MeasureFloor, flags.Progress
+	opts.MeasureFloor, opts.Progress, opts.Cold = flags.MeasureFloor, flags.Progress, flags.Cold
 	return opts, nil
 }

@@ -67,6 +67,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&opts.Float, "float", false, "resolve the newest kernels in the archive instead of catalog.lock")
 	fs.BoolVar(&opts.AllowExpired, "allow-expired", false, "accept archive indexes past their Valid-Until (signatures are still checked)")
 	fs.StringVar(&opts.Baseline, "baseline", "", "previous report.json `file` to diff against; exit 3 on regressions")
+	fs.BoolVar(&opts.Cold, "cold", false, "boot every kernel cold instead of restoring a snapshot of it booted")
 	fs.BoolVar(&opts.MeasureFloor, "floor", false, "also time a bare boot of each kernel and report the checks' cost against it")
 	fs.DurationVar(&opts.Timeout, "timeout", 10*time.Minute, "deadline for each kernel's VM")
 	fs.DurationVar(&opts.CommandTimeout, "command-timeout", 5*time.Minute, "deadline for each payload's guest command (a test binary, a loader); its checks are timeouts past it")
