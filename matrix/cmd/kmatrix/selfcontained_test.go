@@ -18,15 +18,6 @@ import (
 	"github.com/kmatrix/kmatrix/matrix/report"
 )
 
-// repoRoot is the module's root directory (the tests run in matrix/cmd/kmatrix).
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs("../../..")
-	require.NoError(t, err)
-	require.FileExists(t, filepath.Join(root, "go.mod"))
-	return root
-}
-
 // pathWithoutGo is $PATH without the directories that hold a go command:
 // what a machine without a Go toolchain has.
 func pathWithoutGo() string {
@@ -91,7 +82,7 @@ func TestSelfContainedBinary(t *testing.T) {
 			kernel = k.Name
 		}
 	}
-	root := repoRoot(t)
+	root := moduleRoot(t)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin", "kmatrix")
 	build := exec.Command("go", "build", "-o", bin, "./matrix/cmd/kmatrix")
