@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/kmatrix/kmatrix/internal/cache"
 	"github.com/kmatrix/kmatrix/internal/outcome"
-	"github.com/kmatrix/kmatrix/kernels"
 	"github.com/kmatrix/kmatrix/vmtest/internal/wire"
 )
 
@@ -272,7 +272,7 @@ func restoreOrBoot(ctx context.Context, p *plan, accel string) (*Result, error) 
 		res, err := boot(ctx, p, accel, &p.wire, restoreFrom{s})
 		if res != nil && res.Snapshot == "" && ctx.Err() == nil && errors.Is(err, ErrInfra) {
 			why, warn = "the snapshot failed to restore", fmt.Sprintf("booted cold: snapshot %s failed to restore and was removed: %v", s.Key, err)
-			unlock, lerr := kernels.LockFile(s.path(".lock"))
+			unlock, lerr := cache.LockFile(s.path(".lock"))
 			if lerr == nil {
 				removeSnapshot(s)
 				unlock()

@@ -18,7 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/kmatrix/kmatrix/kernels"
+	"github.com/kmatrix/kmatrix/internal/cache"
 	"github.com/kmatrix/kmatrix/vmtest/internal/wire"
 )
 
@@ -192,7 +192,7 @@ func snapshotFor(ctx context.Context, p *plan, accel string) (*SnapshotInfo, *pa
 		return nil, nil, "", err
 	}
 	want.dir = dir
-	unlock, err := kernels.LockFile(want.path(".lock"))
+	unlock, err := cache.LockFile(want.path(".lock"))
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -438,7 +438,7 @@ func (j *parkJob) commit(refused string) (*SnapshotInfo, error) {
 		}
 	}
 	b, _ := json.MarshalIndent(s, "", "  ")
-	if err := kernels.WriteFileAtomic(s.path(".json"), append(b, '\n'), 0o644); err != nil {
+	if err := cache.WriteFileAtomic(s.path(".json"), append(b, '\n'), 0o644); err != nil {
 		removeSnapshot(s)
 		return nil, fmt.Errorf("%w: %v", ErrInfra, err)
 	}
@@ -628,7 +628,7 @@ func PruneSnapshots(olderThan time.Duration, now time.Time) (removed []*Snapshot
 		if why == "" {
 			continue
 		}
-		unlock, err := kernels.LockFile(s.path(".lock"))
+		unlock, err := cache.LockFile(s.path(".lock"))
 		if err != nil {
 			return removed, err
 		}
@@ -684,7 +684,7 @@ func VerifySnapshots() (checked int, problems []error, err error) {
 		if why == "" {
 			continue
 		}
-		unlock, err := kernels.LockFile(s.path(".lock"))
+		unlock, err := cache.LockFile(s.path(".lock"))
 		if err != nil {
 			return checked, problems, err
 		}
