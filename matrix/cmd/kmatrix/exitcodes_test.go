@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"os"
@@ -234,9 +235,34 @@ func TestExitCodesSignals(t *testing.T) {
 		want int
 	}{{syscall.SIGINT, exitInterrupted}, {syscall.SIGTERM, exitTerminated}} {
 		t.Run(tc.sig.String(), func(t *testing.T) {
-			cmd := exec.Command(bin, "run", "--kernels", ks[0].Name, "--payloads", "bpf", "--out", t.TempDir())
+			// A check that sleeps until killed keeps the run busy; the
+			// signal comes once the guest boots, well before the check ends (a warm run is
+			// otherwise over in about 2 s, before a fixed delay's signal).
+			child, err := filepath.Abs("../../../vmtest/execchild/kmatrix-child")
+			require.NoError(t, err)
+			cmd := exec.Command(bin, "run", "--project", "none", "--kernels", ks[0].Name, "--out", t.TempDir(),
+				"--bpf", "../../../bpf/testdata/tcx_kprobe_x86_bpfel.o", "--check", child+" sleep")
+			stderr, err := cmd.StderrPipe()
+			require.NoError(t, err)
 			require.NoError(t, cmd.Start())
-			time.Sleep(2 * time.Second)
+			running := make(chan struct{})
+			go func() {
+				sc := bufio.NewScanner(stderr)
+				seen := false
+				for sc.Scan() {
+					if !seen && strings.Contains(sc.Text(), " boot ") {
+						seen = true
+						close(running)
+					}
+				}
+			}()
+			select {
+			case <-running:
+			case <-time.After(60 * time.Second):
+				cmd.Process.Kill()
+				t.Fatal("the run never booted its kernel")
+			}
+			time.Sleep(2 * time.Second) // into the check, which sleeps until killed
 			require.NoError(t, cmd.Process.Signal(tc.sig))
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
