@@ -3,6 +3,7 @@ package matrix
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -139,4 +140,28 @@ func TestRunCold(t *testing.T) {
 	require.Len(t, boot, 1)
 	assert.Equal(t, "Spec.Cold", boot[0].Evidence.Facts["cold_boot"])
 	assert.Empty(t, boot[0].Evidence.Facts["restored_from"])
+}
+
+// A user's package that needs cgo cannot run in a guest (no libc): that is
+// a usage error naming it and its cgo files, before any kernel boots. With
+// cgo off, go list would leave its cgo files out silently.
+func TestUserGoTestsRefuseCgo(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("needs the go command")
+	}
+	dir := t.TempDir()
+	write := func(name, body string) {
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
+	}
+	write("go.mod", "module example.org/u\n\ngo 1.26\n")
+	write("cg/cg.go", "package cg\n\n// int f() { return 1; }\nimport \"C\"\n\nfunc F() int { return int(C.f()) }\n")
+	write("cg/cg_test.go", "package cg\n\nimport \"testing\"\n\nfunc TestF(t *testing.T) {}\n")
+	t.Chdir(dir)
+	_, err := userGoTests(context.Background(), []string{"./cg"}, nil, &Env{})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrUsage)
+	assert.Contains(t, err.Error(), "package example.org/u/cg uses cgo (cg.go)")
+	_, err = userGoTests(context.Background(), []string{"./nothing"}, nil, &Env{})
+	assert.ErrorIs(t, err, ErrUsage)
 }

@@ -50,7 +50,10 @@ func userGoTests(ctx context.Context, patterns, args []string, env *Env) ([]Payl
 		return nil, fmt.Errorf("--gotest %s: building Go tests needs the go command, which is not in PATH: install Go", strings.Join(patterns, " "))
 	}
 	cmd := exec.CommandContext(ctx, goBin, append([]string{"list", "-e", "-json=ImportPath,Dir,TestGoFiles,XTestGoFiles,CgoFiles,Module,Error"}, patterns...)...)
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
+	// Listed with cgo on: with it off, files that import "C" are left
+	// out of the package silently, and a cgo package would look like one
+	// without them; the build itself is static (CGO_ENABLED=0).
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -67,15 +70,15 @@ func userGoTests(ctx context.Context, patterns, args []string, env *Env) ([]Payl
 			return nil, fmt.Errorf("--gotest: reading go list's output: %w", err)
 		}
 		if p.Error != nil {
-			return nil, fmt.Errorf("--gotest: package %s: %s", p.ImportPath, p.Error.Err)
+			return nil, usageError{fmt.Errorf("--gotest: package %s: %s", p.ImportPath, p.Error.Err)}
 		}
 		if len(p.TestGoFiles)+len(p.XTestGoFiles) == 0 {
 			continue // as go test does: nothing to run
 		}
 		name := "gotest:" + packageLabel(p)
 		if len(p.CgoFiles) > 0 {
-			return nil, fmt.Errorf("--gotest: package %s uses cgo (%s): a guest has no libc, so kmatrix builds test binaries static with CGO_ENABLED=0; move the cgo code behind a build tag, or test the package another way",
-				p.ImportPath, strings.Join(p.CgoFiles, ", "))
+			return nil, usageError{fmt.Errorf("--gotest: package %s uses cgo (%s): a guest has no libc, so kmatrix builds test binaries static with CGO_ENABLED=0; move the cgo code behind a build tag, or test the package another way",
+				p.ImportPath, strings.Join(p.CgoFiles, ", "))}
 		}
 		bin, err := vmtest.BuildTestBinary(ctx, p.ImportPath)
 		if err != nil {
@@ -97,7 +100,7 @@ func userGoTests(ctx context.Context, patterns, args []string, env *Env) ([]Payl
 			env: []string{"KMATRIX_GUEST=1"}})
 	}
 	if len(ps) == 0 {
-		return nil, fmt.Errorf("--gotest %s: no package with tests matches", strings.Join(patterns, " "))
+		return nil, usageError{fmt.Errorf("--gotest %s: no package with tests matches", strings.Join(patterns, " "))}
 	}
 	return ps, nil
 }

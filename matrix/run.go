@@ -135,6 +135,12 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 		queue.close()
 	}()
 	<-built
+	if errors.Is(runnerErr, ErrUsage) {
+		// The input is wrong (a cgo package for --gotest): say so, as a
+		// usage error, rather than as every kernel's infra-error.
+		opts.progress.Stop()
+		return nil, runnerErr
+	}
 	queue.drain(opts.Parallel, func(k *kernels.Kernel) {
 		if runnerErr != nil {
 			record([]report.Cell{infraCell(k.Name, outcome.StageBuild, 0, runnerErr)}, reportKernel(k), nil)
