@@ -1,13 +1,12 @@
 package kernels
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/kmatrix/kmatrix/internal/cache"
 )
 
 // LoadLocal describes a kernel the user built or unpacked themselves: dir
@@ -85,14 +84,6 @@ func findOne(dir string, patterns ...string) (string, error) {
 }
 
 func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	_, sum, err := cache.FileSHA256(path)
+	return sum, err
 }

@@ -6,12 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/kmatrix/kmatrix/internal/cache"
 )
 
 // A cache entry's manifest (manifest.json, written before entry.json)
@@ -89,16 +90,8 @@ func makeManifest(dir string, pkgs []Package) (*manifest, error) {
 	return m, err
 }
 
-func hashFile(p string) (int64, string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return 0, "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	return n, hex.EncodeToString(h.Sum(nil)), err
-}
+// hashFile is a file's size and SHA-256.
+func hashFile(p string) (int64, string, error) { return cache.FileSHA256(p) }
 
 func writeManifest(dir string, m *manifest) error {
 	b, err := json.Marshal(m)

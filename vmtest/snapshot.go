@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -265,20 +264,15 @@ func fileSHA256(path string) (string, error) {
 	if s, ok := sumMemo.m[id]; ok {
 		return s, nil
 	}
-	f, err := os.Open(path)
+	_, sum, err := cache.FileSHA256(path)
 	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
 		return "", err
 	}
 	if sumMemo.m == nil {
 		sumMemo.m = map[string]string{}
 	}
-	sumMemo.m[id] = hex.EncodeToString(h.Sum(nil))
-	return sumMemo.m[id], nil
+	sumMemo.m[id] = sum
+	return sum, nil
 }
 
 var qemuVersionMemo sync.Map // "path size mtime" → first line of -version
@@ -696,14 +690,6 @@ func VerifySnapshots() (checked int, problems []error, err error) {
 }
 
 func hashFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	_, sum, err := cache.FileSHA256(path)
+	return sum, err
 }

@@ -9,7 +9,10 @@
 package cache
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -113,4 +116,20 @@ func WriteAtomic(path string, perm os.FileMode, write func(f *os.File) error) (e
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// FileSHA256 returns the size and hex SHA-256 of the file at path: how
+// cache entries identify and verify their files.
+func FileSHA256(path string) (size int64, sum string, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return n, "", err
+	}
+	return n, hex.EncodeToString(h.Sum(nil)), nil
 }
