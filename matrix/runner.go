@@ -168,6 +168,9 @@ func (r *Runner) Kernel(ctx context.Context, k *kernels.Kernel) ([]report.Cell, 
 		var floor time.Duration
 		if floor, floorErr = vmtest.BootFloor(ctx, k.Vmlinuz); floorErr == nil {
 			row.FloorMS = ms(floor)
+			// The boot deadline scales with this kernel's own floor
+			// rather than the default estimate.
+			spec.BootFloor = floor
 		}
 	}
 
