@@ -15,6 +15,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz"
+
+	"github.com/kmatrix/kmatrix/kernels/image"
 )
 
 // LoadBTF returns the kernel's own BTF (vmlinux types), as a CO-RE loader
@@ -91,8 +93,17 @@ func scanBTF(b []byte) []byte {
 	}
 }
 
-// decompressVmlinux returns the uncompressed kernel inside a bzImage.
+// decompressVmlinux returns the uncompressed kernel inside a bzImage, or
+// the uncompressed arm64 Image (a raw image, not ELF: ExtractBTF finds its
+// BTF by the header magic).
 func decompressVmlinux(path string) ([]byte, error) {
+	arch, err := image.Arch(path)
+	if err != nil {
+		return nil, err
+	}
+	if arch == image.ARM64 {
+		return image.Arm64Image(path)
+	}
 	img, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err

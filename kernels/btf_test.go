@@ -1,6 +1,7 @@
 package kernels_test
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/kmatrix/kmatrix/kernels/version"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kmatrix/kmatrix/kernels"
+	"github.com/kmatrix/kmatrix/kernels/image"
 	"github.com/kmatrix/kmatrix/kernels/kernelstest"
 )
 
@@ -42,4 +44,33 @@ func TestBTFTaskState(t *testing.T) {
 func TestExtractBTFNotAKernel(t *testing.T) {
 	_, err := kernels.ExtractBTF("btf_test.go")
 	assert.ErrorIs(t, err, kernels.ErrNotKernel)
+}
+
+// TestArm64Kernels: Debian's arm64 cloud kernels are raw arm64 Images
+// (EFI-stub PE files, signed), not bzImages: their arch, release, upstream
+// version and BTF come from the Image itself.
+func TestArm64Kernels(t *testing.T) {
+	for _, tc := range []struct{ name, release, version string }{
+		{"debian-bookworm-arm64", "6.1.0-57-cloud-arm64", "6.1.192"},
+		{"debian-sid-arm64", "7.2.13+deb14-cloud-arm64", "7.2.13"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := kernelstest.Arm64(t, tc.name)
+			assert.Equal(t, "arm64", k.Arch)
+			assert.Equal(t, tc.release, k.Release)
+			assert.Equal(t, tc.version, k.Version.String(), "the Debian version at the banner's end, not the compiler's")
+			assert.Equal(t, "gcc", k.Compiler.Name)
+			info, err := image.Read(k.Vmlinuz)
+			require.NoError(t, err)
+			assert.Equal(t, image.ARM64, info.Arch)
+			raw, err := kernels.ExtractBTF(k.Vmlinuz)
+			require.NoError(t, err)
+			spec, err := btf.LoadSpecFromReader(bytes.NewReader(raw))
+			require.NoError(t, err)
+			var ts *btf.Struct
+			require.NoError(t, spec.TypeByName("task_struct", &ts))
+			var pt *btf.Struct
+			assert.NoError(t, spec.TypeByName("user_pt_regs", &pt), "arm64's pt_regs layout is in its BTF")
+		})
+	}
 }

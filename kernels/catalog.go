@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -39,8 +40,12 @@ func (c *Catalog) all() []Entry {
 
 // Entry is one kernel of a catalog.
 type Entry struct {
-	Name    string `yaml:"name" json:"name"`
-	Suite   string `yaml:"suite,omitempty" json:"suite,omitempty"`
+	Name  string `yaml:"name" json:"name"`
+	Suite string `yaml:"suite,omitempty" json:"suite,omitempty"`
+	// Arch is the Debian architecture of the kernel (amd64, the default,
+	// or arm64): it picks the flavour and source defaults and the
+	// binary-<arch> indexes, and vmtest boots it with that arch's QEMU.
+	Arch    string `yaml:"arch,omitempty" json:"arch,omitempty"`
 	Flavour string `yaml:"flavour,omitempty" json:"flavour,omitempty"`
 	Source  string `yaml:"source,omitempty" json:"source,omitempty"`
 	Version string `yaml:"version,omitempty" json:"version,omitempty"`
@@ -53,11 +58,41 @@ type Entry struct {
 	Line int `yaml:"-" json:"-"`
 }
 
-// Defaults of an entry.
+// Defaults of an entry (of the default arch, amd64).
 const (
+	DefaultArch    = "amd64"
 	DefaultFlavour = "cloud-amd64"
 	DefaultSource  = "linux-signed-amd64"
 )
+
+// Arches are the Debian architectures kmatrix boots: amd64 with
+// qemu-system-x86_64, arm64 with qemu-system-aarch64.
+var Arches = []string{"amd64", "arm64"}
+
+// FlavourOf is the default flavour of arch: Debian's cloud kernel, cloud-<arch>.
+func FlavourOf(arch string) string { return "cloud-" + archOr(arch) }
+
+// SourceOf is the default source package of arch: the suite's own signed
+// kernel, linux-signed-<arch>.
+func SourceOf(arch string) string { return "linux-signed-" + archOr(arch) }
+
+// ArchOfFlavour is the arch a flavour's name ends in ("cloud-arm64",
+// "arm64", "rt-arm64" → arm64); amd64 for any other flavour.
+func ArchOfFlavour(flavour string) string {
+	for _, a := range Arches {
+		if flavour == a || strings.HasSuffix(flavour, "-"+a) {
+			return a
+		}
+	}
+	return DefaultArch
+}
+
+func archOr(arch string) string {
+	if arch == "" {
+		return DefaultArch
+	}
+	return arch
+}
 
 // CatalogError is a malformed catalog: the file, the line and the field.
 type CatalogError struct {
@@ -174,14 +209,14 @@ func ParseCatalog(file string, data []byte) (*Catalog, error) {
 			return nil, &CatalogError{File: file, Line: n.Line, Msg: "want each kernel to be a mapping (name: ..., suite: ...)"}
 		}
 		e := Entry{Line: n.Line}
-		fields := map[string]*string{"name": &e.Name, "suite": &e.Suite, "flavour": &e.Flavour, "source": &e.Source,
+		fields := map[string]*string{"name": &e.Name, "suite": &e.Suite, "arch": &e.Arch, "flavour": &e.Flavour, "source": &e.Source,
 			"version": &e.Version, "package": &e.Package, "series": &e.Series, "local": &e.Local}
 		lines := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			dst, ok := fields[k.Value]
 			if !ok {
-				return nil, &CatalogError{File: file, Line: k.Line, Field: k.Value, Msg: "unknown field; known: name, suite, flavour, source, series, version, package, local"}
+				return nil, &CatalogError{File: file, Line: k.Line, Field: k.Value, Msg: "unknown field; known: name, suite, arch, flavour, source, series, version, package, local"}
 			}
 			if first, dup := lines[k.Value]; dup {
 				// yaml.v3 keeps the last of duplicate keys silently; a
@@ -208,6 +243,10 @@ func ParseCatalog(file string, data []byte) (*Catalog, error) {
 			return nil, bad("name", fmt.Sprintf("%q: use letters, digits, '.', '_' and '-'", e.Name))
 		case names[e.Name] != 0:
 			return nil, bad("name", fmt.Sprintf("%q is already used on line %d", e.Name, names[e.Name]))
+		case e.Arch != "" && !slices.Contains(Arches, e.Arch):
+			return nil, bad("arch", fmt.Sprintf("%q is not an architecture kmatrix boots: want one of %s", e.Arch, strings.Join(Arches, ", ")))
+		case e.Local != "" && e.Arch != "":
+			return nil, bad("arch", "a local kernel's arch is read from its vmlinuz: drop arch")
 		case e.Local != "" && (e.Suite != "" || e.Flavour != "" || e.Source != "" || e.Version != "" || e.Package != "" || e.Series != ""):
 			return nil, bad("local", "a local kernel takes no suite, flavour, source, series, version or package")
 		case e.Local == "" && e.Suite == "":
@@ -229,11 +268,18 @@ func ParseCatalog(file string, data []byte) (*Catalog, error) {
 			return nil, bad("package", fmt.Sprintf("%q: want a linux-image-<abi>-<flavour> package", e.Package))
 		}
 		if e.Local == "" {
+			if e.Arch == "" {
+				e.Arch = DefaultArch
+			}
 			if e.Flavour == "" {
-				e.Flavour = DefaultFlavour
+				e.Flavour = FlavourOf(e.Arch)
+			} else if a := ArchOfFlavour(e.Flavour); lines["arch"] != 0 && a != e.Arch {
+				return nil, bad("flavour", fmt.Sprintf("%q is a flavour of %s, not of arch %s: use %s, or drop one of the two", e.Flavour, a, e.Arch, FlavourOf(e.Arch)))
+			} else {
+				e.Arch = a
 			}
 			if e.Source == "" {
-				e.Source = DefaultSource
+				e.Source = SourceOf(e.Arch)
 			}
 			if e.Package != "" && !strings.HasSuffix(e.Package, "-"+e.Flavour) {
 				return nil, bad("package", fmt.Sprintf("%q does not end in the flavour %q", e.Package, e.Flavour))

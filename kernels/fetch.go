@@ -119,6 +119,9 @@ func (s *session) fetch(ctx context.Context, r Resolved) (*Kernel, error) {
 	if k.Release != r.Release {
 		return nil, fmt.Errorf("kernel %q: the vmlinuz says release %s, the packages say %s", r.Name, k.Release, r.Release)
 	}
+	if k.Arch != r.GetArch() {
+		return nil, fmt.Errorf("kernel %q: the vmlinuz is an %s kernel, the catalog asks for %s", r.Name, k.Arch, r.GetArch())
+	}
 	if b := filepath.Join(dir, "vmlinuz.btf"); fileExists(b) {
 		k.BTFPath = b
 	}

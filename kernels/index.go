@@ -32,21 +32,22 @@ type binPkg struct {
 // index a few MB and a warm resolve fast.
 func keepStanza(name string) bool { return strings.HasPrefix(name, "linux-") }
 
-// index returns the kernel packages of one pocket (main component,
-// binary-amd64 and binary-all), reading the verified, cached, filtered
-// index when there is one for this InRelease.
-func (s *session) index(ctx context.Context, rel *release) ([]*binPkg, error) {
+// index returns the kernel packages of one pocket for one architecture
+// (main component, binary-<arch> and binary-all), reading the verified,
+// cached, filtered index when there is one for this InRelease.
+func (s *session) index(ctx context.Context, rel *release, arch string) ([]*binPkg, error) {
+	key := rel.hash + " " + arch
 	s.mu.Lock()
-	if pk, ok := s.indexes[rel.hash]; ok {
+	if pk, ok := s.indexes[key]; ok {
 		s.mu.Unlock()
 		return pk, nil
 	}
 	s.mu.Unlock()
-	mu := s.fetchMu("index " + rel.hash)
+	mu := s.fetchMu("index " + key)
 	mu.Lock()
 	defer mu.Unlock()
 	s.mu.Lock()
-	if pk, ok := s.indexes[rel.hash]; ok {
+	if pk, ok := s.indexes[key]; ok {
 		s.mu.Unlock()
 		return pk, nil
 	}
@@ -54,8 +55,8 @@ func (s *session) index(ctx context.Context, rel *release) ([]*binPkg, error) {
 	var all []*binPkg
 	seen := map[string]bool{}
 	hasAll := false
-	for _, arch := range []string{"amd64", "all"} {
-		base := "main/binary-" + arch + "/Packages"
+	for _, a := range []string{arch, "all"} {
+		base := "main/binary-" + a + "/Packages"
 		var name string
 		for _, ext := range []string{".gz", ".xz", ""} {
 			if _, ok := rel.files[base+ext]; ok {
@@ -64,14 +65,14 @@ func (s *session) index(ctx context.Context, rel *release) ([]*binPkg, error) {
 			}
 		}
 		if name == "" {
-			if arch == "amd64" {
-				return nil, fmt.Errorf("%s lists no %s index: is it a Debian suite for amd64?", rel.url, base)
+			if a == arch {
+				return nil, fmt.Errorf("%s lists no %s index: is it a Debian suite for %s?", rel.url, base, arch)
 			}
 			continue
 		}
-		if arch == "all" && (hasAll || rel.fields["No-Support-for-Architecture-all"] == "Packages") {
+		if a == "all" && (hasAll || rel.fields["No-Support-for-Architecture-all"] == "Packages") {
 			// Debian lists Architecture: all packages (the headers' -common)
-			// in binary-amd64 too ("No-Support-for-Architecture-all:
+			// in binary-<arch> too ("No-Support-for-Architecture-all:
 			// Packages", and in practice the security archive); binary-all
 			// is only needed where it is split out. Skipping it also avoids
 			// snapshot mirrors whose binary-all lags their InRelease.
@@ -95,7 +96,7 @@ func (s *session) index(ctx context.Context, rel *release) ([]*binPkg, error) {
 		}
 	}
 	s.mu.Lock()
-	s.indexes[rel.hash] = all
+	s.indexes[key] = all
 	s.mu.Unlock()
 	return all, nil
 }

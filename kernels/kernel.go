@@ -18,6 +18,9 @@ import (
 type Kernel struct {
 	// Name is the catalog name, e.g. "debian-bookworm".
 	Name string `json:"name"`
+	// Arch is the kernel's Debian architecture, read from its image:
+	// "amd64" (an x86 bzImage) or "arm64" (an arm64 Image).
+	Arch string `json:"arch"`
 	// Release is what `uname -r` prints in the guest, e.g. "6.1.0-56-cloud-amd64".
 	Release string `json:"release"`
 	// Version is the upstream kernel version, e.g. 6.1.192.
@@ -31,7 +34,7 @@ type Kernel struct {
 	SHA256 string `json:"sha256"`
 	// Compiler is the compiler the kernel was built with (CONFIG_CC_VERSION_TEXT).
 	Compiler Compiler `json:"compiler"`
-	// Vmlinuz is the path of the bootable bzImage.
+	// Vmlinuz is the path of the bootable image (an x86 bzImage, an arm64 Image, gzip-compressed or not).
 	Vmlinuz string `json:"vmlinuz"`
 	// Config is the path of the kernel's .config.
 	Config string `json:"config"`
@@ -133,17 +136,19 @@ func parseConfig(r io.Reader) (map[string]string, error) {
 	return cfg, sc.Err()
 }
 
-// ErrNotKernel is wrapped by errors about files that are not x86 bzImages.
+// ErrNotKernel is wrapped by errors about files that are not kernel images.
 var ErrNotKernel = version.ErrNotKernel
 
 // BzImageVersion reads the version string of an x86 bzImage's setup header.
 func BzImageVersion(path string) (string, error) { return version.BzImage(path) }
 
-// upstreamVersion finds the upstream version in a bzImage version string:
+// upstreamVersion finds the upstream version in a kernel's version banner:
 // Debian appends "Debian 6.1.192-2" at the end; otherwise use the release.
 func upstreamVersion(release, banner string) (Version, error) {
-	if m := debianVersionRE.FindStringSubmatch(banner); m != nil {
-		return ParseVersion(m[1])
+	// The last one: an arm64 linux_banner names the compiler first
+	// ("(gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, ...) #1 SMP Debian 6.1.192-3").
+	if ms := debianVersionRE.FindAllStringSubmatch(banner, -1); ms != nil {
+		return ParseVersion(ms[len(ms)-1][1])
 	}
 	return ParseVersion(release)
 }

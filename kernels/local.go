@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/kmatrix/kmatrix/internal/cache"
+	"github.com/kmatrix/kmatrix/kernels/image"
 )
 
 // LoadLocal describes a kernel the user built or unpacked themselves: dir
@@ -20,7 +21,7 @@ func LoadLocal(name, dir string) (*Kernel, error) {
 	if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("local kernel %q: %s is not a directory: want one holding vmlinuz and config", name, dir)
 	}
-	vmlinuz, err := findOne(abs, "vmlinuz", "vmlinuz-*", "bzImage")
+	vmlinuz, err := findOne(abs, "vmlinuz", "vmlinuz-*", "bzImage", "Image", "Image.gz")
 	if err != nil {
 		return nil, fmt.Errorf("local kernel %q: %w", name, err)
 	}
@@ -45,12 +46,15 @@ func LoadLocal(name, dir string) (*Kernel, error) {
 	return k, nil
 }
 
-// readFacts fills Release, Version, Compiler and BTF from Vmlinuz and Config.
+// readFacts fills Arch, Release, Version, Compiler and BTF from Vmlinuz
+// and Config.
 func (k *Kernel) readFacts() error {
-	banner, err := BzImageVersion(k.Vmlinuz)
+	info, err := image.Read(k.Vmlinuz)
 	if err != nil {
 		return err
 	}
+	banner := info.Banner
+	k.Arch = info.Arch
 	k.Release, _, _ = strings.Cut(banner, " ")
 	if k.Version, err = upstreamVersion(k.Release, banner); err != nil {
 		return fmt.Errorf("%s: %w", k.Vmlinuz, err)

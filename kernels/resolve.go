@@ -20,7 +20,10 @@ type Resolved struct {
 	// Local is the directory of a local kernel; nothing else is set then.
 	Local string `json:"local,omitempty"`
 	// Suite is the base suite ("bookworm"); the pocket of each package is in Packages.
-	Suite   string `json:"suite,omitempty"`
+	Suite string `json:"suite,omitempty"`
+	// Arch is the Debian architecture ("arm64"); locks written before
+	// kmatrix had arches leave it out: amd64 (see GetArch).
+	Arch    string `json:"arch,omitempty"`
 	Flavour string `json:"flavour,omitempty"`
 	Source  string `json:"source,omitempty"`
 	// PinVersion and PinPackage repeat the catalog's pins, so a lock entry
@@ -61,6 +64,9 @@ type Package struct {
 	Size     int64  `json:"size"`
 	Headers  bool   `json:"headers,omitempty"`
 }
+
+// GetArch is r's Debian architecture: amd64 unless it says otherwise.
+func (r Resolved) GetArch() string { return archOr(r.Arch) }
 
 // Image is the linux-image package.
 func (r Resolved) Image() Package {
@@ -241,7 +247,7 @@ type universe struct {
 	read   []string // pockets that exist
 }
 
-func (s *session) universe(ctx context.Context, suite string) (*universe, error) {
+func (s *session) universe(ctx context.Context, suite, arch string) (*universe, error) {
 	u := &universe{byName: map[string][]*binPkg{}}
 	for i, p := range pockets(suite) {
 		rel, err := s.release(ctx, p)
@@ -251,7 +257,7 @@ func (s *session) universe(ctx context.Context, suite string) (*universe, error)
 			}
 			return nil, err
 		}
-		pk, err := s.index(ctx, rel)
+		pk, err := s.index(ctx, rel, arch)
 		if err != nil {
 			return nil, err
 		}
@@ -293,7 +299,7 @@ func (s *session) release(ctx context.Context, suite string) (*release, error) {
 var imageRE = regexp.MustCompile(`^linux-image-([0-9][^ ]*?)-([a-z][a-z0-9-]*)$`)
 
 func (s *session) resolve(ctx context.Context, e Entry) (*Resolved, error) {
-	u, err := s.universe(ctx, e.Suite)
+	u, err := s.universe(ctx, e.Suite, archOr(e.Arch))
 	if err != nil {
 		return nil, err
 	}
@@ -360,7 +366,7 @@ func (s *session) resolve(ctx context.Context, e Entry) (*Resolved, error) {
 	sort.SliceStable(cands, func(i, j int) bool { return debCompare(cands[i].Version, cands[j].Version) > 0 })
 	img := cands[0]
 	m := imageRE.FindStringSubmatch(img.Name)
-	r := &Resolved{Name: e.Name, Suite: e.Suite, Flavour: e.Flavour, Source: e.Source, PinVersion: e.Version, PinPackage: e.Package, PinSeries: e.Series,
+	r := &Resolved{Name: e.Name, Suite: e.Suite, Arch: archOr(e.Arch), Flavour: e.Flavour, Source: e.Source, PinVersion: e.Version, PinPackage: e.Package, PinSeries: e.Series,
 		Release: m[1] + "-" + e.Flavour, Version: img.Version}
 	seen := map[string]bool{}
 	var compiler string
@@ -417,7 +423,7 @@ func (s *session) resolve(ctx context.Context, e Entry) (*Resolved, error) {
 	return r, nil
 }
 
-var compilerDep = regexp.MustCompile(`^(?:linux-compiler-)?(gcc|clang)-(\d+)(?:-x86|-for-host)?$`)
+var compilerDep = regexp.MustCompile(`^(?:linux-compiler-)?(gcc|clang)-(\d+)(?:-x86|-arm|-for-host)?$`)
 
 // follow says which dependencies belong in the cache: the kernel's own
 // split packages (sid 7.x: linux-binary-, linux-base-<abi>) and the

@@ -74,7 +74,7 @@ func List(ctx context.Context, suites []string, flavour string, opts Options) ([
 	var wg sync.WaitGroup
 	for i, suite := range suites {
 		wg.Go(func() {
-			u, err := s.universe(ctx, suite)
+			u, err := s.universe(ctx, suite, ArchOfFlavour(flavour))
 			if err != nil {
 				mu.Lock()
 				errs = multierror.Append(errs, fmt.Errorf("suite %s: %w", suite, err))

@@ -14,8 +14,9 @@ import (
 // Options configure Run, and the `kmatrix run` flags map onto them one to one.
 type Options struct {
 	// Catalog is a catalog file, or the name of a catalog kmatrix ships:
-	// "default" (one kernel per Debian suite; also when empty) or "series"
-	// (one kernel per upstream series).
+	// "default" (one kernel per Debian suite; also when empty), "series"
+	// (one kernel per upstream series) or "arm64" (Debian's arm64 cloud
+	// kernels of bookworm and sid, booted with qemu-system-aarch64).
 	Catalog string
 	// Kernels selects catalog entries by name; empty means all of them.
 	Kernels []string

@@ -223,14 +223,11 @@ func infraCell(kernel string, stage outcome.Stage, d time.Duration, err error) r
 }
 
 // loadCatalog reads a catalog file, or one kmatrix ships by name:
-// "default" (or empty) and "series". A file of that name wins.
+// "default" (or empty), "series" and "arm64". A file of that name wins.
 func loadCatalog(path string) (*kernels.Catalog, error) {
 	if _, err := os.Stat(path); err != nil {
-		switch path {
-		case "", "default":
-			return kernels.DefaultCatalog()
-		case "series":
-			return kernels.DefaultSeriesCatalog()
+		if c, ok, err := kernels.Shipped(path); ok {
+			return c, err
 		}
 	}
 	return kernels.LoadCatalog(path)

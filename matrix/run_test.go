@@ -131,7 +131,7 @@ func TestRunBrokenKernelHidesNothing(t *testing.T) {
 	broken := cellsOf(rep, "broken", PayloadKernel, "")
 	require.Len(t, broken, 1)
 	assert.Equal(t, outcome.InfraError, broken[0].Outcome)
-	assert.Contains(t, broken[0].Evidence.Message, "not an x86 bzImage")
+	assert.Contains(t, broken[0].Evidence.Message, "not a kernel image")
 
 	for _, k := range rep.Kernels {
 		if k.Name == "good" {

@@ -137,3 +137,16 @@ func FromCatalog(tb testing.TB, cat *kernels.Catalog, name string) *kernels.Kern
 	seriesGot[key] = ks[0]
 	return ks[0]
 }
+
+// Arm64 fetches one kernel of the shipped arm64 catalog
+// (kernels/arm64.yaml, through its embedded lock) by name
+// ("debian-sid-arm64"); like Series, it skips when the mirror is needed
+// and unreachable.
+func Arm64(tb testing.TB, name string) *kernels.Kernel {
+	tb.Helper()
+	cat, err := kernels.DefaultArm64Catalog()
+	if err != nil {
+		tb.Fatalf("kernels: %v", err)
+	}
+	return FromCatalog(tb, cat, name)
+}

@@ -9,8 +9,9 @@ import (
 	"os"
 )
 
-// ErrNotKernel is wrapped by errors about files that are not x86 bzImages.
-var ErrNotKernel = errors.New("not an x86 bzImage kernel")
+// ErrNotKernel is wrapped by errors about files that are not kernel
+// images: an x86 bzImage here, or an arm64 Image (see kernels/image).
+var ErrNotKernel = errors.New("not a kernel image (an x86 bzImage or an arm64 Image)")
 
 // BzImage reads the version string that the x86 boot protocol
 // (2.00+) stores in the setup header, without decompressing the kernel:

@@ -112,7 +112,7 @@ func Parse(path string, data []byte) (matrix.Options, error) {
 			return p.fields(n, "kernels", map[string]func(*yaml.Node) error{
 				"catalog": func(n *yaml.Node) error {
 					s, err := p.str(n, "kernels.catalog")
-					if s != "default" && s != "series" {
+					if s != "default" && s != "series" && s != "arm64" {
 						s = p.path(s)
 					}
 					opts.Catalog = s

@@ -23,7 +23,7 @@ type kernelFlags struct {
 }
 
 func (k *kernelFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&k.catalog, "catalog", "", "catalog `file` (default: the built-in catalog and its lock)")
+	fs.StringVar(&k.catalog, "catalog", "", "catalog `file`, or a built-in one by name: default, series, arm64 (default: the built-in default catalog and its lock)")
 	fs.StringVar(&k.lock, "lock", "", "lock `file` (default: the catalog's, FILE.lock next to it)")
 	fs.BoolVar(&k.float, "float", false, "resolve the newest kernels in the archive, report what changed, rewrite the lock")
 	fs.BoolVar(&k.expired, "allow-expired", false, "accept archive indexes past their Valid-Until (signatures are still checked)")
@@ -35,6 +35,11 @@ func (k *kernelFlags) load() (*kernels.Catalog, kernels.Options, error) {
 		cat, err := kernels.DefaultCatalog()
 		return cat, opts, err
 	}
+	if _, err := os.Stat(k.catalog); err != nil {
+		if cat, ok, err := kernels.Shipped(k.catalog); ok {
+			return cat, opts, err
+		}
+	}
 	cat, err := kernels.LoadCatalog(k.catalog)
 	return cat, opts, err
 }
@@ -42,6 +47,7 @@ func (k *kernelFlags) load() (*kernels.Catalog, kernels.Options, error) {
 // kernelRow is one line of `kmatrix kernels` (and one object of --json).
 type kernelRow struct {
 	Name           string `json:"name"`
+	Arch           string `json:"arch,omitempty"`
 	Release        string `json:"release,omitempty"`
 	Version        string `json:"version,omitempty"`
 	Package        string `json:"package,omitempty"`
@@ -100,6 +106,9 @@ Lists every kernel of the catalog as resolved (name, release, package version, c
 	for _, r := range rs {
 		row := kernelRow{Name: r.Name, Release: r.Release, PackageVersion: r.Version, Suite: r.Image().Pocket,
 			Package: r.Image().Name, SHA256: r.Image().SHA256, Compiler: r.Compiler, Local: r.Local, Change: r.Change, HeadersMissing: r.HeadersMissing}
+		if r.Local == "" {
+			row.Arch = r.GetArch()
+		}
 		if v, err := kernels.ParseVersion(r.Release); err == nil {
 			row.Version = v.String()
 		}
@@ -109,7 +118,7 @@ Lists every kernel of the catalog as resolved (name, release, package version, c
 		// Facts only a fetched kernel has (its own config, its vmlinuz) win over the index's.
 		if row.Cached = kernels.Cached(r, opts); row.Cached {
 			if k, err := kernels.Fetch(ctx, r, opts); err == nil {
-				row.Release, row.Version, row.Compiler, row.CompilerMajor = k.Release, k.Version.String(), k.Compiler.String(), k.Compiler.Major
+				row.Arch, row.Release, row.Version, row.Compiler, row.CompilerMajor = k.Arch, k.Release, k.Version.String(), k.Compiler.String(), k.Compiler.Major
 				row.Package, row.PackageVersion, row.SHA256, row.Suite = k.Package, k.PackageVersion, k.SHA256, k.Suite
 				btf := k.BTF
 				row.BTF = &btf
