@@ -40,7 +40,7 @@ func TestRunUserPayloads(t *testing.T) {
 	out := t.TempDir()
 	check := buildCheck(t)
 	rep, err := Run(context.Background(), Options{
-		BPFObjects: []string{"../bpf/testdata/tcx_kprobe_x86_bpfel.o"},
+		BPFObjects: []string{"../bpf/testdata/tcx_kprobe_x86_bpfel.o", "../bpf/testdata/kconfig_bpfel.o"},
 		KmodDirs:   []string{"../kmod/testdata/versionerror"},
 		CheckCmd:   []string{check, "/proc/self/stat"},
 		OutDir:     out,
@@ -61,6 +61,14 @@ func TestRunUserPayloads(t *testing.T) {
 		} else {
 			assert.Equal(t, outcome.AttachError, tcx[0].Outcome, k.Name)
 			assert.Contains(t, tcx[0].Evidence.Message, "6.6", k.Name)
+		}
+
+		// __kconfig externs resolve from the kernel's config, which a
+		// Debian system has at /boot/config-$(uname -r): so does the guest.
+		for _, check := range []string{"read_config/load", "read_config/attach", "read_config/run"} {
+			c := cellsOf(rep, k.Name, "bpf:kconfig_bpfel", check)
+			require.Len(t, c, 1, "%s %s", k.Name, check)
+			assert.Equal(t, outcome.Pass, c[0].Outcome, "%s %s: %s", k.Name, check, c[0].Evidence.Message)
 		}
 
 		chk := cellsOf(rep, k.Name, "bpf:tcx_kprobe_x86_bpfel", "check")

@@ -113,6 +113,19 @@ func userFiles(opts Options) []vmtest.File {
 	return fs
 }
 
+// KernelFiles are the files a Debian system running k has, which BPF
+// loaders read: /boot/config-<release>, where libbpf and cilium/ebpf find
+// the kernel's configuration for `.kconfig` externs and feature probes
+// (Debian kernels are built without CONFIG_IKCONFIG_PROC, so there is no
+// /proc/config.gz to fall back on). Without it an object with `extern
+// ... __kconfig` fails to load in the guest but not on the user's system.
+func KernelFiles(k *kernels.Kernel) []vmtest.File {
+	if k.Config == "" || k.Release == "" {
+		return nil
+	}
+	return []vmtest.File{{Host: k.Config, Guest: "/boot/config-" + k.Release, Mode: 0o644}}
+}
+
 // Close removes what the run wrote to temporary storage.
 func (r *Runner) Close() error {
 	return r.releaseTmp()
@@ -159,7 +172,8 @@ func (r *Runner) Kernel(ctx context.Context, k *kernels.Kernel) ([]report.Cell, 
 		spec.Files = append(spec.Files, plan.Files...)
 		spec.Commands = append(spec.Commands, plan.Commands...)
 	}
-	spec.Files = dedupFiles(append(spec.Files, userFiles(r.opts)...))
+	// The user's files first: one of theirs at a path kmatrix also fills wins.
+	spec.Files = dedupFiles(append(append(spec.Files, userFiles(r.opts)...), KernelFiles(k)...))
 
 	var floorErr error
 	if r.opts.MeasureFloor {

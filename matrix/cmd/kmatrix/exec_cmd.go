@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kmatrix/kmatrix/kernels"
+	"github.com/kmatrix/kmatrix/matrix"
 	"github.com/kmatrix/kmatrix/vmtest"
 )
 
@@ -108,7 +109,8 @@ flags:`)
 			cmd.Host, cmd.Path = abs, abs
 		}
 	}
-	spec := vmtest.Spec{Kernel: k.Vmlinuz, Commands: []vmtest.Command{cmd}, MemoryMB: *mem, CPUs: *cpus, Timeout: *timeout}
+	spec := vmtest.Spec{Kernel: k.Vmlinuz, Commands: []vmtest.Command{cmd}, MemoryMB: *mem, CPUs: *cpus, Timeout: *timeout,
+		Files: matrix.KernelFiles(k)}
 	if spec.Timeout == 0 {
 		spec.Timeout = defaultExecTimeout(cmdArgs[1:])
 	}
