@@ -63,6 +63,15 @@ series: deps
 	$(KMATRIX) run --catalog kernels/series.yaml --out $(REPORT)-series $(if $(KERNELS),--kernels $(KERNELS)) $(if $(FLOAT),--float)
 	KMATRIX_SERIES=1 $(GO) test -count=1 -timeout 30m -run 'TestBisectStrcasecmp|TestBuildBackportsAndExperimental' -v ./matrix/cmd/kmatrix/ ./kmod/build/
 
+# The arm64 lane: Debian's arm64 cloud kernels (kernels/arm64.yaml) and
+# modules cross-built for them with the kernel's gcc major
+# (gcc-N-aarch64-linux-gnu in a cross build root of the kernel's suite).
+# Not part of make test: cold, each suite's cross build root takes 30-40 s.
+ARM64_TESTS := Arm64|Cross
+.PHONY: arm64
+arm64: deps
+	KMATRIX_ARM64=1 $(GO) test -count=1 -timeout 40m -run '$(ARM64_TESTS)' -v ./kmod/build/
+
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./vmtest/ ./kmod/... ./matrix/
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -57,8 +58,11 @@ type Result struct {
 	// Dir is the build directory; Ko the built module (empty unless Outcome is pass).
 	Dir string `json:"dir"`
 	Ko  string `json:"ko,omitempty"`
-	// Compiler says which gcc built it and where: "gcc-12 (host)" or
-	// "gcc-16 (sid build root)".
+	// Arch is the Debian architecture the module was built for ("arm64").
+	Arch string `json:"arch,omitempty"`
+	// Compiler says which gcc built it and where: "gcc-12 (host)",
+	// "gcc-16 (sid build root)" or "aarch64-linux-gnu-gcc-16 (sid cross
+	// build root)".
 	Compiler string `json:"compiler"`
 	// Log is make's full output (stdout and stderr interleaved).
 	Log string `json:"log"`
@@ -136,7 +140,15 @@ func Module(ctx context.Context, k *kernels.Kernel, srcDir string, opts Options)
 		return fail(fmt.Errorf("module build for %s: copy %s: %w", k.Name, srcDir, err))
 	}
 
-	cc := fmt.Sprintf("gcc-%d", k.Compiler.Major)
+	tg, err := TargetOf(k)
+	if err != nil {
+		return fail(err)
+	}
+	res.Arch = tg.Arch
+	cc := tg.CC(k.Compiler.Major)
+	// A cross build names the machine and the cross compiler (ARCH,
+	// CROSS_COMPILE, CC); a native build leaves them to the headers.
+	crossArgs := tg.makeArgs(k.Compiler.Major)
 	var cmd *exec.Cmd
 	var moduleDirs []string
 	var rootDir string // the build root, when not on the host
@@ -144,9 +156,14 @@ func Module(ctx context.Context, k *kernels.Kernel, srcDir string, opts Options)
 		if k.Headers == "" {
 			return fail(fmt.Errorf("%w: kernel %s has no headers tree: fetch it with its headers", ErrInput, k.Name))
 		}
+		if err := checkKbuildRunsHere(k); err != nil {
+			return fail(err)
+		}
 		res.Compiler = cc + " (host)"
 		args := append([]string{"-C", k.Headers}, rawHeadersArgs(k.Headers)...)
-		args = append(args, "M="+dir, "modules")
+		args = append(args, "M="+dir)
+		args = append(args, crossArgs...)
+		args = append(args, "modules")
 		args = append(args, opts.MakeArgs...)
 		cmd = exec.CommandContext(ctx, "make", args...)
 		moduleDirs = []string{dir}
@@ -164,14 +181,48 @@ func Module(ctx context.Context, k *kernels.Kernel, srcDir string, opts Options)
 				return fail(err)
 			}
 		}
-		br, err := EnsureRoot(ctx, cacheDir, suite, k.Release, extra, RootOptions{AllowExpired: opts.AllowExpired, Progress: opts.Progress})
-		if err != nil {
-			return fail(fmt.Errorf("module build for %s: %w", k.Name, err))
+		ropts := RootOptions{AllowExpired: opts.AllowExpired, Progress: opts.Progress}
+		var argv []string
+		var headersRoot string // the host directory mounted on crossHeadersDir
+		if tg.Cross() {
+			// The root has only the cross compiler; the headers are the
+			// cache's tree, mounted read-only (Debian's arm64 headers
+			// depend on the arm64 gcc-N, which apt cannot install on amd64).
+			if k.Headers == "" {
+				return fail(fmt.Errorf("%w: kernel %s has no headers tree: fetch it with its headers", ErrInput, k.Name))
+			}
+			if err := checkKbuildRunsHere(k); err != nil {
+				return fail(err)
+			}
+			var inTree string
+			if headersRoot, inTree, err = headersMount(k); err != nil {
+				return fail(err)
+			}
+			br, err := EnsureCrossRoot(ctx, cacheDir, suite, tg, k.Compiler.Major, extra, ropts)
+			if err != nil {
+				return fail(fmt.Errorf("module build for %s: %w", k.Name, err))
+			}
+			res.BuildRootCreated, rootDir = br.Created, br.Dir
+			res.Compiler = fmt.Sprintf("%s (%s cross build root)", cc, suite)
+			argv = []string{"make", "-C", path.Join(crossHeadersDir, inTree)}
+			for _, a := range rawHeadersArgs(k.Headers) {
+				// A plain unpack's -f and KBUILD_OUTPUT name host paths.
+				argv = append(argv, strings.ReplaceAll(a, headersRoot, crossHeadersDir))
+			}
+		} else {
+			br, err := EnsureRoot(ctx, cacheDir, suite, k.Release, extra, ropts)
+			if err != nil {
+				return fail(fmt.Errorf("module build for %s: %w", k.Name, err))
+			}
+			res.BuildRootCreated, rootDir = br.Created, br.Dir
+			res.Compiler = fmt.Sprintf("%s (%s build root)", cc, suite)
+			argv = []string{"make", "-C", "/usr/src/linux-headers-" + k.Release}
 		}
-		res.BuildRootCreated, rootDir = br.Created, br.Dir
-		res.Compiler = fmt.Sprintf("%s (%s build root)", cc, suite)
-		args := append([]string{"-C", "/usr/src/linux-headers-" + k.Release, "M=" + chrootModuleDir, "modules"}, opts.MakeArgs...)
-		cmd = inRoot(ctx, br.Dir, dir, append([]string{"make"}, args...))
+		argv = append(argv, "M="+chrootModuleDir)
+		argv = append(argv, crossArgs...)
+		argv = append(argv, "modules")
+		argv = append(argv, opts.MakeArgs...)
+		cmd = inRoot(ctx, rootDir, dir, headersRoot, argv)
 		moduleDirs = []string{chrootModuleDir, dir}
 	}
 	cmd.Env = cleanEnv()
@@ -213,6 +264,11 @@ func Module(ctx context.Context, k *kernels.Kernel, srcDir string, opts Options)
 	kos, _ := filepath.Glob(filepath.Join(dir, "*.ko"))
 	if len(kos) != 1 {
 		return res, fmt.Errorf("module build for %s: make succeeded but %s holds %d .ko files (%v): want exactly one", k.Name, dir, len(kos), kos)
+	}
+	// A module of the wrong machine or release would only fail later, in
+	// the guest, as the payload's load-error: catch kmatrix's mistake here.
+	if err := checkKo(kos[0], k, tg); err != nil {
+		return res, fmt.Errorf("module build for %s: %w", k.Name, err)
 	}
 	res.Ko = kos[0]
 	res.Outcome = outcome.Pass
@@ -306,20 +362,20 @@ var suiteForGCC = map[int]string{10: "bullseye", 12: "bookworm", 14: "trixie", 1
 
 var (
 	hostGCCMu    sync.Mutex
-	hostGCCCache = map[int]bool{}
+	hostGCCCache = map[string]bool{}
 )
 
-// hostHasGCC reports whether the host has gcc-<major> and it is that
-// version (Debian's gcc-N names are trustworthy, other distributions' may
-// be symlinks).
-func hostHasGCC(major int) bool {
+// hostHasGCC reports whether the host has the gcc command name (gcc-12,
+// aarch64-linux-gnu-gcc-12) and it is version major (Debian's gcc-N names
+// are trustworthy, other distributions' may be symlinks).
+func hostHasGCC(name string, major int) bool {
 	hostGCCMu.Lock()
 	defer hostGCCMu.Unlock()
-	if ok, done := hostGCCCache[major]; done {
+	if ok, done := hostGCCCache[name]; done {
 		return ok
 	}
 	ok := false
-	if path, err := exec.LookPath(fmt.Sprintf("gcc-%d", major)); err == nil {
+	if path, err := exec.LookPath(name); err == nil {
 		out, err := exec.Command(path, "-dumpversion").Output()
 		if err == nil {
 			v, _, _ := strings.Cut(strings.TrimSpace(string(out)), ".")
@@ -327,25 +383,27 @@ func hostHasGCC(major int) bool {
 			ok = err == nil && n == major
 		}
 	}
-	hostGCCCache[major] = ok
+	hostGCCCache[name] = ok
 	return ok
 }
 
-// inRoot runs argv chrooted into root with /proc mounted and hostDir bound
-// on /build, in a private mount namespace so that neither mount outlives the
-// command or is seen by concurrent builds in the same root. Without root
-// privileges it maps the caller to root in a user namespace (and needs a
-// PID namespace to mount /proc).
-func inRoot(ctx context.Context, root, hostDir string, argv []string) *exec.Cmd {
+// inRoot runs argv chrooted into root with /proc mounted, hostDir bound on
+// /build and, when headersRoot is set, headersRoot bound read-only on
+// crossHeadersDir, in a private mount namespace so that no mount outlives
+// the command or is seen by concurrent builds in the same root. Without
+// root privileges it maps the caller to root in a user namespace (and
+// needs a PID namespace to mount /proc).
+func inRoot(ctx context.Context, root, hostDir, headersRoot string, argv []string) *exec.Cmd {
 	args := []string{"--mount", "--propagation", "private"}
 	if os.Geteuid() != 0 {
 		args = append(args, "--map-root-user", "--pid", "--fork")
 	}
-	const script = `root=$1; dir=$2; shift 2
+	const script = `root=$1; dir=$2; headers=$3; shift 3
 mount --bind "$dir" "$root` + chrootModuleDir + `"
+if [ -n "$headers" ]; then mount --bind -o ro "$headers" "$root` + crossHeadersDir + `"; fi
 mount -t proc proc "$root/proc"
 exec chroot "$root" "$@"`
-	args = append(args, "--", "sh", "-ec", script, "sh", root, hostDir)
+	args = append(args, "--", "sh", "-ec", script, "sh", root, hostDir, headersRoot)
 	args = append(args, argv...)
 	return exec.CommandContext(ctx, "unshare", args...)
 }

@@ -85,7 +85,8 @@ func TestBuildBadInput(t *testing.T) {
 	ctx := context.Background()
 	src := t.TempDir()
 	require.NoError(t, kmod.WriteSource(src))
-	gcc12 := &kernels.Kernel{Name: "k", Release: "6.1.0-1-amd64", Compiler: kernels.Compiler{Name: "gcc", Major: 12}}
+	cfg := writeConfig(t, "CONFIG_X86_64=y\n")
+	gcc12 := &kernels.Kernel{Name: "k", Release: "6.1.0-1-amd64", Config: cfg, Compiler: kernels.Compiler{Name: "gcc", Major: 12}}
 
 	for _, tc := range []struct {
 		name string
@@ -102,8 +103,10 @@ func TestBuildBadInput(t *testing.T) {
 		{"clang kernel", &kernels.Kernel{Name: "k", Release: "r", Compiler: kernels.Compiler{Name: "clang", Major: 17, Text: "clang version 17.0.6"}}, src, Options{}, "only for gcc-built kernels"},
 		{"bad name", &kernels.Kernel{Name: "../x", Release: "r", Compiler: gcc12.Compiler}, src, Options{}, "cannot name a build directory"},
 		{"no release", &kernels.Kernel{Name: "k", Compiler: gcc12.Compiler}, src, Options{}, "has no release"},
-		{"no compiler anywhere", &kernels.Kernel{Name: "k", Release: "r", Compiler: kernels.Compiler{Name: "gcc", Major: 3}}, src, Options{OutDir: t.TempDir()}, "no Debian suite is known to ship gcc-3"},
-		{"host only", &kernels.Kernel{Name: "k", Release: "r", Compiler: kernels.Compiler{Name: "gcc", Major: 3}}, src, Options{OutDir: t.TempDir(), HostOnly: true}, "HostOnly forbids a build root"},
+		{"no compiler anywhere", &kernels.Kernel{Name: "k", Release: "r", Config: cfg, Compiler: kernels.Compiler{Name: "gcc", Major: 3}}, src, Options{OutDir: t.TempDir()}, "no Debian suite is known to ship gcc-3"},
+		{"host only", &kernels.Kernel{Name: "k", Release: "r", Config: cfg, Compiler: kernels.Compiler{Name: "gcc", Major: 3}}, src, Options{OutDir: t.TempDir(), HostOnly: true}, "HostOnly forbids a build root"},
+		{"no config", &kernels.Kernel{Name: "k", Release: "r", Compiler: gcc12.Compiler}, src, Options{OutDir: t.TempDir()}, "kernel config"},
+		{"riscv kernel", &kernels.Kernel{Name: "k", Release: "r", Config: writeConfig(t, "CONFIG_RISCV=y\n"), Compiler: gcc12.Compiler}, src, Options{OutDir: t.TempDir()}, "amd64 and arm64 kernels only"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := Module(ctx, tc.k, tc.src, tc.opts)
@@ -116,7 +119,7 @@ func TestBuildBadInput(t *testing.T) {
 	}
 
 	t.Run("no headers", func(t *testing.T) {
-		if !hostHasGCC(12) {
+		if !hostHasGCC("gcc-12", 12) {
 			t.Skip("needs the host's gcc-12 to reach the headers check")
 		}
 		_, err := Module(ctx, gcc12, src, Options{OutDir: t.TempDir()})

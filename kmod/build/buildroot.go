@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -35,7 +36,8 @@ type Root struct {
 	// Suite is the Debian suite of its userland ("trixie").
 	Suite string `json:"suite"`
 	// Release is the kernel release whose headers it holds; they are in
-	// /usr/src/linux-headers-<Release> inside it.
+	// /usr/src/linux-headers-<Release> inside it. Empty for a cross root
+	// (EnsureCrossRoot), which holds only compilers.
 	Release string `json:"release"`
 	// Created reports whether this call made it (false: it was cached);
 	// Duration is how long making it took.
@@ -57,16 +59,63 @@ const buildRootMark = ".kmatrix-buildroot.json"
 // added to the sources (e.g. "bookworm-backports" for a backports kernel).
 // progress, when not nil, receives mmdebstrap's output.
 func EnsureRoot(ctx context.Context, cacheDir, suite, release string, extraSuites []string, opts RootOptions) (*Root, error) {
-	progress := opts.Progress
-	if suite == "" || strings.ContainsAny(suite, "/ ") {
-		return nil, fmt.Errorf("%w: suite %q: want a Debian suite name such as \"trixie\"", ErrRoot, suite)
-	}
 	if release == "" || strings.ContainsAny(release, "/ ") {
 		return nil, fmt.Errorf("%w: kernel release %q: want a release such as \"6.12.118+deb13-cloud-amd64\"", ErrRoot, release)
 	}
+	return ensureRoot(ctx, cacheDir, rootSpec{
+		key: suite + "_" + release, suite: suite, release: release, extraSuites: extraSuites,
+		include: "linux-headers-" + release,
+		want:    "usr/src/linux-headers-" + release + "/Makefile",
+	}, opts)
+}
+
+// EnsureCrossRoot returns the build root of suite that holds Debian's cross
+// compiler for another machine, gcc-<major>-<triplet> and
+// binutils-<triplet>, making it like EnsureRoot does. It holds no headers:
+// a cross build mounts the kernel's headers tree from kmatrix's cache
+// (whose linux-kbuild is the host's build), so one root serves every
+// kernel of that suite, machine and gcc major. A suite without that
+// compiler is an error that names the package (bookworm has no gcc-16 for
+// aarch64, sid has no gcc-12 once it is dropped).
+func EnsureCrossRoot(ctx context.Context, cacheDir, suite string, t Target, major int, extraSuites []string, opts RootOptions) (*Root, error) {
+	if t.Triplet == "" || strings.ContainsAny(t.Triplet, "/ ") || major <= 0 {
+		return nil, fmt.Errorf("%w: cross compiler gcc-%d for %q: want a GNU triplet such as \"aarch64-linux-gnu\" and a gcc major", ErrRoot, major, t.Triplet)
+	}
+	cc := fmt.Sprintf("%s-gcc-%d", t.Triplet, major)
+	return ensureRoot(ctx, cacheDir, rootSpec{
+		key: crossRootKey(suite, t, major), suite: suite, extraSuites: extraSuites,
+		include: fmt.Sprintf("gcc-%d-%s,binutils-%s", major, t.Triplet, t.Triplet),
+		want:    "usr/bin/" + cc,
+	}, opts)
+}
+
+// crossRootKey names a cross build root in the cache: "sid_cross-aarch64-linux-gnu-gcc-16".
+func crossRootKey(suite string, t Target, major int) string {
+	return fmt.Sprintf("%s_cross-%s-gcc-%d", suite, t.Triplet, major)
+}
+
+// rootSpec says what one build root is: its cache key, its suite, the
+// packages it adds to rootPackages, and a file that must be in it after.
+type rootSpec struct {
+	key, suite, release string
+	extraSuites         []string
+	include             string
+	want                string
+}
+
+// crossHeadersDir is where a cross build mounts the headers tree's root
+// (the directory holding its usr/src and usr/lib) inside a build root.
+const crossHeadersDir = "/kmatrix-headers"
+
+func ensureRoot(ctx context.Context, cacheDir string, spec rootSpec, opts RootOptions) (*Root, error) {
+	progress := opts.Progress
+	suite := spec.suite
+	if suite == "" || strings.ContainsAny(suite, "/ ") {
+		return nil, fmt.Errorf("%w: suite %q: want a Debian suite name such as \"trixie\"", ErrRoot, suite)
+	}
 	base := filepath.Join(cacheDir, "buildroots")
-	key := suite + "_" + release
-	br := &Root{Dir: filepath.Join(base, key), Suite: suite, Release: release}
+	key := spec.key
+	br := &Root{Dir: filepath.Join(base, key), Suite: suite, Release: spec.release}
 	unlock, err := kernels.LockFile(filepath.Join(base, key+".lock"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRoot, err)
@@ -91,7 +140,7 @@ func EnsureRoot(ctx context.Context, cacheDir, suite, release string, extraSuite
 		return nil, fmt.Errorf("%w: remove leftover %s: %w", ErrRoot, tmp, err)
 	}
 
-	args, sources, err := mmdebstrapArgs(suite, release, extraSuites, tmp, opts.AllowExpired)
+	args, sources, err := mmdebstrapArgs(suite, spec.include, spec.extraSuites, tmp, opts.AllowExpired)
 	if err != nil {
 		return nil, err
 	}
@@ -109,19 +158,25 @@ func EnsureRoot(ctx context.Context, cacheDir, suite, release string, extraSuite
 		if errors.Is(err, exec.ErrNotFound) {
 			return nil, fmt.Errorf("%w: mmdebstrap is not installed: install the mmdebstrap package (make deps)", ErrRoot)
 		}
-		return nil, fmt.Errorf("%w for %s with linux-headers-%s: mmdebstrap: %w\n%s", ErrRoot, suite, release, err, tail(log.String(), 30))
+		if pkg := unknownPackage(log.String()); pkg != "" {
+			return nil, fmt.Errorf("%w for %s: the suite has no package %s (its sources: %s): kmatrix cannot build there; a kernel that needs it needs another suite's build root",
+				ErrRoot, suite, pkg, strings.Join(sources, "; "))
+		}
+		return nil, fmt.Errorf("%w for %s with %s: mmdebstrap: %w\n%s", ErrRoot, suite, spec.include, err, tail(log.String(), 30))
 	}
-	if err := os.MkdirAll(filepath.Join(tmp, "build"), 0o755); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrRoot, err)
+	for _, d := range []string{"build", strings.TrimPrefix(crossHeadersDir, "/")} {
+		if err := os.MkdirAll(filepath.Join(tmp, d), 0o755); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRoot, err)
+		}
 	}
-	if _, err := os.Stat(filepath.Join(tmp, "usr/src/linux-headers-"+release, "Makefile")); err != nil {
+	if _, err := os.Stat(filepath.Join(tmp, spec.want)); err != nil {
 		os.RemoveAll(tmp)
-		return nil, fmt.Errorf("%w for %s: mmdebstrap succeeded but /usr/src/linux-headers-%s/Makefile is missing", ErrRoot, suite, release)
+		return nil, fmt.Errorf("%w for %s: mmdebstrap succeeded but /%s is missing", ErrRoot, suite, spec.want)
 	}
 	br.Duration = time.Since(start)
 	br.Created = true
 	mark, _ := json.MarshalIndent(map[string]any{
-		"suite": suite, "release": release, "sources": sources,
+		"suite": suite, "release": spec.release, "include": spec.include, "sources": sources,
 		"created": start.UTC().Format(time.RFC3339), "seconds": br.Duration.Seconds(),
 	}, "", "  ")
 	if err := os.WriteFile(filepath.Join(tmp, buildRootMark), mark, 0o644); err != nil {
@@ -131,6 +186,18 @@ func EnsureRoot(ctx context.Context, cacheDir, suite, release string, extraSuite
 		return nil, fmt.Errorf("%w: %w", ErrRoot, err)
 	}
 	return br, nil
+}
+
+// unknownPackageRE finds apt's words for a package the sources do not
+// have: "E: Unable to locate package gcc-16-aarch64-linux-gnu", "E: Package
+// 'gcc-9' has no installation candidate".
+var unknownPackageRE = regexp.MustCompile(`(?m)^E: (?:Unable to locate package (\S+)|Package '([^']+)' has no installation candidate)`)
+
+func unknownPackage(log string) string {
+	if m := unknownPackageRE.FindStringSubmatch(log); m != nil {
+		return m[1] + m[2]
+	}
+	return ""
 }
 
 // rootSuites says which suite a build root's userland is and which
@@ -170,9 +237,9 @@ func rootSuites(suite string) (base string, suites []string) {
 var rootPackages = []string{"make", "binutils", "dwarves"}
 
 // mmdebstrapArgs builds the mmdebstrap command line for the build root of
-// suite (see rootSuites) plus extraSuites, from the mirrors the host's apt
-// uses.
-func mmdebstrapArgs(suite, release string, extraSuites []string, target string, allowExpired bool) (args, sources []string, err error) {
+// suite (see rootSuites) plus extraSuites, with rootPackages and include
+// (comma-separated packages), from the mirrors the host's apt uses.
+func mmdebstrapArgs(suite, include string, extraSuites []string, target string, allowExpired bool) (args, sources []string, err error) {
 	m, err := kernels.DiscoverMirrors()
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrRoot, err)
@@ -188,7 +255,7 @@ func mmdebstrapArgs(suite, release string, extraSuites []string, target string, 
 	}
 	args = []string{
 		"--variant=minbase",
-		"--include=" + strings.Join(rootPackages, ",") + ",linux-headers-" + release,
+		"--include=" + strings.Join(rootPackages, ",") + "," + include,
 		// Documentation is most of a root's size and never read.
 		"--dpkgopt=path-exclude=/usr/share/doc/*",
 		"--dpkgopt=path-exclude=/usr/share/man/*",

@@ -21,8 +21,10 @@ import (
 // cacheVersion changes when what a cached build means changes, so old
 // entries are ignored rather than trusted (v2: a tool missing from the
 // host is no longer a build error, and first errors name tool errors; v3:
-// the key holds the headers tree's identity and the build environment).
-const cacheVersion = "kmatrix-kmod-build-v3"
+// the key holds the headers tree's identity and the build environment;
+// v4: the key names the target machine, and a pass means the .ko was
+// checked to be of that machine and release).
+const cacheVersion = "kmatrix-kmod-build-v4"
 
 // Cached is Module with a content-addressed cache of results under
 // <CacheDir>/modules: a module whose source, kernel (image SHA-256, release,
@@ -76,8 +78,11 @@ func Cached(ctx context.Context, k *kernels.Kernel, srcDir string, opts Options)
 
 func buildKey(k *kernels.Kernel, srcDir string, makeArgs []string, env string) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00", cacheVersion, k.SHA256, k.Release, k.Compiler.Text, strings.Join(makeArgs, "\x01"),
-		headersIdentity(k), env)
+	// The target machine is named even though the kernel's SHA-256 implies
+	// it: an amd64 and an arm64 build must never share an entry.
+	tg, _ := TargetOf(k)
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00arch=%s\x00", cacheVersion, k.SHA256, k.Release, k.Compiler.Text, strings.Join(makeArgs, "\x01"),
+		headersIdentity(k), env, tg.Arch)
 	err := filepath.WalkDir(srcDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -175,7 +180,11 @@ func buildEnv(k *kernels.Kernel, cacheDir string, opts Options) string {
 		return "host:" + strings.Join(parts, ";")
 	}
 	suite, _ := rootSuite(k)
-	root := filepath.Join(cacheDir, "buildroots", suite+"_"+k.Release)
+	key := suite + "_" + k.Release
+	if tg, err := TargetOf(k); err == nil && tg.Cross() {
+		key = crossRootKey(suite, tg, k.Compiler.Major)
+	}
+	root := filepath.Join(cacheDir, "buildroots", key)
 	h := sha256.New()
 	for _, f := range []string{buildRootMark, "var/lib/dpkg/status"} {
 		b, err := os.ReadFile(filepath.Join(root, f))

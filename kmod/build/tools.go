@@ -47,10 +47,19 @@ func (t Tool) String() string {
 }
 
 // Needs lists the tools a module build for k runs, read from its config
-// and its headers tree (when fetched).
+// and its headers tree (when fetched). For a kernel of another machine
+// (arm64 on an x86 host) the compiler is Debian's cross compiler of the
+// same gcc major, with its binutils.
 func Needs(k *kernels.Kernel) []Tool {
-	cc := fmt.Sprintf("gcc-%d", k.Compiler.Major)
-	tools := []Tool{{Name: cc, Package: cc, Why: "the kernel was built with " + k.Compiler.String()}}
+	tg, err := TargetOf(k)
+	if err != nil {
+		tg, _ = hostTarget() // Module reports the unreadable config
+	}
+	tools := []Tool{{Name: tg.CC(k.Compiler.Major), Package: tg.CCPackage(k.Compiler.Major), Why: "the kernel was built with " + k.Compiler.String()}}
+	if tg.Cross() {
+		tools[0].Why += " for " + tg.Arch
+		tools = append(tools, Tool{Name: tg.Triplet + "-ld", Package: "binutils-" + tg.Triplet, Why: "the cross compiler's assembler and linker for " + tg.Arch})
+	}
 	cfg, err := kernels.ReadConfig(k.Config)
 	if err != nil || cfg["CONFIG_DEBUG_INFO_BTF_MODULES"] != "y" {
 		return tools
@@ -79,15 +88,19 @@ func HostMissing(k *kernels.Kernel) []Tool {
 	return out
 }
 
+// gccNameRE matches Debian's versioned gcc commands, native ("gcc-12")
+// or cross ("aarch64-linux-gnu-gcc-16").
+var gccNameRE = regexp.MustCompile(`^(?:[a-z0-9_]+-linux-gnu-)?gcc-(\d+)$`)
+
 var (
 	hostToolMu    sync.Mutex
 	hostToolCache = map[string]bool{}
 )
 
 func hostHas(t Tool) bool {
-	if strings.HasPrefix(t.Name, "gcc-") {
-		major, err := strconv.Atoi(strings.TrimPrefix(t.Name, "gcc-"))
-		return err == nil && hostHasGCC(major)
+	if m := gccNameRE.FindStringSubmatch(t.Name); m != nil {
+		major, err := strconv.Atoi(m[1])
+		return err == nil && hostHasGCC(t.Name, major)
 	}
 	key := t.Name + " " + t.MinVersion
 	hostToolMu.Lock()
@@ -140,10 +153,24 @@ func toolList(ts []Tool) string {
 // error: cannot execute 'as': posix_spawnp: No such file or directory".
 var missingToolRE = regexp.MustCompile(`(?m)^(?:(?:/bin/sh: \d+: |sh: |make(?:\[\d+\])?: |/bin/bash: (?:line \d+: )?)([A-Za-z0-9_.+-]+): (?:not found|No such file or directory|[Cc]ommand not found)|\S*gcc\S*: fatal error: cannot execute '([^']+)'.*)$`)
 
-// missingTool returns the first command a failed build could not run, if any.
+// unrunnableRE finds a program of the kernel's build that exists but
+// cannot run here: a shared library the host or build root lacks
+// ("scripts/mod/modpost: error while loading shared libraries: libelf.so.1:
+// cannot open shared object file"), or a program for another machine
+// ("scripts/basic/fixdep: cannot execute binary file: Exec format error").
+var unrunnableRE = regexp.MustCompile(`(?m)^.*?(\S+): (?:error while loading shared libraries: (\S+): cannot open|cannot execute binary file: Exec format error)`)
+
+// missingTool returns the first command a failed build could not run, if
+// any (with the library it lacks, or that it is for another machine).
 func missingTool(log string) string {
 	if m := missingToolRE.FindStringSubmatch(log); m != nil {
 		return m[1] + m[2]
+	}
+	if m := unrunnableRE.FindStringSubmatch(log); m != nil {
+		if m[2] != "" {
+			return m[1] + " (it needs " + m[2] + ")"
+		}
+		return m[1] + " (a program for another machine)"
 	}
 	return ""
 }
