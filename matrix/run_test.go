@@ -40,7 +40,7 @@ func TestRunUserPayloads(t *testing.T) {
 	out := t.TempDir()
 	check := buildCheck(t)
 	rep, err := Run(context.Background(), Options{
-		BPFObjects: []string{"../bpf/testdata/tcx_kprobe_x86_bpfel.o", "../bpf/testdata/kconfig_bpfel.o"},
+		BPFObjects: []string{"../bpf/testdata/tcx_kprobe_x86_bpfel.o", "../bpf/testdata/kconfig_bpfel.o", "../bpf/testdata/prog_target_bpfel.o"},
 		KmodDirs:   []string{"../kmod/testdata/versionerror"},
 		CheckCmd:   []string{check, "/proc/self/stat"},
 		OutDir:     out,
@@ -70,6 +70,21 @@ func TestRunUserPayloads(t *testing.T) {
 			require.Len(t, c, 1, "%s %s", k.Name, check)
 			assert.Equal(t, outcome.Pass, c[0].Outcome, "%s %s: %s", k.Name, check, c[0].Evidence.Message)
 		}
+
+		// fentry/fexit on a program of the object: loaded against it and
+		// fired by it. Its called function is part of it, not a cell.
+		for _, p := range []string{"target", "on_target_entry", "on_target_exit"} {
+			for _, stage := range []string{"load", "attach", "run"} {
+				c := cellsOf(rep, k.Name, "bpf:prog_target_bpfel", p+"/"+stage)
+				require.Len(t, c, 1, "%s %s/%s", k.Name, p, stage)
+				assert.Equal(t, outcome.Pass, c[0].Outcome, "%s %s/%s: %s", k.Name, p, stage, c[0].Evidence.Message)
+			}
+		}
+		for _, c := range cellsOf(rep, k.Name, "bpf:prog_target_bpfel", "") {
+			assert.NotContains(t, c.Check, "next_count", "%s: next_count is a function its caller calls, not a program", k.Name)
+		}
+		entry := cellsOf(rep, k.Name, "bpf:prog_target_bpfel", "on_target_entry/attach")
+		assert.Equal(t, "fentry BPF program target", entry[0].Evidence.Facts["attach_point"], k.Name)
 
 		chk := cellsOf(rep, k.Name, "bpf:tcx_kprobe_x86_bpfel", "check")
 		require.Len(t, chk, 1, k.Name)

@@ -160,7 +160,11 @@ func planAttach(spec *ebpf.ProgramSpec, e *env) attachPlan {
 		// The target was resolved to a BTF ID when the program was loaded.
 		switch spec.AttachType {
 		case ebpf.AttachTraceFEntry, ebpf.AttachTraceFExit, ebpf.AttachModifyReturn, ebpf.AttachTraceRawTp:
-			return attachPlan{point: kind + " " + to, attach: func(p *ebpf.Program) (io.Closer, error) {
+			point := kind + " " + to
+			if spec.AttachTarget != nil {
+				point = kind + " BPF program " + to // see tracesProgram
+			}
+			return attachPlan{point: point, attach: func(p *ebpf.Program) (io.Closer, error) {
 				return link.AttachTracing(link.TracingOptions{Program: p})
 			}}
 		case ebpf.AttachTraceIter:

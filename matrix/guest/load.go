@@ -130,7 +130,11 @@ func LoadObject(path string, opts Options) ([]ProgramResult, error) {
 			owner[p.Name] = m.Name
 		}
 	}
+	dropCalledFunctions(spec)
 	if len(spec.Programs) == 0 && len(ops) == 0 {
+		if names := userMaps(spec); len(names) > 0 {
+			return nil, &ObjectError{path, fmt.Errorf("%w: only maps (%s), which kmatrix checks through the programs that use them: give it the object with those programs", ErrNoPrograms, strings.Join(names, ", "))}
+		}
 		return nil, &ObjectError{path, ErrNoPrograms}
 	}
 	if len(opts.Programs) > 0 {
@@ -162,8 +166,8 @@ func LoadObject(path string, opts Options) ([]ProgramResult, error) {
 		switch {
 		case owner[p.Name] != "":
 			// Loaded with its struct_ops map.
-		case p.Type == ebpf.Extension:
-			// After the programs whose functions they replace.
+		case p.Type == ebpf.Extension, tracesProgram(spec, p, opts.Attach):
+			// After the programs whose functions they replace or trace.
 			exts = append(exts, p)
 		default:
 			progs = append(progs, p)
@@ -318,15 +322,15 @@ func (r *runner) program(p *ebpf.ProgramSpec) {
 		r.emit(res)
 		return
 	}
-	if p.Type == ebpf.Extension {
+	if p.Type == ebpf.Extension || tracesProgram(r.spec, p, r.opts.Attach) {
 		// The target program must be known before loading: the kernel
-		// checks the replacement against the function it replaces.
+		// checks the replacement (or the tracer) against its function.
 		t, err := r.findExtTarget(p)
 		if err != nil {
 			res := result(p, StageLoad, start)
 			res.Outcome = outcome.NotAttached
 			res.Facts.Class = ClassNoAttachPoint
-			res.Facts.AttachPoint = "freplace " + p.AttachTo
+			res.Facts.AttachPoint = sectionKind(p.SectionName) + " " + p.AttachTo
 			res.Message = "not loaded: " + err.Error()
 			r.emit(res)
 			return
@@ -572,6 +576,11 @@ func (r *runner) findExtTarget(p *ebpf.ProgramSpec) (extTarget, error) {
 			}
 			continue
 		}
+		if p.Type == ebpf.Tracing && l.name == fn {
+			// fentry/fexit may trace a program's entry; freplace
+			// replaces only a global function it calls.
+			return extTarget{l.runs[0].prog, l.name}, nil
+		}
 		iter := l.spec.Instructions.Iterate()
 		for iter.Next() {
 			if iter.Offset > 0 && iter.Ins.Symbol() == fn {
@@ -581,6 +590,9 @@ func (r *runner) findExtTarget(p *ebpf.ProgramSpec) (extTarget, error) {
 	}
 	if want != "" {
 		return extTarget{}, fmt.Errorf("--attach %s=%s: no loaded program of the object is named %q", p.Name, want, want)
+	}
+	if p.Type == ebpf.Tracing {
+		return extTarget{}, fmt.Errorf("%s programs on a BPF program trace one of the object's programs, and no loaded program of the object is or has a function %q: name the target program with --attach %s=PROGRAM", sectionKind(p.SectionName), fn, p.Name)
 	}
 	return extTarget{}, fmt.Errorf("freplace programs replace a global function of another BPF program, and no loaded program of the object has a function %q: name the target program with --attach %s=PROGRAM", fn, p.Name)
 }
