@@ -99,5 +99,3 @@ func userMaps(spec *ebpf.CollectionSpec) []string {
 	slices.Sort(names)
 	return names
 }
-
-
