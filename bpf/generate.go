@@ -17,4 +17,5 @@ package bpf
 //go:generate go tool bpf2go -cflags "-O2 -g -Wall -Werror" -target amd64 -output-dir testdata -output-stem tcx_kprobe tcxKprobe testdata/tcx_kprobe.c -- -I./c
 //go:generate go tool bpf2go -cflags "-O2 -g -Wall -Werror" -target bpfel -output-dir testdata -output-stem kconfig kconfig testdata/kconfig.c -- -I./c
 //go:generate go tool bpf2go -cflags "-O2 -g -Wall -Werror" -target bpfel -output-dir testdata -output-stem prog_target progTarget testdata/prog_target.c -- -I./c
+//go:generate go tool bpf2go -cflags "-O2 -g -Wall -Werror" -target bpfel -output-dir testdata -output-stem bash_uprobe bashUprobe testdata/bash_uprobe.c -- -I./c
 //go:generate go run ./internal/srcsum/gensum

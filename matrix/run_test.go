@@ -230,3 +230,34 @@ func TestRunKernelFindings(t *testing.T) {
 		})
 	}
 }
+
+// A uprobe section naming /bin/bash (libbpf-tools' bashreadline) attaches in
+// the guest because kmatrix ships the host's /bin/bash, with its
+// libraries, to the same path; the user's check runs that bash, so the
+// probe on its start-up runs, and the one on readline (interactive shells
+// only) is attached and never ran: the object's truth, not kmatrix's gap.
+func TestRunUprobeOnHostBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots every catalog kernel in QEMU; run without -short")
+	}
+	if _, err := os.Stat("/bin/bash"); err != nil {
+		t.Skip("the host has no /bin/bash to ship into the guest")
+	}
+	ks := kernelstest.Default(t)
+	rep, err := Run(context.Background(), Options{
+		BPFObjects: []string{"../bpf/testdata/bash_uprobe_bpfel.o"},
+		CheckCmd:   []string{"/bin/bash", "-c", "true"},
+		OutDir:     t.TempDir(),
+	})
+	require.NoError(t, err)
+	for _, k := range ks {
+		for check, want := range map[string]outcome.Outcome{
+			"bash_start/attach": outcome.Pass, "bash_start/run": outcome.Pass, "check": outcome.Pass,
+			"bash_readline/attach": outcome.Pass, "bash_readline/run": outcome.NeverRan,
+		} {
+			c := cellsOf(rep, k.Name, "bpf:bash_uprobe_bpfel", check)
+			require.Len(t, c, 1, "%s %s", k.Name, check)
+			assert.Equal(t, want, c[0].Outcome, "%s %s: %s %s", k.Name, check, c[0].Evidence.Message, c[0].Evidence.Log)
+		}
+	}
+}

@@ -44,6 +44,7 @@ func (p *objectPayload) Prepare(ctx context.Context, k *kernels.Kernel, env *Env
 	plan := &Plan{Files: []vmtest.File{{Host: tool, Guest: guestTool}, {Host: p.path, Guest: gp}}}
 	args, files := checkArgs(append(append([]string{}, p.flags...), gp), p.check)
 	plan.Files = append(plan.Files, files...)
+	plan.Files = append(plan.Files, uprobeFiles(p.path, append(plan.Files, userFiles(env.opts)...))...)
 	plan.Commands = []vmtest.Command{{Name: p.name, Path: guestTool, Args: args}}
 	plan.Collect = func(g GuestRun) []report.Cell { return guestToolCells(g, p.name) }
 	return plan, nil
@@ -105,7 +106,17 @@ func checkArgs(args, check []string) ([]string, []vmtest.File) {
 	var files []vmtest.File
 	if fi, err := os.Stat(check[0]); err == nil && fi.Mode().IsRegular() {
 		gp := guestDir + "/check/" + filepath.Base(check[0])
-		files = append(files, vmtest.File{Host: check[0], Guest: gp, Mode: 0o755})
+		if filepath.IsAbs(check[0]) && !strings.HasPrefix(check[0], guestDir+"/") && check[0] != "/init" {
+			// At its own path: a uprobe on /bin/bash fires when the
+			// check runs /bin/bash, not a copy of it elsewhere.
+			gp = check[0]
+		}
+		// With its interpreter and libraries when it is dynamic.
+		fs, err := vmtest.ExecutableFiles(check[0], gp)
+		if err != nil {
+			fs = []vmtest.File{{Host: check[0], Guest: gp, Mode: 0o755}}
+		}
+		files = append(files, fs...)
 		check[0] = gp
 	}
 	return append(append(args, "--"), check...), files

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path"
@@ -346,6 +347,12 @@ func planKprobe(kind, to, section string) attachPlan {
 			return attachPlan{point: kind, reason: fmt.Sprintf("section %q names no binary and function: name them in the section (%s/<binary>:<function>) or with --attach PROGRAM=PATH:SYMBOL", section, kind)}
 		}
 		return attachPlan{point: kind + " " + to, attach: func(p *ebpf.Program) (io.Closer, error) {
+			if _, err := os.Stat(bin); errors.Is(err, fs.ErrNotExist) {
+				// Not the object's fault: the guest is not the user's
+				// system. kmatrix run ships a section's absolute path
+				// from the host when the host has it.
+				return nil, &noPointError{fmt.Sprintf("the guest has no %s to probe (kmatrix copies a uprobe's binary in from the host when the host has it at that path): ship one with --file HOST:%s", bin, bin)}
+			}
 			ex, err := link.OpenExecutable(bin)
 			if err != nil {
 				return nil, err
