@@ -43,6 +43,9 @@ type goTestPayload struct {
 	// leaves them beside the binary); empty dir: "/".
 	dir   string
 	files []vmtest.File
+	// shared: the binary is one of kmatrix's own, the same in every run
+	// of this kmatrix, so a snapshot may hold it (vmtest.File.Shared).
+	shared bool
 }
 
 // The built-in payloads' names.
@@ -99,7 +102,7 @@ func newBuiltin(ctx context.Context, name string, env *Env) (*goTestPayload, err
 	if err != nil {
 		return nil, err
 	}
-	p := &goTestPayload{name: name, binary: bin, checks: builtinChecks[name], only: true}
+	p := &goTestPayload{name: name, binary: bin, checks: builtinChecks[name], only: true, shared: true}
 	for _, c := range p.checks {
 		if c.Stage != outcome.StageBuild && !contains(list, c.Name) {
 			return nil, fmt.Errorf("the %s payload's check %s is not a test in package %s (its tests: %v)", name, c.Name, pkgs[name], list)
@@ -172,7 +175,7 @@ func (p *goTestPayload) Prepare(ctx context.Context, k *kernels.Kernel, env *Env
 		plan.Files = append(plan.Files, vmtest.File{Host: ko, Guest: gko})
 		cmd.Env = append(cmd.Env, "KMATRIX_KO="+gko)
 	}
-	plan.Files = append(plan.Files, vmtest.File{Host: p.binary, Guest: gbin})
+	plan.Files = append(plan.Files, vmtest.File{Host: p.binary, Guest: gbin, Shared: p.shared})
 	cmd.Stdout = env.Live(k.Name, p.name, p.subtests)
 	plan.Commands = []vmtest.Command{cmd}
 	plan.Collect = func(g GuestRun) []report.Cell {

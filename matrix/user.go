@@ -41,7 +41,7 @@ func (p *objectPayload) Prepare(ctx context.Context, k *kernels.Kernel, env *Env
 		return nil, err
 	}
 	gp := fmt.Sprintf("%s/user/%s/%s", guestDir, safeName(p.name), filepath.Base(p.path))
-	plan := &Plan{Files: []vmtest.File{{Host: tool, Guest: guestTool}, {Host: p.path, Guest: gp}}}
+	plan := &Plan{Files: []vmtest.File{{Host: tool, Guest: guestTool, Shared: true}, {Host: p.path, Guest: gp}}}
 	args, files := checkArgs(append(append([]string{}, p.flags...), gp), p.check)
 	plan.Files = append(plan.Files, files...)
 	plan.Files = append(plan.Files, uprobeFiles(p.path, append(plan.Files, userFiles(env.opts)...))...)
@@ -79,7 +79,7 @@ func (p *modulePayload) Prepare(ctx context.Context, k *kernels.Kernel, env *Env
 		return nil, err
 	}
 	gko := fmt.Sprintf("%s/user/%s.ko", guestDir, safeName(p.name))
-	plan.Files = []vmtest.File{{Host: tool, Guest: guestTool}, {Host: ko, Guest: gko}}
+	plan.Files = []vmtest.File{{Host: tool, Guest: guestTool, Shared: true}, {Host: ko, Guest: gko}}
 	args, files := checkArgs([]string{"-kmod", gko}, p.check)
 	plan.Files = append(plan.Files, files...)
 	plan.Commands = []vmtest.Command{{Name: p.name, Path: guestTool, Args: args}}

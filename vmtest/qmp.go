@@ -135,6 +135,17 @@ func (q *qmp) doFD(ctx context.Context, cmd string, args any, fd int) (json.RawM
 	}
 }
 
+// ignoreShared sets up a snapshotted machine's migration: the saving and
+// the restoring QEMU both leave the shared RAM file out of the migration
+// stream (x-ignore-shared), so that only the device state moves.
+func (q *qmp) ignoreShared(ctx context.Context) error {
+	if _, err := q.do(ctx, "migrate-set-capabilities", map[string]any{
+		"capabilities": []map[string]any{{"capability": "x-ignore-shared", "state": true}}}); err != nil {
+		return fmt.Errorf("QEMU cannot leave shared RAM out of a migration: %w", err)
+	}
+	return nil
+}
+
 // waitEvent waits for one of the named events.
 func (q *qmp) waitEvent(ctx context.Context, names ...string) (qmpMessage, error) {
 	for {

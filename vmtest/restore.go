@@ -51,6 +51,44 @@ func (r restoreFrom) launch(_ context.Context, p *plan, accel string, ws *wire.S
 	return restoreLaunch(p, accel, ws, r.s, conW)
 }
 
+// pass hands f to QEMU, which inherits it as the next fd from 3 on, and
+// returns that fd's number.
+func (l *launch) pass(f *os.File) int {
+	l.files = append(l.files, f)
+	return 2 + len(l.files)
+}
+
+// devFD is the path QEMU opens an inherited fd by.
+func devFD(fd int) string { return fmt.Sprintf("/dev/fd/%d", fd) }
+
+// snapshotChannels are a snapshotted machine's two channels to the host,
+// both socketpairs: the event port (the host reads the guest's events and
+// writes Go on it) and QMP.
+type snapshotChannels struct {
+	host            *os.File // the host's end of the event port
+	qmp             *qmp
+	events, monitor qemuPart
+}
+
+// channels sets up the event port and QMP of a snapshotted machine, for
+// its parking boot and for every restore alike.
+func (l *launch) channels() (*snapshotChannels, error) {
+	evHost, evQEMU, err := socketPair("events")
+	if err != nil {
+		return nil, err
+	}
+	l.closers = append(l.closers, evHost)
+	l.events = evHost
+	evFD := l.pass(evQEMU)
+	q, qf, err := qmpPair()
+	if err != nil {
+		return nil, err
+	}
+	l.closers = append(l.closers, closerFunc(q.close))
+	return &snapshotChannels{host: evHost, qmp: q,
+		events: socketSerial{"events", evFD}, monitor: qmpMonitor{l.pass(qf)}}, nil
+}
+
 func (l *launch) close() {
 	for _, f := range l.files {
 		f.Close()
@@ -105,59 +143,45 @@ func restoreLaunch(p *plan, accel string, ws *wire.Spec, s *SnapshotInfo, conW *
 	if err != nil {
 		return nil, err
 	}
-	l.files = append(l.files, run)
+	runFD := l.pass(run)
 	state, err := os.Open(s.path(".state"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: snapshot %s: %v", ErrInfra, s.Key, err)
 	}
-	l.files = append(l.files, state)
-	evHost, evQEMU, err := socketPair("events")
+	stateFD := l.pass(state)
+	ch, err := l.channels()
 	if err != nil {
 		return nil, err
 	}
-	l.closers = append(l.closers, evHost)
-	l.files = append(l.files, evQEMU)
-	q, qf, err := qmpPair()
-	if err != nil {
-		return nil, err
-	}
-	l.closers = append(l.closers, closerFunc(q.close))
-	l.files = append(l.files, qf, conW)
-	l.events = evHost
-
-	// fds: 3 run file, 4 state, 5 events, 6 QMP, 7 console.
-	parts := append(snapshotMachine(p, accel, s.path(".ram"), false),
+	l.args = qemuCommandLine(append(snapshotMachine(p, accel, s.path(".ram"), false),
 		// -kernel for its option ROM, part of the saved machine; the
 		// kernel itself is in the RAM file.
 		linuxBoot{kernel: p.spec.Kernel},
-		serialPort{"console", "/dev/fd/7"},
-		socketSerial{"events", 5},
-		qmpMonitor{6},
-		fwCfgFile{name: wire.RunFile, path: "/dev/fd/3"},
-		incomingDefer{})
-	l.args = qemuCommandLine(parts...)
+		serialPort{"console", devFD(l.pass(conW))},
+		ch.events, ch.monitor,
+		fwCfgFile{name: wire.RunFile, path: devFD(runFD)},
+		incomingDefer{})...)
 	l.started = func(kill func()) error {
 		ctx, cancel := context.WithTimeout(context.Background(), restorePhaseTimeout)
 		defer cancel()
 		err := func() error {
-			if err := q.start(ctx); err != nil {
+			if err := ch.qmp.start(ctx); err != nil {
 				return err
 			}
-			if _, err := q.do(ctx, "migrate-set-capabilities", map[string]any{
-				"capabilities": []map[string]any{{"capability": "x-ignore-shared", "state": true}}}); err != nil {
+			if err := ch.qmp.ignoreShared(ctx); err != nil {
 				return err
 			}
-			if _, err := q.do(ctx, "migrate-incoming", map[string]any{"uri": "fd:4"}); err != nil {
+			if _, err := ch.qmp.do(ctx, "migrate-incoming", map[string]any{"uri": fmt.Sprintf("fd:%d", stateFD)}); err != nil {
 				return err
 			}
-			if _, err := q.waitEvent(ctx, "RESUME"); err != nil {
+			if _, err := ch.qmp.waitEvent(ctx, "RESUME"); err != nil {
 				return fmt.Errorf("the restored guest did not resume: %w", err)
 			}
 			frame, err := goFrame()
 			if err != nil {
 				return err
 			}
-			_, err = evHost.Write(frame)
+			_, err = ch.host.Write(frame)
 			return err
 		}()
 		if err != nil {
@@ -183,7 +207,8 @@ type incomingDefer struct{}
 func (incomingDefer) args() []string  { return []string{"-incoming", "defer"} }
 func (incomingDefer) kargs() []string { return nil }
 
-// writeRunFile writes the run (spec, files, directories) into a memfd.
+// writeRunFile writes the run (spec, files but the shared ones,
+// directories) into a memfd.
 func writeRunFile(p *plan, ws *wire.Spec) (*os.File, error) {
 	fd, err := unix.MemfdCreate("vmtest-run", unix.MFD_CLOEXEC)
 	if err != nil {
@@ -200,6 +225,9 @@ func writeRunFile(p *plan, ws *wire.Spec) (*os.File, error) {
 			return err
 		}
 		for _, pf := range p.files {
+			if pf.Shared {
+				continue // the snapshot's guest has it
+			}
 			if pf.Host != "" {
 				hf, err := os.Open(pf.Host)
 				if err != nil {

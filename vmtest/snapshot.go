@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -73,6 +74,8 @@ type SnapshotInfo struct {
 	MemoryMB int    `json:"memory_mb"`
 	CPUs     int    `json:"cpus"`
 	Cmdline  string `json:"cmdline"`
+	// Shared are the run files the guest holds already (File.Shared).
+	Shared []SharedFile `json:"shared,omitempty"`
 
 	Created time.Time `json:"created"`
 	// Refused, when set, says why this machine shape is not snapshotted
@@ -91,6 +94,13 @@ type SnapshotInfo struct {
 	// LastUsed is the mtime of the entry's JSON file, set by every restore.
 	LastUsed time.Time `json:"-"`
 	dir      string
+}
+
+// SharedFile is a File.Shared a snapshot holds.
+type SharedFile struct {
+	Guest  string      `json:"guest"`
+	Mode   os.FileMode `json:"mode"`
+	SHA256 string      `json:"sha256"`
 }
 
 func (s *SnapshotInfo) path(ext string) string { return filepath.Join(s.dir, s.Key+ext) }
@@ -239,6 +249,20 @@ func snapshotShape(ctx context.Context, p *plan, accel string) (*SnapshotInfo, e
 	if accel == "kvm" {
 		s.HostCPU = hostCPU()
 	}
+	for _, f := range p.files {
+		if !f.Shared {
+			continue
+		}
+		sum := sha256.Sum256(f.Data)
+		digest := hex.EncodeToString(sum[:])
+		if f.Host != "" {
+			if digest, err = fileSHA256(f.Host); err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrInfra, err)
+			}
+		}
+		s.Shared = append(s.Shared, SharedFile{Guest: f.Guest, Mode: f.Mode, SHA256: digest})
+	}
+	sort.Slice(s.Shared, func(i, j int) bool { return s.Shared[i].Guest < s.Shared[j].Guest })
 	shape := *s
 	shape.Kernel = "" // the content counts, not where it lies
 	b, _ := json.Marshal(shape)
@@ -437,7 +461,58 @@ func (j *parkJob) commit(refused string) (*SnapshotInfo, error) {
 		return nil, fmt.Errorf("%w: %v", ErrInfra, err)
 	}
 	s.LastUsed = time.Now()
+	removeStale(s)
 	return s, nil
+}
+
+// removeStale removes the snapshots that s supersedes, so that the cache
+// does not grow by one snapshot per kernel (100–130 MiB) with every
+// change to the init or to a shared file, without anyone pruning it: the
+// entries of the same machine (kernel content, QEMU, accelerator, CPU,
+// memory, vCPUs, command line) made by another init (another build of
+// vmtest), or holding another version of one of s's shared files (another
+// build of the program that ships it). Entries with other shared files
+// altogether (another payload's binary) stay: they are another run's.
+// Each goes under its lock; a run restoring it at that moment keeps its
+// copy (QEMU holds the files open).
+func removeStale(s *SnapshotInfo) []*SnapshotInfo {
+	all, err := Snapshots()
+	if err != nil {
+		return nil
+	}
+	var removed []*SnapshotInfo
+	for _, e := range all {
+		if e.Key == s.Key || !sameMachine(e, s) || e.Init == s.Init && !otherVersion(e.Shared, s.Shared) {
+			continue
+		}
+		unlock, err := cache.LockFile(e.path(".lock"))
+		if err != nil {
+			continue
+		}
+		removeSnapshot(e)
+		unlock()
+		removed = append(removed, e)
+	}
+	return removed
+}
+
+// sameMachine: a and b are snapshots of one machine, whatever booted in it.
+func sameMachine(a, b *SnapshotInfo) bool {
+	return a.KernelSHA256 == b.KernelSHA256 && a.QEMU == b.QEMU && a.Accel == b.Accel && a.CPU == b.CPU &&
+		a.HostCPU == b.HostCPU && a.MemoryMB == b.MemoryMB && a.CPUs == b.CPUs && a.Cmdline == b.Cmdline
+}
+
+// otherVersion: a holds a file at one of b's guest paths with other
+// contents or mode.
+func otherVersion(a, b []SharedFile) bool {
+	for _, fa := range a {
+		for _, fb := range b {
+			if fa.Guest == fb.Guest && fa != fb {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func allocated(f *os.File) int64 {
@@ -448,7 +523,7 @@ func allocated(f *os.File) int64 {
 	return st.Blocks * 512
 }
 
-// launch boots the parking guest: fds 3 initramfs, 4 console, 5 events, 6 QMP.
+// launch boots the parking guest.
 func (j *parkJob) launch(ctx context.Context, p *plan, accel string, _ *wire.Spec, conW *os.File) (_ *launch, err error) {
 	l := &launch{phase: "kernel", phaseLimit: bootDeadline(p.spec), parked: make(chan struct{}, 1), done: make(chan error, 1)}
 	j.l = l
@@ -457,40 +532,35 @@ func (j *parkJob) launch(ctx context.Context, p *plan, accel string, _ *wire.Spe
 			l.close()
 		}
 	}()
+	// The shared files are the snapshot's; the rest are each run's own.
 	park := *p
 	park.files, park.dirs = nil, nil
+	for _, f := range p.files {
+		if f.Shared {
+			park.files = append(park.files, f)
+		}
+	}
 	initrd, err := writeInitramfs(ctx, &park, &wire.Spec{Park: true})
 	if err != nil {
 		return nil, err
 	}
-	l.files = append(l.files, initrd, conW)
-	evHost, evQEMU, err := socketPair("events")
+	initrdFD, conFD := l.pass(initrd), l.pass(conW)
+	ch, err := l.channels()
 	if err != nil {
 		return nil, err
 	}
-	l.closers = append(l.closers, evHost)
-	l.files = append(l.files, evQEMU)
-	q, qf, err := qmpPair()
-	if err != nil {
-		return nil, err
-	}
-	l.closers = append(l.closers, closerFunc(q.close))
-	l.files = append(l.files, qf)
-	l.events = evHost
 	l.args = qemuCommandLine(append(snapshotMachine(p, accel, j.ram.Name(), true),
-		linuxBoot{kernel: p.spec.Kernel, initrd: "/dev/fd/3"},
-		serialPort{"console", "/dev/fd/4"},
-		socketSerial{"events", 5},
-		qmpMonitor{6})...)
+		linuxBoot{kernel: p.spec.Kernel, initrd: devFD(initrdFD)},
+		serialPort{"console", devFD(conFD)},
+		ch.events, ch.monitor)...)
 	l.started = func(kill func()) error {
 		ctx := context.Background()
-		if err := q.start(ctx); err != nil {
+		if err := ch.qmp.start(ctx); err != nil {
 			return nil // QEMU did not come up: boot reports why
 		}
-		if _, err := q.do(ctx, "migrate-set-capabilities", map[string]any{
-			"capabilities": []map[string]any{{"capability": "x-ignore-shared", "state": true}}}); err != nil {
+		if err := ch.qmp.ignoreShared(ctx); err != nil {
 			kill()
-			return fmt.Errorf("QEMU cannot leave shared RAM out of a migration: %w", err)
+			return err
 		}
 		// Until the guest parks, or QEMU goes (boot says why).
 	wait:
@@ -498,20 +568,20 @@ func (j *parkJob) launch(ctx context.Context, p *plan, accel string, _ *wire.Spe
 			select {
 			case <-l.parked:
 				break wait
-			case _, ok := <-q.events:
+			case _, ok := <-ch.qmp.events:
 				if !ok {
 					return nil
 				}
 			}
 		}
 		j.parked = true
-		err := j.save(q)
+		err := j.save(ch.qmp)
 		if err != nil {
 			kill()
 			return err
 		}
 		j.saved = true
-		q.do(ctx, "quit", nil)
+		ch.qmp.do(ctx, "quit", nil)
 		return nil
 	}
 	return l, nil
@@ -639,6 +709,36 @@ func PruneSnapshots(olderThan time.Duration, now time.Time) (removed []*Snapshot
 				os.Remove(t)
 			}
 		}
+	}
+	return removed, nil
+}
+
+// TrimSnapshots removes the least recently used snapshots until the rest
+// take at most maxBytes on disk, each under its lock, and returns what it
+// removed (Refused says why).
+func TrimSnapshots(maxBytes int64) (removed []*SnapshotInfo, err error) {
+	all, err := Snapshots()
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	for _, s := range all {
+		total += s.Bytes()
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].LastUsed.Before(all[j].LastUsed) })
+	for _, s := range all {
+		if total <= maxBytes {
+			break
+		}
+		unlock, err := cache.LockFile(s.path(".lock"))
+		if err != nil {
+			return removed, err
+		}
+		removeSnapshot(s)
+		unlock()
+		total -= s.Bytes()
+		s.Refused = fmt.Sprintf("the least recently used (%s) over the budget of %.0f MiB", s.LastUsed.UTC().Format(time.RFC3339), float64(maxBytes)/(1<<20))
+		removed = append(removed, s)
 	}
 	return removed, nil
 }

@@ -1,6 +1,9 @@
 package vmtest
 
 import (
+	"archive/tar"
+	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/kmatrix/kmatrix/internal/outcome"
 	"github.com/kmatrix/kmatrix/kernels/kernelstest"
+	"github.com/kmatrix/kmatrix/vmtest/internal/wire"
 )
 
 // TestRestoredRunsShareNothing runs twice from one snapshot on every
@@ -90,4 +94,91 @@ func TestDamagedSnapshotBootsCold(t *testing.T) {
 	res = run(t, spec)
 	require.Equal(t, outcome.Pass, res.Outcome, res.Err)
 	assert.NotEmpty(t, res.Snapshot, "made again")
+}
+
+// TestSharedFiles: a File.Shared reaches a restored guest from the
+// snapshot, not in the run; another content is another snapshot, which
+// supersedes the first (removed), as it does a snapshot of the same
+// machine made by another init; a cold boot copies it like any file.
+func TestSharedFiles(t *testing.T) {
+	noQEMULeft(t)
+	k := newest(t)
+	host := filepath.Join(t.TempDir(), "shared")
+	// Contents of this test run only, so that its snapshots are new (and
+	// supersede those of the test's earlier runs).
+	nonce := strconv.FormatInt(time.Now().UnixNano(), 36)
+	runWith := func(data string, cold bool) *Result {
+		t.Helper()
+		data += nonce
+		require.NoError(t, os.WriteFile(host, []byte(data), 0o644))
+		res := run(t, Spec{Kernel: k.Vmlinuz, Cold: cold, Append: []string{"kmatrix.test=shared-files"},
+			Files:    []File{{Host: host, Guest: "/data/shared", Shared: true}, {Data: []byte("own"), Guest: "/data/own"}},
+			Commands: []Command{gp(t, "read", "read", "/data/shared", "/data/own")}})
+		require.Equal(t, outcome.Pass, res.Outcome, "%s\n%s", res.Err, res.Console)
+		assert.Equal(t, data+"own", string(res.Commands[0].Stdout))
+		return res
+	}
+	one := runWith("one", false)
+	require.NotEmpty(t, one.Snapshot, "restored (cold because: %s)", one.ColdReason)
+	again := runWith("one", false)
+	assert.Equal(t, one.Snapshot, again.Snapshot)
+
+	// The same machine as made by another build of vmtest's init: the
+	// real files under another key (hard links), its init changed.
+	dir, err := SnapshotDir()
+	require.NoError(t, err)
+	s, err := readSnapshot(dir, one.Snapshot)
+	require.NoError(t, err)
+	other := *s
+	other.Key, other.Init = "0123456789abcdef0123456789abcdef", "another-init+park"
+	for _, ext := range []string{".ram", ".state"} {
+		require.NoError(t, os.Link(s.path(ext), other.path(ext)))
+	}
+	b, err := json.Marshal(other)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(other.path(".json"), b, 0o644))
+	t.Cleanup(func() { removeSnapshot(&other) })
+	_, err = readSnapshot(dir, other.Key)
+	require.NoError(t, err, "a sound entry")
+
+	two := runWith("two", false)
+	require.NotEmpty(t, two.Snapshot)
+	assert.NotEqual(t, one.Snapshot, two.Snapshot, "another shared content, another snapshot")
+	for _, gone := range []*SnapshotInfo{s, &other} {
+		for _, ext := range []string{".json", ".ram", ".state"} {
+			assert.NoFileExists(t, gone.path(ext), "superseded by %s", two.Snapshot)
+		}
+	}
+	assert.Equal(t, two.Snapshot, runWith("two", false).Snapshot)
+	cold := runWith("three", true)
+	assert.Empty(t, cold.Snapshot)
+}
+
+// TestRunFileLeavesSharedFilesOut: a restored run's file carries its own
+// files, not the shared ones the snapshot holds.
+func TestRunFileLeavesSharedFilesOut(t *testing.T) {
+	k := newest(t)
+	p, err := newPlan(Spec{Kernel: k.Vmlinuz, Files: []File{
+		{Data: []byte("big test binary"), Guest: "/kmatrix/bpf.test", Shared: true},
+		{Data: []byte("module"), Guest: "/kmatrix/kmod.ko"}}})
+	require.NoError(t, err)
+	f, err := writeRunFile(p, &p.wire)
+	require.NoError(t, err)
+	defer f.Close()
+	_, err = f.Seek(0, 0)
+	require.NoError(t, err)
+	_, err = wire.ReadRunHeader(f)
+	require.NoError(t, err)
+	var names []string
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		names = append(names, h.Name)
+	}
+	assert.Contains(t, names, "kmatrix/kmod.ko")
+	assert.NotContains(t, names, "kmatrix/bpf.test")
 }

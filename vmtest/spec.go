@@ -18,6 +18,15 @@ type File struct {
 	Guest string
 	// Mode is the permission bits: 0 means the host file's mode, or 0644 for Data.
 	Mode os.FileMode
+	// Shared marks a file that is the same in many runs, such as a test
+	// binary that only changes with the program that ships it: the
+	// snapshot of the machine holds it already, so a restored run does not
+	// copy it in again (for a 12 MB pair of Go test binaries, 0.2 s of a
+	// run under TCG). The shared files' paths, modes and contents are part
+	// of the snapshot's key: a run with other shared files restores
+	// another snapshot, so mark only what rarely changes. A cold boot
+	// copies it like any file.
+	Shared bool
 }
 
 // Command is one command to run in the guest.

@@ -237,7 +237,10 @@ func checkTimings(t *testing.T, res *Result) {
 		assert.Positive(t, tm.Kernel)
 	}
 	assert.Positive(t, tm.Commands)
-	assert.Positive(t, tm.Poweroff)
+	// Times are the host's, of the events' arrival: on a loaded host the
+	// last command's exit may be read after QEMU has exited, which leaves
+	// the power-off no measurable time.
+	assert.GreaterOrEqual(t, tm.Poweroff, time.Duration(0))
 	assert.Equal(t, tm.Total, tm.Restore+tm.QEMUStart+tm.Kernel+tm.Init+tm.Commands+tm.Poweroff, "the phases add up to the total")
 }
 

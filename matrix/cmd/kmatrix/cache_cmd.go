@@ -140,12 +140,16 @@ not snapshotted when it is not.`)
 func cachePruneMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("kmatrix cache prune", flag.ContinueOnError)
 	days := fs.Int("days", 30, "remove snapshots not used for this many `days`")
+	maxMiB := fs.Int64("max-mib", 0, "then remove the least recently used snapshots until the rest take at most this many `MiB` (0: no budget)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `usage: kmatrix cache prune [--days N]
+		fmt.Fprintln(fs.Output(), `usage: kmatrix cache prune [--days N] [--max-mib M]
 
 Removes the snapshots of booted guests not used for N days (default 30),
 those of kernels no longer in the cache or changed since, and damaged or
-refused entries. A run that needs a removed snapshot makes it again.`)
+refused entries; with --max-mib, then the least recently used until the
+rest fit in M MiB. A run that needs a removed snapshot makes it again.
+(A new snapshot already replaces those it supersedes: the same machine's
+made by another build of kmatrix.)`)
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
@@ -155,11 +159,20 @@ refused entries. A run that needs a removed snapshot makes it again.`)
 		fmt.Fprintf(stderr, "kmatrix cache prune: --days %d is negative: want 0 or more\n", *days)
 		return exitUsage
 	}
+	if *maxMiB < 0 {
+		fmt.Fprintf(stderr, "kmatrix cache prune: --max-mib %d is negative: want 0 (no budget) or more\n", *maxMiB)
+		return exitUsage
+	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "kmatrix cache prune: unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
 	removed, err := vmtest.PruneSnapshots(time.Duration(*days)*24*time.Hour, time.Now())
+	if err == nil && *maxMiB > 0 {
+		var over []*vmtest.SnapshotInfo
+		over, err = vmtest.TrimSnapshots(*maxMiB << 20)
+		removed = append(removed, over...)
+	}
 	var freed int64
 	for _, s := range removed {
 		freed += s.Bytes()

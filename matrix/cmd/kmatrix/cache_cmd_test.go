@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -70,4 +71,36 @@ func TestCachePrune(t *testing.T) {
 	assert.Equal(t, exitUsage, cacheMain([]string{"prune", "--days", "-1"}, &out, &errb))
 	assert.Equal(t, exitUsage, cacheMain([]string{"frob"}, &out, &errb))
 	assert.Contains(t, errb.String(), `unknown subcommand "frob"`)
+}
+
+// TestCachePruneBudget: --max-mib removes the least recently used
+// snapshots until the rest fit.
+func TestCachePruneBudget(t *testing.T) {
+	t.Setenv(kernels.EnvCacheDir, t.TempDir())
+	dir, err := vmtest.SnapshotDir()
+	require.NoError(t, err)
+	kernel := filepath.Join(t.TempDir(), "vmlinuz")
+	require.NoError(t, os.WriteFile(kernel, []byte("a kernel"), 0o644))
+	sum := sha256.Sum256([]byte("a kernel"))
+	now := time.Now()
+	for i, key := range []string{"oldest", "older", "newest"} {
+		b, _ := json.Marshal(map[string]any{"key": key, "format": 1, "kernel": kernel, "memory_mb": 1, "state_bytes": 0,
+			"kernel_sha256": hex.EncodeToString(sum[:])})
+		require.NoError(t, os.WriteFile(filepath.Join(dir, key+".json"), b, 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, key+".state"), nil, 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, key+".ram"), make([]byte, 1<<20), 0o644))
+		used := now.Add(time.Duration(i-3) * time.Hour)
+		require.NoError(t, os.Chtimes(filepath.Join(dir, key+".json"), used, used))
+	}
+	var out, errb bytes.Buffer
+	require.Equal(t, 0, cacheMain([]string{"prune", "--max-mib", "1"}, &out, &errb), errb.String())
+	assert.Contains(t, out.String(), "removed snapshot oldest")
+	assert.Contains(t, out.String(), "removed snapshot older")
+	assert.Contains(t, out.String(), "over the budget of 1 MiB")
+	assert.Contains(t, out.String(), "removed 2 snapshots, 2.0 MiB")
+	assert.FileExists(t, filepath.Join(dir, "newest.ram"))
+	assert.NoFileExists(t, filepath.Join(dir, "older.ram"))
+
+	assert.Equal(t, exitUsage, cacheMain([]string{"prune", "--max-mib", "-1"}, &out, &errb))
+	assert.Contains(t, errb.String(), "--max-mib -1 is negative")
 }
