@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -43,6 +44,11 @@ var accelMemo struct {
 // chooseAccel decides between KVM and TCG: forced by $KMATRIX_ACCEL, else
 // the cached outcome of a trial boot, else a trial boot of p's kernel.
 func chooseAccel(ctx context.Context, p *plan) (*AccelChoice, error) {
+	if h := hostArch(); p.arch != h {
+		// KVM runs guests of the host's own architecture only (even
+		// when $KMATRIX_ACCEL asks for it: a mixed matrix sets it once).
+		return &AccelChoice{Accel: "tcg", Reason: fmt.Sprintf("an %s guest on an %s host: KVM only runs guests of the host's architecture", p.arch, h)}, nil
+	}
 	switch v := os.Getenv(EnvAccel); v {
 	case "tcg", "kvm":
 		return &AccelChoice{Accel: v, Reason: EnvAccel + "=" + v}, nil
@@ -93,6 +99,14 @@ func cachedAccel(ctx context.Context, path, key string, probe func() *AccelChoic
 		return nil, err
 	}
 	return c, nil
+}
+
+// hostArch is the host's architecture in Debian's words.
+func hostArch() string {
+	if runtime.GOARCH == "amd64" {
+		return archAMD64
+	}
+	return runtime.GOARCH // arm64 is arm64 in both
 }
 
 func accelKey(qemu string) string {

@@ -13,15 +13,29 @@ import (
 
 func TestAccelForced(t *testing.T) {
 	t.Setenv(EnvAccel, "tcg")
-	c, err := chooseAccel(context.Background(), nil)
+	c, err := chooseAccel(context.Background(), &plan{arch: hostArch()})
 	require.NoError(t, err)
 	assert.Equal(t, "tcg", c.Accel)
 	assert.Equal(t, "KMATRIX_ACCEL=tcg", c.Reason)
 
 	t.Setenv(EnvAccel, "hvf")
-	_, err = chooseAccel(context.Background(), nil)
+	_, err = chooseAccel(context.Background(), &plan{arch: hostArch()})
 	assert.ErrorIs(t, err, ErrInvalidSpec)
 	assert.ErrorContains(t, err, `KMATRIX_ACCEL="hvf": want "tcg" or "kvm"`)
+}
+
+// TestAccelOtherArch: a guest of another arch than the host's runs under
+// TCG, whatever KMATRIX_ACCEL says: KVM cannot run it.
+func TestAccelOtherArch(t *testing.T) {
+	other := archARM64
+	if hostArch() == archARM64 {
+		other = archAMD64
+	}
+	t.Setenv(EnvAccel, "kvm")
+	c, err := chooseAccel(context.Background(), &plan{arch: other})
+	require.NoError(t, err)
+	assert.Equal(t, "tcg", c.Accel)
+	assert.Contains(t, c.Reason, "KVM only runs guests of the host's architecture")
 }
 
 func TestAccelCache(t *testing.T) {
@@ -64,7 +78,7 @@ func TestKVMTrial(t *testing.T) {
 	noQEMULeft(t)
 	p, err := newPlan(Spec{Kernel: newest(t).Vmlinuz})
 	require.NoError(t, err)
-	_, err = baseArchive(context.Background())
+	_, err = baseArchive(context.Background(), p.arch)
 	require.NoError(t, err)
 	start := time.Now()
 	c := probeKVM(context.Background(), p)

@@ -19,20 +19,33 @@ import (
 // directory relative to the working directory as the go command takes it)
 // into a static binary (CGO_ENABLED=0) for a guest, and returns its path.
 func BuildTestBinary(ctx context.Context, pkg string) (string, error) {
-	return buildCached(ctx, "BuildTestBinary", pkg, ".test", "test", "-c")
+	return buildCached(ctx, "BuildTestBinary", pkg, ".test", archAMD64, "test", "-c")
 }
 
 // BuildBinary compiles the main package pkg into a static binary for a
 // guest, and returns its path.
 func BuildBinary(ctx context.Context, pkg string) (string, error) {
-	return buildCached(ctx, "BuildBinary", pkg, "", "build")
+	return buildCached(ctx, "BuildBinary", pkg, "", archAMD64, "build")
+}
+
+// BuildTestBinaryFor is BuildTestBinary for guests of arch ("amd64", "arm64").
+func BuildTestBinaryFor(ctx context.Context, arch, pkg string) (string, error) {
+	return buildCached(ctx, "BuildTestBinary", pkg, ".test", arch, "test", "-c")
+}
+
+// BuildBinaryFor is BuildBinary for guests of arch ("amd64", "arm64").
+func BuildBinaryFor(ctx context.Context, arch, pkg string) (string, error) {
+	return buildCached(ctx, "BuildBinary", pkg, "", arch, "build")
 }
 
 // buildCached runs `go <verb...> -o <cache path> pkg`. The binary lives in
 // the cache under a name derived from pkg and the working directory, so a
 // rebuild writes over it; the go command skips the link when the binary
 // there is already up to date, and its build cache makes the rest cheap.
-func buildCached(ctx context.Context, what, pkg, suffix string, verb ...string) (string, error) {
+func buildCached(ctx context.Context, what, pkg, suffix, arch string, verb ...string) (string, error) {
+	if _, ok := qemuFor[arch]; !ok {
+		return "", fmt.Errorf("%w: %s: arch %q: want amd64 or arm64", ErrInvalidSpec, what, arch)
+	}
 	if pkg == "" {
 		return "", fmt.Errorf("%w: %s: empty package: want an import path or a ./relative directory", ErrInvalidSpec, what)
 	}
@@ -48,7 +61,11 @@ func buildCached(ctx context.Context, what, pkg, suffix string, verb ...string) 
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256([]byte(what + "\x00" + wd + "\x00" + pkg))
+	key := what + "\x00" + wd + "\x00" + pkg
+	if arch != archAMD64 {
+		key += "\x00" + arch // amd64 keeps the names it had before arches
+	}
+	sum := sha256.Sum256([]byte(key))
 	base := path.Base(filepath.ToSlash(filepath.Clean(pkg)))
 	if base == "." || base == "/" || base == "" || base == ".." {
 		base = filepath.Base(wd)
@@ -61,7 +78,7 @@ func buildCached(ctx context.Context, what, pkg, suffix string, verb ...string) 
 	defer unlock()
 	args := append(append([]string{}, verb...), "-o", target, pkg)
 	cmd := exec.CommandContext(ctx, goBin, args...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

@@ -34,6 +34,13 @@ var consoleRules = []consoleRule{
 	{regexp.MustCompile(`WARNING: CPU: \d+ PID: \d+ at |WARNING: at |WARNING: \S+:\d+ at .*CPU#\d+: `), outcome.Splat, ""},
 	{regexp.MustCompile(`BUG: sleeping function called from invalid context|BUG: scheduling while atomic|UBSAN: `), outcome.Splat, ""},
 	{regexp.MustCompile(`Oops: |Oops\[|general protection fault|kernel BUG at |invalid opcode: |double fault: |BUG: `), outcome.Oops, ""},
+	// arm64 (arch/arm64/mm/fault.c, arch/arm64/kernel/traps.c): a bad
+	// kernel access first prints "Unable to handle kernel NULL pointer
+	// dereference at virtual address 0000000000000000" (or "... paging
+	// request at ..."), then die() prints "Internal error: Oops:
+	// 0000000096000005 [#1] SMP", or "Internal error: Oops - BUG: ..." for
+	// BUG(), before "pc : ", "lr : " and a lower-case "Call trace:".
+	{regexp.MustCompile(`Unable to handle kernel |Internal error: `), outcome.Oops, ""},
 }
 
 // classifyLine returns the outcome a console line reports, if any.

@@ -53,6 +53,27 @@ func TestConsolePanic(t *testing.T) {
 	assert.Contains(t, ex, "Kernel Offset:")
 }
 
+// TestConsolePanicArm64: arm64 panics, captured from real guests
+// (TestGuestThatPanicsArm64 with KMATRIX_CAPTURE=1): the PL011 console,
+// "Call trace:" in lower case, and no "---[ end" line (panic=-1 reboots).
+func TestConsolePanicArm64(t *testing.T) {
+	for file, frame := range map[string]string{
+		"panic-sysrq-arm64-6.1.txt": "__handle_sysrq+0x90/0x19c",
+		"panic-sysrq-arm64-7.2.txt": "sysrq_handle_crash+0x24/0x38",
+	} {
+		t.Run(file, func(t *testing.T) {
+			sc, _ := scanConsole(t, file)
+			assert.Equal(t, outcome.KernelPanic, sc.Outcome())
+			ex := sc.Excerpt()
+			assert.Contains(t, ex, "sysrq: Trigger a crash", "context before the panic line")
+			assert.Contains(t, ex, "Hardware name: linux,dummy-virt (DT)")
+			assert.Contains(t, ex, "Call trace:")
+			assert.Contains(t, ex, frame, "the trace")
+			assert.Contains(t, ex, "Memory Limit: none", "the report to its last line")
+		})
+	}
+}
+
 func TestConsoleOops(t *testing.T) {
 	sc, _ := scanConsole(t, "oops-null-deref.txt")
 	assert.Equal(t, outcome.Oops, sc.Outcome())
@@ -99,6 +120,11 @@ func TestClassifyLine(t *testing.T) {
 		"[ 1.0] UBSAN: shift-out-of-bounds in kernel/foo.c:1:2":                          outcome.Splat,
 		// 7.2's WARN line, from a real guest (kmod/testdata/warnonload).
 		"[    2.715933] WARNING: warnonload.c:9 at warnonload_init+0x10/0xff0 [warnonload], CPU#0: g/98": outcome.Splat,
+		// arm64's oops lines, as arch/arm64/mm/fault.c and kernel/traps.c print them.
+		"[    5.1] Unable to handle kernel NULL pointer dereference at virtual address 0000000000000000": outcome.Oops,
+		"[    5.1] Unable to handle kernel paging request at virtual address ffff800000000000":           outcome.Oops,
+		"[    5.1] Internal error: Oops: 0000000096000045 [#1] SMP":                                      outcome.Oops,
+		"[    5.1] Internal error: Oops - BUG: 00000000f2000800 [#1] SMP":                                outcome.Oops,
 	} {
 		got, ok := classifyLine(line)
 		assert.True(t, ok, line)

@@ -19,6 +19,13 @@
 // (vmtest/internal/wire). Each phase (kernel, init, command <name>,
 // poweroff) has a watchdog; on expiry the QEMU process group is killed.
 //
+// The guest's arch comes from the kernel image: an x86 bzImage boots in
+// qemu-system-x86_64 as above; an arm64 Image in qemu-system-aarch64 on the
+// virt board (-machine virt, -cpu max under TCG), its console on the
+// board's PL011 (ttyAMA0), its events on a PCI 16550 (ttyS0 in the guest),
+// with an init built for arm64. arm64 guests boot cold: they are not
+// snapshotted (snapshot.go says why).
+//
 // By default a run does not boot: it restores a snapshot of its machine
 // (kernel, init, QEMU, accelerator and CPU model, memory, vCPUs, kernel
 // command line), made on the machine's first run by booting with an init

@@ -17,7 +17,9 @@ import (
 // guest's dynamic loader will look: the directory it was found in on the
 // host. The guest has no ld.so.cache, but glibc's built-in search path
 // covers the multiarch and plain lib directories.
-func executableFiles(host, guest string) ([]File, error) {
+// For an arm64 guest the executable must be a static aarch64 one: an x86
+// host has no arm64 libraries to copy.
+func executableFiles(host, guest, arch string) ([]File, error) {
 	files := []File{{Host: host, Guest: guest, Mode: 0o755}}
 	f, err := elf.Open(host)
 	if err != nil {
@@ -30,8 +32,12 @@ func executableFiles(host, guest string) ([]File, error) {
 		return nil, err
 	}
 	defer f.Close()
-	if f.Machine != elf.EM_X86_64 {
-		return nil, fmt.Errorf("%s is built for %s; the guest is x86_64", host, f.Machine)
+	want, guestName := elf.EM_X86_64, "x86_64"
+	if arch == archARM64 {
+		want, guestName = elf.EM_AARCH64, "arm64 (aarch64)"
+	}
+	if f.Machine != want {
+		return nil, fmt.Errorf("%s is built for %s; the guest is %s", host, f.Machine, guestName)
 	}
 	interp, err := elfInterp(f)
 	if err != nil {
@@ -39,6 +45,9 @@ func executableFiles(host, guest string) ([]File, error) {
 	}
 	if interp == "" {
 		return files, nil // static
+	}
+	if arch == archARM64 {
+		return nil, fmt.Errorf("%s is a dynamic arm64 executable (interpreter %s): vmtest copies only static ones into arm64 guests; build it static (Go: CGO_ENABLED=0)", host, interp)
 	}
 	files = append(files, File{Host: interp, Guest: interp, Mode: 0o755})
 

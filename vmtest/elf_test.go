@@ -12,7 +12,7 @@ import (
 func TestExecutableFilesOfADynamicBinary(t *testing.T) {
 	uname, err := exec.LookPath("uname")
 	require.NoError(t, err)
-	files, err := executableFiles(uname, "/bin/uname")
+	files, err := executableFiles(uname, "/bin/uname", archAMD64)
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(files), 3, "binary, interpreter, libc: %v", files)
 	assert.Equal(t, File{Host: uname, Guest: "/bin/uname", Mode: 0o755}, files[0])
@@ -28,13 +28,13 @@ func TestExecutableFilesOfADynamicBinary(t *testing.T) {
 }
 
 func TestExecutableFilesOfAStaticBinary(t *testing.T) {
-	files, err := executableFiles(guestprog(t), "/bin/gp")
+	files, err := executableFiles(guestprog(t), "/bin/gp", archAMD64)
 	require.NoError(t, err)
 	assert.Len(t, files, 1, "a static Go binary needs nothing else")
 }
 
 func TestExecutableFilesOfAScript(t *testing.T) {
-	files, err := executableFiles("testdata/console/warning.txt", "/x")
+	files, err := executableFiles("testdata/console/warning.txt", "/x", archAMD64)
 	require.NoError(t, err)
 	assert.Len(t, files, 1)
 }

@@ -22,6 +22,7 @@ func TestCommittedInitUpToDate(t *testing.T) {
 	sums, err := gobin.ParseSums(initSums)
 	require.NoError(t, err)
 	assert.Equal(t, sums.SHA256["vminit/kmatrix-init"], gobin.Sum(initImage), "the embedded init does not match init.sha256: run make generate")
+	assert.Equal(t, sums.SHA256["vminit/kmatrix-init-arm64"], gobin.Sum(initImageArm64), "the embedded arm64 init does not match init.sha256: run make generate")
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("rebuilding the init needs the go command")
 	}
@@ -34,4 +35,7 @@ func TestCommittedInitUpToDate(t *testing.T) {
 	b, err := gobin.Build(ctx, ".", "./vminit", false)
 	require.NoError(t, err)
 	assert.Equal(t, gobin.Sum(initImage), gobin.Sum(b), "vminit/kmatrix-init is stale: its source changed; run make generate")
+	b, err = gobin.BuildFor(ctx, "arm64", ".", "./vminit", false)
+	require.NoError(t, err)
+	assert.Equal(t, gobin.Sum(initImageArm64), gobin.Sum(b), "vminit/kmatrix-init-arm64 is stale: its source changed; run make generate")
 }

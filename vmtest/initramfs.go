@@ -127,18 +127,18 @@ var skeleton = []struct {
 
 var baseMemo struct {
 	sync.Mutex
-	path string
+	path map[string]string // by arch
 }
 
-// baseArchive returns the cached base archive, building it (and the init)
-// on first use.
-func baseArchive(ctx context.Context) (string, error) {
+// baseArchive returns the cached base archive of arch's guests, building
+// it (and the init) on first use.
+func baseArchive(ctx context.Context, arch string) (string, error) {
 	baseMemo.Lock()
 	defer baseMemo.Unlock()
-	if baseMemo.path != "" {
-		return baseMemo.path, nil
+	if p := baseMemo.path[arch]; p != "" {
+		return p, nil
 	}
-	initPath, err := initBinary(ctx)
+	initPath, err := initBinary(ctx, arch)
 	if err != nil {
 		return "", err
 	}
@@ -185,14 +185,17 @@ func baseArchive(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
-	baseMemo.path = target
+	if baseMemo.path == nil {
+		baseMemo.path = map[string]string{}
+	}
+	baseMemo.path[arch] = target
 	return target, nil
 }
 
 // writeInitramfs creates the run's initramfs in a memfd: the base archive
 // followed by the run's own.
 func writeInitramfs(ctx context.Context, p *plan, w *wire.Spec) (*os.File, error) {
-	base, err := baseArchive(ctx)
+	base, err := baseArchive(ctx, p.arch)
 	if err != nil {
 		return nil, err
 	}

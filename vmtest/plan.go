@@ -17,7 +17,10 @@ import (
 // plan is a validated Spec with its defaults applied and everything
 // resolved on the host: what goes into the initramfs and what the init runs.
 type plan struct {
-	spec  Spec
+	spec Spec
+	// arch is the guest's, read from the kernel image: it picks QEMU, the
+	// board, the console and event devices, and the init.
+	arch  string
 	qemu  string
 	files []File   // per-run files, unique guest paths
 	dirs  []string // extra empty directories (command working directories)
@@ -58,9 +61,11 @@ func newPlan(spec Spec) (*plan, error) {
 	case s.OutputLimit < 0:
 		return nil, &SpecError{"OutputLimit", fmt.Errorf("%d is negative: want a byte count, or 0 for %d", s.OutputLimit, DefaultOutputLimit)}
 	}
-	if err := checkKernel(s.Kernel); err != nil {
+	arch, err := checkKernel(s.Kernel)
+	if err != nil {
 		return nil, &SpecError{"Kernel", err}
 	}
+	p.arch = arch
 
 	byGuest := map[string]string{} // guest path → field that put it there
 	add := func(field string, f File) error {
@@ -88,7 +93,7 @@ func newPlan(spec Spec) (*plan, error) {
 		if c.Name != "" {
 			field += fmt.Sprintf(" (%q)", c.Name)
 		}
-		exe, err := resolveCommand(c)
+		exe, err := resolveCommand(c, p.arch)
 		if err != nil {
 			return nil, &SpecError{field, err}
 		}
@@ -136,7 +141,7 @@ func newPlan(spec Spec) (*plan, error) {
 		p.wire.Commands = append(p.wire.Commands, wc)
 	}
 
-	q, err := findQEMU(s.QEMU)
+	q, err := findQEMU(s.QEMU, p.arch)
 	if err != nil {
 		return nil, err
 	}
@@ -144,19 +149,21 @@ func newPlan(spec Spec) (*plan, error) {
 	return p, nil
 }
 
-// checkKernel makes sure path is a readable x86 bzImage before QEMU gets
-// it: QEMU's own message for a bad kernel is terse and arrives late.
-func checkKernel(path string) error {
+// checkKernel makes sure path is a readable kernel image before QEMU gets
+// it (QEMU's own message for a bad kernel is terse and arrives late), and
+// returns its arch: an x86 bzImage is amd64, an arm64 Image arm64.
+func checkKernel(path string) (string, error) {
 	if path == "" {
-		return errors.New("empty: want the path of a vmlinuz (x86 bzImage)")
+		return "", errors.New("empty: want the path of a vmlinuz (x86 bzImage or arm64 Image)")
 	}
-	if _, err := version.BzImage(path); err != nil {
+	arch, err := version.Arch(path)
+	if err != nil {
 		if errors.Is(err, version.ErrNotKernel) {
-			return fmt.Errorf("%w: want a vmlinuz/bzImage, as in /boot or a kernel package", err)
+			return "", fmt.Errorf("%w: want a vmlinuz/bzImage or arm64 Image, as in /boot or a kernel package", err)
 		}
-		return fmt.Errorf("%w: want a readable vmlinuz (x86 bzImage)", err)
+		return "", fmt.Errorf("%w: want a readable vmlinuz (x86 bzImage or arm64 Image)", err)
 	}
-	return nil
+	return arch, nil
 }
 
 func checkFile(f *File) error {
@@ -204,7 +211,7 @@ func checkGuestPath(p string) error {
 
 // resolveCommand finds the files a command needs copied into the guest:
 // a bare name from the host PATH, or Command.Host.
-func resolveCommand(c *Command) ([]File, error) {
+func resolveCommand(c *Command, arch string) ([]File, error) {
 	if c.Host != "" {
 		if c.Path == "" {
 			c.Path = "/usr/local/bin/" + filepath.Base(c.Host)
@@ -220,7 +227,7 @@ func resolveCommand(c *Command) ([]File, error) {
 		if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
 			return nil, fmt.Errorf("host executable %s is not an executable file", c.Host)
 		}
-		files, err := executableFiles(c.Host, c.Path)
+		files, err := executableFiles(c.Host, c.Path, arch)
 		if err != nil {
 			return nil, fmt.Errorf("host executable: %w", err)
 		}
@@ -249,7 +256,7 @@ func resolveCommand(c *Command) ([]File, error) {
 		host = real
 	}
 	c.Path = host
-	files, err := executableFiles(host, host)
+	files, err := executableFiles(host, host, arch)
 	if err != nil {
 		return nil, fmt.Errorf("command path %q: %w", c.Path, err)
 	}

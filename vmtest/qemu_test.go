@@ -10,12 +10,12 @@ import (
 func TestQEMUCommandLine(t *testing.T) {
 	args := qemuCommandLine(
 		bareMachine{},
-		accelerator("tcg"),
+		accelerator{"tcg", archAMD64},
 		resources{512, 2},
 		linuxBoot{kernel: "/k/vmlinuz", initrd: "/dev/fd/3"},
 		serialPort{"console", "/dev/fd/4"},
-		serialPort{"events", "/dev/fd/5"},
-		consoleOn("ttyS0"),
+		eventPort(archAMD64, "events", "/dev/fd/5"),
+		consoleOn(archAMD64),
 		exitOnPanic{oops: true},
 		quietButLoud{},
 		extraKargs{"foo=bar"},
@@ -39,6 +39,34 @@ func TestQEMUCommandLine(t *testing.T) {
 }
 
 func TestQEMUCommandLineKVM(t *testing.T) {
-	line := strings.Join(qemuCommandLine(accelerator("kvm"), exitOnPanic{}), " ")
+	line := strings.Join(qemuCommandLine(accelerator{"kvm", archAMD64}, exitOnPanic{}), " ")
 	assert.Equal(t, "-accel kvm -cpu host -no-reboot -append panic=-1", line)
+}
+
+// TestQEMUCommandLineArm64: the virt board, TCG's cheap pointer
+// authentication, the PL011 console and a PCI 16550 for the events; no
+// x86-only kernel parameters.
+func TestQEMUCommandLineArm64(t *testing.T) {
+	args := qemuCommandLine(
+		bareMachine{},
+		board(archARM64),
+		accelerator{"tcg", archARM64},
+		linuxBoot{kernel: "/k/vmlinuz", initrd: "/dev/fd/3"},
+		serialPort{"console", "/dev/fd/4"},
+		eventPort(archARM64, "events", "/dev/fd/5"),
+		consoleOn(archARM64),
+		fastBoot(archARM64),
+	)
+	line := strings.Join(args, " ")
+	for _, want := range []string{
+		"-machine virt",
+		"-accel tcg -cpu max,pauth-impdef=on",
+		"-chardev file,id=console,path=/dev/fd/4 -serial chardev:console",
+		"-chardev file,id=events,path=/dev/fd/5 -device pci-serial,chardev=events",
+	} {
+		assert.Contains(t, line, want)
+	}
+	assert.Equal(t, "rdinit=/init console=ttyAMA0,115200 8250.nr_uarts=1 raid=noautodetect random.trust_cpu=on", args[len(args)-1])
+	assert.Equal(t, "-accel kvm -cpu host", strings.Join(accelerator{"kvm", archARM64}.args(), " "))
+	assert.Empty(t, board(archAMD64).args(), "amd64 keeps QEMU's default PC")
 }

@@ -112,15 +112,16 @@ func coldLaunch(ctx context.Context, p *plan, accel string, ws *wire.Spec, conW 
 	// ExtraFiles are fds 3, 4, 5 in QEMU, which opens them by /dev/fd path.
 	args := qemuCommandLine(
 		bareMachine{},
-		accelerator(accel),
+		board(p.arch),
+		accelerator{accel, p.arch},
 		resources{p.spec.MemoryMB, p.spec.CPUs},
 		linuxBoot{kernel: p.spec.Kernel, initrd: "/dev/fd/3"},
 		serialPort{"console", "/dev/fd/4"},
-		serialPort{"events", "/dev/fd/5"},
-		consoleOn("ttyS0"),
+		eventPort(p.arch, "events", "/dev/fd/5"),
+		consoleOn(p.arch),
 		exitOnPanic{oops: p.spec.OopsPanic},
 		quietButLoud{},
-		fastBoot{},
+		fastBoot(p.arch),
 		watchdogKargs{},
 		extraKargs(p.spec.Append),
 	)

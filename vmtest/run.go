@@ -63,7 +63,7 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	defer release()
 	// The initramfs base first: a failure to build it is ours, and must not
 	// be mistaken for KVM failing its trial boot.
-	if _, err := baseArchive(ctx); err != nil {
+	if _, err := baseArchive(ctx, p.arch); err != nil {
 		return &Result{Outcome: outcome.InfraError, Err: err.Error()}, err
 	}
 	acc, err := chooseAccel(ctx, p)
@@ -132,7 +132,7 @@ func bootDeadline(s Spec) time.Duration {
 // boot runs one VM to its end: booted cold, or restored from a snapshot.
 func boot(ctx context.Context, p *plan, accel string, ws *wire.Spec, from launcher) (*Result, error) {
 	v := &vmRun{p: p, ws: ws, phase: "kernel", findingWorst: outcome.Pass, cur: -1,
-		res:     &Result{Accel: accel, Commands: make([]CommandResult, len(ws.Commands))},
+		res:     &Result{Arch: p.arch, Accel: accel, Commands: make([]CommandResult, len(ws.Commands))},
 		started: make([]bool, len(ws.Commands)), exited: make([]bool, len(ws.Commands))}
 	for i, c := range ws.Commands {
 		v.res.Commands[i] = CommandResult{Name: c.Name, ExitCode: -1}

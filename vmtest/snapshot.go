@@ -118,19 +118,25 @@ func SnapshotDir() (string, error) {
 	return dir, os.MkdirAll(dir, 0o755)
 }
 
+// noSnapshotArm64 is why arm64 guests boot cold: a restored guest reads
+// its run from fw_cfg, which the init reads through x86 I/O ports; on the
+// arm64 virt board fw_cfg is memory-mapped and its driver a module.
+const noSnapshotArm64 = "arm64 guests are not snapshotted: a restored guest gets its run through fw_cfg, which kmatrix's init reads only on amd64"
+
 // snapshotMachine is what a snapshotted machine is made of, for the
 // creation and every restore alike: only the way in (boot or -incoming),
 // the event port's backend and the run's fw_cfg file differ.
 func snapshotMachine(p *plan, accel, ram string, share bool) []qemuPart {
 	return []qemuPart{
 		bareMachine{},
-		accelerator(accel),
+		board(p.arch),
+		accelerator{accel, p.arch},
 		resources{p.spec.MemoryMB, p.spec.CPUs},
 		ramFile{path: ram, mb: p.spec.MemoryMB, share: share},
-		consoleOn("ttyS0"),
+		consoleOn(p.arch),
 		exitOnPanic{oops: p.spec.OopsPanic},
 		quietButLoud{},
-		fastBoot{},
+		fastBoot(p.arch),
 		watchdogKargs{},
 		extraKargs(p.spec.Append),
 	}
@@ -192,6 +198,9 @@ func snapshotFor(ctx context.Context, p *plan, accel string) (*SnapshotInfo, *pa
 	if v := os.Getenv(EnvCold); v != "" && v != "0" {
 		return nil, nil, EnvCold + "=" + v, nil
 	}
+	if p.arch != archAMD64 {
+		return nil, nil, noSnapshotArm64, nil
+	}
 	want, err := snapshotShape(ctx, p, accel)
 	if err != nil {
 		return nil, nil, "", err
@@ -225,7 +234,7 @@ func snapshotFor(ctx context.Context, p *plan, accel string) (*SnapshotInfo, *pa
 
 // snapshotShape computes the key of p's machine.
 func snapshotShape(ctx context.Context, p *plan, accel string) (*SnapshotInfo, error) {
-	base, err := baseArchive(ctx)
+	base, err := baseArchive(ctx, p.arch)
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +252,7 @@ func snapshotShape(ctx context.Context, p *plan, accel string) (*SnapshotInfo, e
 	}
 	s := &SnapshotInfo{
 		Format: snapshotFormat, Kernel: p.spec.Kernel, KernelSHA256: kernelSum, Init: initSum + "+park", QEMU: qv,
-		Accel: accel, CPU: strings.Join(accelerator(accel).args(), " "), MemoryMB: p.spec.MemoryMB, CPUs: p.spec.CPUs,
+		Accel: accel, CPU: strings.Join(accelerator{accel, p.arch}.args(), " "), MemoryMB: p.spec.MemoryMB, CPUs: p.spec.CPUs,
 		Cmdline: snapshotKernelArgs(p, accel),
 	}
 	if accel == "kvm" {

@@ -147,7 +147,9 @@ type CommandResult struct {
 // Timings are the phases of one run, measured on the host.
 type Timings struct {
 	// QEMUStart: QEMU's start to the firmware handing over to the kernel
-	// ("Booting from ROM" on the console).
+	// ("Booting from ROM" on the console). 0 for arm64 guests: QEMU loads
+	// the Image and enters it with no firmware, so Kernel counts from
+	// QEMU's start.
 	QEMUStart time.Duration
 	// Kernel: from there to the init's first event.
 	Kernel time.Duration
@@ -179,6 +181,9 @@ type Result struct {
 	// "command <name>", "poweroff".
 	Phase   string
 	Timings Timings
+	// Arch is the guest's architecture ("amd64", "arm64"), read from the
+	// kernel image.
+	Arch string
 	// Accel is "kvm" or "tcg", and AccelReason why (forced, or what the
 	// trial boot under KVM showed).
 	Accel       string

@@ -18,10 +18,14 @@ import (
 	"strings"
 )
 
-// Env is the build environment of every committed binary: static, for the
-// guests' architecture, and independent of the host's settings. The
-// generate lines that make them use the same flags.
+// Env is the build environment of every committed amd64 binary: static,
+// for the guests' architecture, and independent of the host's settings.
+// The generate lines that make them use the same flags.
 var Env = []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOAMD64=v1", "GOWORK=off", "GOFLAGS=-buildvcs=false", "GOTOOLCHAIN=local"}
+
+// EnvArm64 is Env for the committed arm64 binaries (the "-arm64" files
+// beside the amd64 ones), with the baseline arm64 ISA.
+var EnvArm64 = []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64", "GOARM64=v8.0", "GOWORK=off", "GOFLAGS=-buildvcs=false", "GOTOOLCHAIN=local"}
 
 // Flags are the go build flags of every committed binary.
 var Flags = []string{"-trimpath", "-ldflags=-s -w"}
@@ -75,6 +79,15 @@ func GoVersion(ctx context.Context) (string, error) {
 // committed binaries are built, and returns the binary: its test binary
 // (go test -c) when test is set.
 func Build(ctx context.Context, dir, pkg string, test bool) ([]byte, error) {
+	return BuildFor(ctx, "amd64", dir, pkg, test)
+}
+
+// BuildFor is Build for guests of arch: "amd64" (Env) or "arm64" (EnvArm64).
+func BuildFor(ctx context.Context, arch, dir, pkg string, test bool) ([]byte, error) {
+	env := Env
+	if arch == "arm64" {
+		env = EnvArm64
+	}
 	tmp, err := os.MkdirTemp("", "gobin-")
 	if err != nil {
 		return nil, err
@@ -88,7 +101,7 @@ func Build(ctx context.Context, dir, pkg string, test bool) ([]byte, error) {
 	args := append(append(verb, Flags...), "-o", out, pkg)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), Env...)
+	cmd.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Run(); err != nil {

@@ -70,7 +70,7 @@ func TestRead(t *testing.T) {
 		require.NoError(t, os.WriteFile(p, bytes.Repeat([]byte("hello "), 200), 0o644))
 		_, err := Read(p)
 		assert.ErrorIs(t, err, ErrNotKernel)
-		assert.ErrorContains(t, err, "neither an x86 bzImage")
+		assert.ErrorContains(t, err, "no HdrS boot-protocol magic at 0x202 (bzImage)")
 	})
 	t.Run("gzip of something else", func(t *testing.T) {
 		p := filepath.Join(dir, "gz")

@@ -71,5 +71,5 @@ func Arch(path string) (string, error) {
 		}
 		return ARM64, nil
 	}
-	return "", fmt.Errorf("%s: %w: neither an x86 bzImage (no HdrS at 0x202) nor an arm64 Image (no ARM\\x64 magic at 0x38, not gzip, not EFI zboot)", path, ErrNotKernel)
+	return "", fmt.Errorf("%s: %w: no HdrS boot-protocol magic at 0x202 (bzImage), no ARM\\x64 magic at 0x38 (arm64 Image), neither gzip nor EFI zboot", path, ErrNotKernel)
 }

@@ -104,14 +104,14 @@ func ioctl(fd int, req uintptr, arg unsafe.Pointer) error {
 // It is opened for reading too, with echo and line editing off, because a
 // parked guest gets Go from the host on it.
 func (s *realSystem) Events() (io.Writer, error) {
-	fd, err := syscall.Open(wire.EventPort, syscall.O_RDWR|syscall.O_NOCTTY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	fd, err := syscall.Open(eventPort, syscall.O_RDWR|syscall.O_NOCTTY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", wire.EventPort, err)
+		return nil, fmt.Errorf("%s: %w", eventPort, err)
 	}
 	var t syscall.Termios
 	if err := ioctl(fd, syscall.TCGETS, unsafe.Pointer(&t)); err != nil {
 		syscall.Close(fd)
-		return nil, fmt.Errorf("%s: TCGETS: %w", wire.EventPort, err)
+		return nil, fmt.Errorf("%s: TCGETS: %w", eventPort, err)
 	}
 	t.Oflag &^= syscall.OPOST
 	t.Iflag &^= syscall.IGNBRK | syscall.BRKINT | syscall.PARMRK | syscall.ISTRIP | syscall.INLCR | syscall.IGNCR | syscall.ICRNL | syscall.IXON
@@ -120,7 +120,7 @@ func (s *realSystem) Events() (io.Writer, error) {
 	t.Cc[syscall.VMIN], t.Cc[syscall.VTIME] = 1, 0
 	if err := ioctl(fd, syscall.TCSETS, unsafe.Pointer(&t)); err != nil {
 		syscall.Close(fd)
-		return nil, fmt.Errorf("%s: TCSETS: %w", wire.EventPort, err)
+		return nil, fmt.Errorf("%s: TCSETS: %w", eventPort, err)
 	}
 	// Back to blocking writes: the tty buffer is a few KiB and a write must
 	// wait for it to drain rather than fail with EAGAIN.
@@ -128,7 +128,7 @@ func (s *realSystem) Events() (io.Writer, error) {
 		syscall.Close(fd)
 		return nil, err
 	}
-	s.port = os.NewFile(uintptr(fd), wire.EventPort)
+	s.port = os.NewFile(uintptr(fd), eventPort)
 	return s.port, nil
 }
 
@@ -141,7 +141,7 @@ func (s *realSystem) WaitGo() (*wire.Event, error) {
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil && err != bufio.ErrBufferFull {
-			return nil, fmt.Errorf("read %s: %w", wire.EventPort, err)
+			return nil, fmt.Errorf("read %s: %w", eventPort, err)
 		}
 		if e, derr := wire.Decode(line); derr == nil && e.Kind == wire.Go {
 			return e, nil

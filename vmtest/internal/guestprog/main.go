@@ -79,6 +79,13 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
+	case "release": // uname -r, for guests whose host has no uname of their arch
+		b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Stdout.Write(b)
 	case "mounts":
 		b, err := os.ReadFile("/proc/self/mounts")
 		if err != nil {

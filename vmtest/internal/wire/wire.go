@@ -26,8 +26,17 @@ import (
 // SpecPath is where the host puts the run description in the initramfs.
 const SpecPath = "/vmtest/spec.json"
 
-// EventPort is the guest device the init writes events to.
+// EventPort is the guest device the init writes events to on amd64: the
+// second ISA 8250 (the first is the console).
 const EventPort = "/dev/ttyS1"
+
+// EventPortArm64 is the event device of an arm64 guest. QEMU's virt board
+// has a single UART (a PL011, ttyAMA0: the console), so the events go to
+// a 16550 on PCI (-device pci-serial), which the 8250 driver names ttyS0:
+// the 8250 core, its PCI glue and the generic PCI host bridge are built
+// into Debian's arm64 cloud kernels (6.1 and 7.2), while virtio console
+// is a module in 6.1.
+const EventPortArm64 = "/dev/ttyS0"
 
 // Spec is what the guest init runs.
 type Spec struct {

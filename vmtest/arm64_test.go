@@ -1,0 +1,108 @@
+package vmtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kmatrix/kmatrix/internal/outcome"
+	"github.com/kmatrix/kmatrix/kernels"
+	"github.com/kmatrix/kmatrix/kernels/kernelstest"
+)
+
+// EnvArm64 turns on the arm64 VM tests (make arm64): arm64 guests run
+// under TCG on an x86 host, several times slower than amd64 ones.
+const envArm64 = "KMATRIX_ARM64"
+
+// arm64Kernels are the kernels of the shipped arm64 catalog, or a skip
+// saying how to run them.
+func arm64Kernels(t testing.TB) []*kernels.Kernel {
+	t.Helper()
+	if os.Getenv(envArm64) == "" {
+		t.Skipf("arm64 guests under TCG are slow: run them with %s=1 (make arm64)", envArm64)
+	}
+	return []*kernels.Kernel{kernelstest.Arm64(t, "debian-bookworm-arm64"), kernelstest.Arm64(t, "debian-sid-arm64")}
+}
+
+var guestprogArm64 struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// gpArm64 is a guestprog command built for arm64.
+func gpArm64(t *testing.T, name string, args ...string) Command {
+	guestprogArm64.Do(func() {
+		guestprogArm64.path, guestprogArm64.err = BuildBinaryFor(context.Background(), archARM64, "./internal/guestprog")
+	})
+	require.NoError(t, guestprogArm64.err)
+	return Command{Name: name, Host: guestprogArm64.path, Path: "/usr/local/bin/guestprog", Args: args}
+}
+
+// TestBootArm64: Debian's arm64 cloud kernels boot on QEMU's virt board
+// under TCG with the arm64 init; the console is the PL011, the events
+// come over the PCI 16550; they boot cold, saying why.
+func TestBootArm64(t *testing.T) {
+	noQEMULeft(t)
+	for _, k := range arm64Kernels(t) {
+		t.Run(k.Name, func(t *testing.T) {
+			t.Parallel()
+			res := run(t, Spec{
+				Kernel: k.Vmlinuz,
+				Files:  []File{{Data: []byte("hello\n"), Guest: "/data/greeting"}},
+				Commands: []Command{
+					gpArm64(t, "release", "release"),
+					gpArm64(t, "mounts", "mounts"),
+					gpArm64(t, "stat", "stat", "/data/greeting", "/dev/ttyS0", "/dev/ttyAMA0"),
+				},
+			})
+			require.Equal(t, outcome.Pass, res.Outcome, "%s\n%s", res.Err, res.Console)
+			assert.Equal(t, "tcg", res.Accel)
+			assert.Contains(t, res.AccelReason, "an arm64 guest on an amd64 host")
+			assert.Empty(t, res.Snapshot)
+			assert.Equal(t, noSnapshotArm64, res.ColdReason)
+			assert.Equal(t, k.Release+"\n", string(res.Commands[0].Stdout))
+			mounts := string(res.Commands[1].Stdout)
+			for _, m := range []string{" /sys/kernel/tracing tracefs ", " /sys/fs/bpf bpf ", " /sys/fs/cgroup cgroup2 "} {
+				assert.Contains(t, mounts, m)
+			}
+			assert.Equal(t, "/data/greeting exists=true\n/dev/ttyS0 exists=true\n/dev/ttyAMA0 exists=true\n", string(res.Commands[2].Stdout))
+			assert.Zero(t, res.Timings.QEMUStart, "no firmware: QEMU loads the Image and jumps to it")
+			checkTimings(t, res)
+		})
+	}
+}
+
+// TestGuestThatPanicsArm64: a sysrq crash on arm64 is a kernel panic with
+// arm64's report (lower-case "Call trace:", "Hardware name: linux,dummy-virt
+// (DT)"), found on the PL011 console. KMATRIX_CAPTURE=1 writes the console
+// to testdata/console/panic-sysrq-arm64-<series>.txt, the captures the
+// scanner's unit tests read.
+func TestGuestThatPanicsArm64(t *testing.T) {
+	noQEMULeft(t)
+	for _, k := range arm64Kernels(t) {
+		t.Run(k.Name, func(t *testing.T) {
+			t.Parallel()
+			res := run(t, Spec{
+				Kernel:   k.Vmlinuz,
+				Commands: []Command{gpArm64(t, "crash", "sysrq", "c"), gpArm64(t, "never", "exit", "0")},
+			})
+			if os.Getenv("KMATRIX_CAPTURE") != "" {
+				name := fmt.Sprintf("testdata/console/panic-sysrq-arm64-%d.%d.txt", k.Version.Major, k.Version.Minor)
+				require.NoError(t, os.WriteFile(name, res.Console, 0o644))
+			}
+			assert.Equal(t, outcome.KernelPanic, res.Outcome)
+			assert.Contains(t, res.Excerpt, "Kernel panic - not syncing: sysrq triggered crash")
+			assert.Contains(t, res.Excerpt, "Call trace:")
+			assert.Contains(t, res.Excerpt, "__handle_sysrq+", "the trace")
+			assert.Equal(t, "the kernel panicked", res.Commands[0].Err)
+			assert.Equal(t, "not run: the kernel panicked", res.Commands[1].Err)
+			assert.Equal(t, "command crash", res.Phase)
+		})
+	}
+}
