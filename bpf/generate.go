@@ -18,4 +18,5 @@ package bpf
 //go:generate go tool bpf2go -cflags "-O2 -g -Wall -Werror" -target bpfel -output-dir testdata -output-stem kconfig kconfig testdata/kconfig.c -- -I./c
 //go:generate go tool bpf2go -cflags "-O2 -g -Wall -Werror" -target bpfel -output-dir testdata -output-stem prog_target progTarget testdata/prog_target.c -- -I./c
 //go:generate go tool bpf2go -cflags "-O2 -g -Wall -Werror" -target bpfel -output-dir testdata -output-stem bash_uprobe bashUprobe testdata/bash_uprobe.c -- -I./c
+//go:generate go tool bpf2go -cflags "-O2 -g -Wall -Werror" -target bpfel -output-dir testdata -output-stem socket_hooks socketHooks testdata/socket_hooks.c -- -I./c
 //go:generate go run ./internal/srcsum/gensum

@@ -40,7 +40,7 @@ func TestRunUserPayloads(t *testing.T) {
 	out := t.TempDir()
 	check := buildCheck(t)
 	rep, err := Run(context.Background(), Options{
-		BPFObjects: []string{"../bpf/testdata/tcx_kprobe_x86_bpfel.o", "../bpf/testdata/kconfig_bpfel.o", "../bpf/testdata/prog_target_bpfel.o"},
+		BPFObjects: []string{"../bpf/testdata/tcx_kprobe_x86_bpfel.o", "../bpf/testdata/kconfig_bpfel.o", "../bpf/testdata/prog_target_bpfel.o", "../bpf/testdata/socket_hooks_bpfel.o"},
 		KmodDirs:   []string{"../kmod/testdata/versionerror"},
 		CheckCmd:   []string{check, "/proc/self/stat"},
 		OutDir:     out,
@@ -85,6 +85,25 @@ func TestRunUserPayloads(t *testing.T) {
 		}
 		entry := cellsOf(rep, k.Name, "bpf:prog_target_bpfel", "on_target_entry/attach")
 		assert.Equal(t, "fentry BPF program target", entry[0].Evidence.Facts["attach_point"], k.Name)
+
+		// Hooks kmatrix sets up and fires itself; syscall programs
+		// exist since 5.14.
+		progs := []string{"select_any", "udp_sendto"}
+		if k.Version.AtLeast(5, 14) {
+			progs = append(progs, "from_loader")
+		} else {
+			c := cellsOf(rep, k.Name, "bpf:socket_hooks_bpfel", "from_loader/load")
+			require.Len(t, c, 1, k.Name)
+			assert.Equal(t, outcome.LoadError, c[0].Outcome, k.Name)
+			assert.Contains(t, c[0].Evidence.Message, "5.14", k.Name)
+		}
+		for _, p := range progs {
+			for _, stage := range []string{"load", "attach", "run"} {
+				c := cellsOf(rep, k.Name, "bpf:socket_hooks_bpfel", p+"/"+stage)
+				require.Len(t, c, 1, "%s %s/%s", k.Name, p, stage)
+				assert.Equal(t, outcome.Pass, c[0].Outcome, "%s %s/%s: %s", k.Name, p, stage, c[0].Evidence.Message)
+			}
+		}
 
 		chk := cellsOf(rep, k.Name, "bpf:tcx_kprobe_x86_bpfel", "check")
 		require.Len(t, chk, 1, k.Name)

@@ -234,6 +234,8 @@ func planAttach(spec *ebpf.ProgramSpec, e *env) attachPlan {
 
 	case ebpf.SocketFilter:
 		return attachPlan{point: "socket filter on a UDP socket", attach: attachSocketFilter}
+	case ebpf.SkReuseport:
+		return attachPlan{point: "SO_ATTACH_REUSEPORT_EBPF on a UDP socket", attach: attachReuseport}
 
 	case ebpf.PerfEvent:
 		return attachPlan{point: "perf event cpu-clock on CPU 0", attach: attachPerfEvent}
@@ -282,7 +284,11 @@ func planAttach(spec *ebpf.ProgramSpec, e *env) attachPlan {
 	case ebpf.StructOps:
 		return none("struct_ops", "no struct_ops map of the object uses this program: struct_ops programs are registered through their map, not attached one by one")
 	case ebpf.Syscall:
-		return none("syscall", "syscall programs are run with BPF_PROG_RUN, not attached")
+		// Nothing to attach to: a syscall program runs when its loader
+		// calls BPF_PROG_RUN, so that is how it fires here.
+		return attachPlan{point: syscallRunPoint, attach: func(p *ebpf.Program) (io.Closer, error) {
+			return syscallRun{p}, nil
+		}}
 	case ebpf.LWTIn, ebpf.LWTOut, ebpf.LWTXmit, ebpf.LWTSeg6Local:
 		return none("lwt", "section %q is attached to a route (`ip route ... encap bpf`), which kmatrix does not set up", spec.SectionName)
 	}
@@ -468,6 +474,28 @@ func attachSocketFilter(p *ebpf.Program) (io.Closer, error) {
 
 // fire sends a datagram to the filter's socket.
 func (s socketAttachment) fire() error { return udpTo(s.conn) }
+
+// syscallRunPoint says how a syscall program is run: with a zeroed context
+// of syscallCtxSize bytes, since the real one is the user's loader's.
+// 5.14+ (BPF_PROG_TYPE_SYSCALL) checks the size against the largest context
+// offset the program reads, and refuses a run with too small a context
+// rather than reading past it.
+const (
+	syscallCtxSize  = 512
+	syscallRunPoint = "BPF_PROG_RUN with a zeroed 512-byte context"
+)
+
+// syscallRun "attaches" a syscall program: firing runs it once.
+type syscallRun struct{ p *ebpf.Program }
+
+func (syscallRun) Close() error { return nil }
+
+func (s syscallRun) fire() error {
+	if _, err := s.p.Run(&ebpf.RunOptions{Context: make([]byte, syscallCtxSize)}); err != nil {
+		return fmt.Errorf("running syscall program with BPF_PROG_RUN: %w", err)
+	}
+	return nil
+}
 
 // iterAttachment is an iterator link; firing reads the iterator once.
 type iterAttachment struct{ it *link.Iter }

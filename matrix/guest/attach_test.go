@@ -60,7 +60,7 @@ func TestPlanAttach(t *testing.T) {
 		{"xdp/devmap", ebpf.XDP, ebpf.AttachXDPDevMap, "", "", "run from a map"},
 		{"cgroup/skb", ebpf.CGroupSKB, 0, "", "", "does not say ingress or egress"},
 		{"struct_ops/x", ebpf.StructOps, 0, "", "", "struct_ops map"},
-		{"syscall", ebpf.Syscall, 0, "", "", "BPF_PROG_RUN"},
+		{"syscall", ebpf.Syscall, 0, "", syscallRunPoint, ""},
 		{"lwt_xmit", ebpf.LWTXmit, 0, "", "", "encap bpf"},
 		{"lirc_mode2", ebpf.LircMode2, ebpf.AttachLircMode2, "", "", "knows no attach point"},
 	} {

@@ -16,7 +16,7 @@ import (
 
 // defaultTrigger says what the default trigger workload does; it is the
 // "trigger" fact of every run result.
-const defaultTrigger = "exec of a child, file opens and reads, sysctl reads, getpid, TCP and UDP over loopback (and over each program's own interface), a 20 ms sleep"
+const defaultTrigger = "exec of a child, file opens and reads, sysctl reads, getpid, TCP, connected and unconnected UDP over loopback (and over each program's own interface), a 20 ms sleep"
 
 // trigger runs the default workload while every program is attached, so
 // that programs on common hooks run: the system calls and kernel paths
@@ -126,10 +126,23 @@ func udpTo(conn net.PacketConn) error {
 	if _, err := s.Write([]byte("kmatrix")); err != nil {
 		return fmt.Errorf("UDP over loopback: %w", err)
 	}
+	// And one from an unconnected socket (sendto with an address): the
+	// cgroup/sendmsg4 hook runs only for those, not on a connected
+	// socket's write.
+	u, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer u.Close()
+	if _, err := u.WriteTo([]byte("kmatrix"), conn.LocalAddr()); err != nil {
+		return fmt.Errorf("UDP sendto over loopback: %w", err)
+	}
 	if own {
 		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, _, err := conn.ReadFrom(make([]byte, 16)); err != nil {
-			return fmt.Errorf("UDP over loopback: %w", err)
+		for range 2 {
+			if _, _, err := conn.ReadFrom(make([]byte, 16)); err != nil {
+				return fmt.Errorf("UDP over loopback: %w", err)
+			}
 		}
 	}
 	return nil
