@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -44,9 +45,35 @@ func TestArm64Catalog(t *testing.T) {
 		require.True(t, r.matches(e), "arm64.lock pins %s; run `kmatrix kernels --float --catalog kernels/arm64.yaml`", e.Name)
 		assert.Equal(t, "arm64", r.GetArch())
 		for _, p := range r.Packages {
+			if strings.HasPrefix(p.Name, "linux-kbuild-") {
+				// kbuild's programs run on the machine that builds the modules.
+				assert.Equal(t, BuildArch(), p.Arch, p.Name)
+				continue
+			}
 			assert.Contains(t, []string{"arm64", "all"}, p.Arch, p.Name)
 		}
 	}
+}
+
+// TestLockWithForeignKbuildIsStale: a lock whose headers pin the kernel's
+// own arch's linux-kbuild (what kmatrix resolved before kbuild came from
+// the build machine's arch) no longer matches its entry, so it is
+// resolved again instead of fetching programs the host cannot run.
+func TestLockWithForeignKbuildIsStale(t *testing.T) {
+	foreign := "arm64"
+	if BuildArch() == "arm64" {
+		foreign = "amd64"
+	}
+	e := Entry{Name: "k", Suite: "sid", Arch: foreign, Flavour: FlavourOf(foreign), Source: SourceOf(foreign)}
+	r := &Resolved{Name: "k", Suite: "sid", Arch: foreign, Flavour: e.Flavour, Source: e.Source, Packages: []Package{
+		{Name: "linux-image-7.2.13+deb14-" + e.Flavour, Arch: foreign},
+		{Name: "linux-headers-7.2.13+deb14-" + e.Flavour, Arch: foreign, Headers: true},
+		{Name: "linux-headers-7.2.13+deb14-common", Arch: "all", Headers: true},
+		{Name: "linux-kbuild-7.2.13+deb14", Arch: foreign, Headers: true},
+	}}
+	assert.False(t, r.matches(e))
+	r.Packages[3].Arch = BuildArch()
+	assert.True(t, r.matches(e))
 }
 
 // TestCatalogArch: arch picks the flavour and source defaults; a flavour

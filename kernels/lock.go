@@ -69,6 +69,6 @@ func (l *Lock) find(name string) *Resolved {
 
 // matches reports whether a locked kernel still answers the catalog entry's intent.
 func (r *Resolved) matches(e Entry) bool {
-	return r != nil && r.Local == "" && e.Local == "" && r.Suite == e.Suite && r.Flavour == e.Flavour && r.GetArch() == archOr(e.Arch) &&
+	return r != nil && r.Local == "" && e.Local == "" && r.Suite == e.Suite && r.Flavour == e.Flavour && r.GetArch() == archOr(e.Arch) && r.kbuildRunsHere() &&
 		r.Source == e.Source && r.PinVersion == e.Version && r.PinPackage == e.Package && r.PinSeries == e.Series
 }

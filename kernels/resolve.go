@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -303,6 +304,15 @@ func (s *session) resolve(ctx context.Context, e Entry) (*Resolved, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The headers' linux-kbuild holds programs (modpost, fixdep...) that
+	// run on the machine that builds modules, not the kernel's: for an
+	// arm64 kernel on an amd64 host, the amd64 build of the same version.
+	kbuild := u
+	if ba := BuildArch(); ba != archOr(e.Arch) {
+		if kbuild, err = s.universe(ctx, e.Suite, ba); err != nil {
+			return nil, err
+		}
+	}
 	where := strings.Join(u.read, ", ")
 	var cands []*binPkg
 	flavours := map[string]bool{}
@@ -395,7 +405,11 @@ func (s *session) resolve(ctx context.Context, e Entry) (*Resolved, error) {
 				// Follow only the packages of this very kernel build: same
 				// version, kernel source. That skips linux-base (the
 				// distribution's tools) and initramfs-tools alternatives.
-				if d := u.find(poss.Name, img.Version); d != nil {
+				from := u
+				if headers && strings.HasPrefix(poss.Name, "linux-kbuild-") {
+					from = kbuild
+				}
+				if d := from.find(poss.Name, img.Version); d != nil {
 					if err := walk(d, headers); err != nil {
 						return err
 					}
@@ -421,6 +435,28 @@ func (s *session) resolve(ctx context.Context, e Entry) (*Resolved, error) {
 	}
 	r.Compiler = compiler
 	return r, nil
+}
+
+// BuildArch is the Debian architecture of the machine kmatrix runs on,
+// which builds the modules: the arch of the linux-kbuild package in every
+// headers tree. Go's GOARCH names amd64 and arm64 as Debian does.
+func BuildArch() string {
+	if slices.Contains(Arches, runtime.GOARCH) {
+		return runtime.GOARCH
+	}
+	return DefaultArch
+}
+
+// kbuildRunsHere reports whether r's headers (if any) have the linux-kbuild
+// of BuildArch: a lock written before kmatrix took kbuild from the build
+// machine's arch (or on a host of another arch) pins the kernel's own.
+func (r *Resolved) kbuildRunsHere() bool {
+	for _, p := range r.headers() {
+		if strings.HasPrefix(p.Name, "linux-kbuild-") && p.Arch != BuildArch() && p.Arch != "all" {
+			return false
+		}
+	}
+	return true
 }
 
 var compilerDep = regexp.MustCompile(`^(?:linux-compiler-)?(gcc|clang)-(\d+)(?:-x86|-arm|-for-host)?$`)
