@@ -58,6 +58,9 @@ func TestResolveAndFetchFixture(t *testing.T) {
 	assert.False(t, k.BTF)
 	entry := filepath.Dir(filepath.Dir(filepath.Dir(k.Vmlinuz)))
 	assert.NoFileExists(t, filepath.Join(entry, "root/lib/modules/1.2.3-2-test-amd64/kernel/fs/big.ko"), "modules are not cached")
+	assert.NoFileExists(t, filepath.Join(entry, "root/lib/modules/1.2.3-2-test-amd64/kernel/net/sched/cls_bpf_not.ko"), "modules are not cached")
+	assert.Equal(t, []string{filepath.Join(entry, "root/lib/modules/1.2.3-2-test-amd64/kernel/net/sched/cls_bpf.ko")}, k.Modules,
+		"but the guest modules are (kernels.GuestModules)")
 	assert.FileExists(t, filepath.Join(entry, "root/lib/modules/1.2.3-2-test-amd64/modules.builtin"))
 	link, err := os.Readlink(filepath.Join(entry, "root/lib/modules/1.2.3-2-test-amd64/build"))
 	require.NoError(t, err)

@@ -14,17 +14,38 @@ import (
 	"pault.ag/go/debian/deb"
 )
 
-// skipModules leaves out the kernel modules of an image package (tens of MB
-// kmatrix never loads: its guests boot from an initramfs with the kernel's
-// built-in drivers). The rest of lib/modules/<release> (modules.builtin, and
-// on sid 7.x the vmlinuz and config themselves) is kept.
 // Bounds of what one .deb may unpack to.
 const (
 	maxEntrySize = 1 << 30
 	maxDebSize   = 4 << 30
 )
 
-var skipModules = regexp.MustCompile(`^(usr/)?lib/modules/[^/]+/kernel/`)
+// skipModules leaves out the kernel modules of an image package (tens of MB
+// kmatrix never loads: its guests boot from an initramfs with the kernel's
+// built-in drivers), except GuestModules. The rest of lib/modules/<release>
+// (modules.builtin, and on sid 7.x the vmlinuz and config themselves) is
+// kept.
+var skipModules = func(name string) bool {
+	return moduleTree.MatchString(name) && !keptModule.MatchString(name)
+}
+
+var (
+	moduleTree = regexp.MustCompile(`^(usr/)?lib/modules/[^/]+/kernel/`)
+	keptModule = regexp.MustCompile(`^(usr/)?lib/modules/[^/]+/kernel/(` + strings.Join(GuestModules, "|") + `)\.ko(\.[a-z]+)?$`)
+)
+
+// GuestModules are the modules of an image package that the cache keeps
+// (under kernel/ of lib/modules/<release>, as .ko or compressed .ko.xz), for
+// the guest agent to load when a payload needs them. None of them depends on
+// another module (modinfo depends= is empty in every default kernel).
+//   - net/sched/sch_ingress and net/sched/cls_bpf: a classic tc classifier
+//     ("tc", "classifier" sections) on a kernel without tcx (before 6.6, and
+//     Debian's 5.10 and 6.1) is attached through a clsact qdisc and a cls_bpf
+//     filter, both modules in Debian's kernels;
+//   - fs/binfmt_misc: its load_misc_binary runs on every exec once loaded,
+//     a function of a module that programs trace (fentry on a module's
+//     function needs the module's BTF, CONFIG_DEBUG_INFO_BTF_MODULES, 5.11+).
+var GuestModules = []string{"net/sched/sch_ingress", "net/sched/cls_bpf", "fs/binfmt_misc"}
 
 // unpackDeb extracts the data archive of the .deb at debPath under root.
 // Entries that are absolute or climb out of root, symlinks whose target

@@ -42,8 +42,16 @@ type entryInfo struct {
 	Headers        string `json:"headers,omitempty"` // relative, for headers entries
 }
 
-func entryKey(release string, pkgs []Package) string {
+// kernelsLayout names what a kernels entry holds beyond its packages'
+// files; changing what is unpacked changes it, so that entries of an older
+// kmatrix are made again rather than found lacking (2: GuestModules kept).
+const kernelsLayout = "kernels layout 2: guest modules"
+
+func entryKey(kind, release string, pkgs []Package) string {
 	h := sha256.New()
+	if kind == "kernels" {
+		h.Write([]byte(kernelsLayout))
+	}
 	var sums []string
 	for _, p := range pkgs {
 		sums = append(sums, p.SHA256)
@@ -68,11 +76,11 @@ func Cached(r Resolved, opts Options) bool {
 			return false
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, "kernels", entryKey(r.Release, r.boot()), entryMeta)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "kernels", entryKey("kernels", r.Release, r.boot()), entryMeta)); err != nil {
 		return false
 	}
 	if opts.Headers && len(r.headers()) > 0 {
-		if _, err := os.Stat(filepath.Join(dir, "headers", entryKey(r.Release, r.headers()), entryMeta)); err != nil {
+		if _, err := os.Stat(filepath.Join(dir, "headers", entryKey("headers", r.Release, r.headers()), entryMeta)); err != nil {
 			return false
 		}
 	}
@@ -125,6 +133,9 @@ func (s *session) fetch(ctx context.Context, r Resolved) (*Kernel, error) {
 	if b := filepath.Join(dir, "vmlinuz.btf"); fileExists(b) {
 		k.BTFPath = b
 	}
+	if k.Modules, err = guestModules(filepath.Join(dir, "root"), k.Release); err != nil {
+		return nil, fmt.Errorf("kernel %q: %w", r.Name, err)
+	}
 	k.HeadersMissing = r.HeadersMissing
 	if s.opts.Headers && len(r.headers()) > 0 {
 		hdir, hinfo, digest, err := s.entry(ctx, "headers", r, r.headers(), s.buildHeaders)
@@ -137,6 +148,21 @@ func (s *session) fetch(ctx context.Context, r Resolved) (*Kernel, error) {
 	return k, nil
 }
 
+// guestModules lists the GuestModules files the entry under root has.
+func guestModules(root, release string) ([]string, error) {
+	var mods []string
+	for _, lib := range []string{"lib", "usr/lib"} {
+		for _, m := range GuestModules {
+			found, err := filepath.Glob(filepath.Join(root, lib, "modules", release, "kernel", m+".ko*"))
+			if err != nil {
+				return nil, err
+			}
+			mods = append(mods, found...)
+		}
+	}
+	return mods, nil
+}
+
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // entry returns the complete cache entry of pkgs under kind/, building it
@@ -147,7 +173,7 @@ func (s *session) entry(ctx context.Context, kind string, r Resolved, pkgs []Pac
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return "", nil, "", &writeError{fmt.Errorf("cache: %w", err)}
 	}
-	key := entryKey(r.Release, pkgs)
+	key := entryKey(kind, r.Release, pkgs)
 	final := filepath.Join(base, key)
 	info, digest, err := s.checkEntry(final, kind, pkgs, false)
 	if err == nil {
@@ -309,7 +335,7 @@ func (s *session) fetchPackage(ctx context.Context, p Package, root string, skip
 	}
 	var skip func(string) bool
 	if skipMods {
-		skip = skipModules.MatchString
+		skip = skipModules
 	}
 	if err := unpackDeb(tmp, path.Base(p.Filename), root, skip); err != nil {
 		return fmt.Errorf("%s %s: %w", p.Name, p.Version, err)

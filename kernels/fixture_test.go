@@ -262,6 +262,8 @@ func kernelPkgs(abi, upstream, debVersion string) []fpkg {
 				{name: "./boot/vmlinuz-" + rel, body: fakeBzImage(rel, debVersion)},
 				{name: "./boot/config-" + rel, body: []byte(config)},
 				{name: "./lib/modules/" + rel + "/kernel/fs/big.ko", body: []byte("module")},
+				{name: "./lib/modules/" + rel + "/kernel/net/sched/cls_bpf.ko", body: []byte("guest module")},
+				{name: "./lib/modules/" + rel + "/kernel/net/sched/cls_bpf_not.ko", body: []byte("module")},
 				{name: "./lib/modules/" + rel + "/modules.builtin", body: []byte("kernel/x.ko\n")},
 				{name: "./lib/modules/" + rel + "/build", typ: tar.TypeSymlink, link: "/usr/src/linux-headers-" + rel},
 			}},

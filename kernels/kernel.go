@@ -58,6 +58,9 @@ type Kernel struct {
 	// BTFPath is the kernel's raw BTF extracted from Vmlinuz (for
 	// btf.LoadSpec); empty until extracted (see LoadBTF).
 	BTFPath string `json:"btf_path,omitempty"`
+	// Modules are the paths of the kernel's GuestModules (.ko or .ko.xz)
+	// in the cache, those the image has; empty for local kernels.
+	Modules []string `json:"modules,omitempty"`
 }
 
 // Version is an upstream kernel version (see package version).

@@ -63,8 +63,11 @@ func payloadsOf(ctx context.Context, opts Options, env *Env) ([]Payload, error) 
 	if err != nil {
 		return nil, err
 	}
+	batch := &objectBatch{}
 	for i, obj := range opts.BPFObjects {
-		ps = append(ps, &objectPayload{name: objNames[i], path: obj, check: opts.CheckCmd, flags: guestToolFlags(opts)})
+		p := &objectPayload{name: objNames[i], path: obj, check: opts.CheckCmd, flags: guestToolFlags(opts), batch: batch}
+		batch.members = append(batch.members, p)
+		ps = append(ps, p)
 	}
 	modNames, err := uniqueNames("kmod", opts.KmodDirs)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kmatrix/kmatrix/internal/outcome"
 	"github.com/kmatrix/kmatrix/kernels"
@@ -18,8 +19,12 @@ import (
 
 // Users' BPF objects and module directories are loaded in the guest by
 // kmatrix-guest (package matrix/guest), which reports one JSON result per
-// program (or module) and stage. Each object or module is a command of its
-// own, so one that crashes the loader cannot hide another's results.
+// program (or module) and stage. The objects of a run share one
+// kmatrix-guest -batch command per kernel: one worker process loads them
+// all, so the kernel's BTF is decoded once, and the batch keeps each
+// object's isolation (a worker that dies costs only the object it was on;
+// the rest run again one process each, guest.RunBatch). A module is a
+// command of its own.
 
 // objectPayload is a user's BPF ELF object: every program in it is loaded
 // and attached where its section says, on every kernel.
@@ -27,6 +32,19 @@ type objectPayload struct {
 	name, path string
 	check      []string // the user's check command, run while everything is attached
 	flags      []string // kmatrix-guest flags: attach targets, programs not expected to fire
+	// batch is the run's objects, which share one guest command.
+	batch *objectBatch
+}
+
+// objectBatch is the objects of a run; the first one's plan carries the
+// guest command that runs them all.
+type objectBatch struct{ members []*objectPayload }
+
+func (b *objectBatch) command() string {
+	if len(b.members) == 1 {
+		return b.members[0].name
+	}
+	return b.members[0].name + "/batch"
 }
 
 func (p *objectPayload) Name() string { return p.name }
@@ -35,18 +53,45 @@ func (p *objectPayload) Name() string { return p.name }
 // guest, so its checks ("<program>/load", "<program>/attach") are too.
 func (p *objectPayload) Checks() []Check { return nil }
 
+// guestPath is where the object is in the guest.
+func (p *objectPayload) guestPath() string {
+	return fmt.Sprintf("%s/user/%s/%s", guestDir, safeName(p.name), filepath.Base(p.path))
+}
+
+// guestModuleDir is where the kernel's modules that programs may need
+// (kernels.GuestModules) are in the guest.
+const guestModuleDir = guestDir + "/modules"
+
 func (p *objectPayload) Prepare(ctx context.Context, k *kernels.Kernel, env *Env) (*Plan, error) {
 	tool, err := env.GuestTool(ctx)
 	if err != nil {
 		return nil, err
 	}
-	gp := fmt.Sprintf("%s/user/%s/%s", guestDir, safeName(p.name), filepath.Base(p.path))
-	plan := &Plan{Files: []vmtest.File{{Host: tool, Guest: guestTool, Shared: true}, {Host: p.path, Guest: gp}}}
-	args, files := checkArgs(append(append([]string{}, p.flags...), gp), p.check)
-	plan.Files = append(plan.Files, files...)
+	plan := &Plan{Files: []vmtest.File{{Host: tool, Guest: guestTool, Shared: true}, {Host: p.path, Guest: p.guestPath()}}}
 	plan.Files = append(plan.Files, uprobeFiles(p.path, append(plan.Files, userFiles(env.opts)...))...)
-	plan.Commands = []vmtest.Command{{Name: p.name, Path: guestTool, Args: args}}
-	plan.Collect = func(g GuestRun) []report.Cell { return guestToolCells(g, p.name) }
+	for _, m := range k.Modules {
+		plan.Files = append(plan.Files, vmtest.File{Host: m, Guest: guestModuleDir + "/" + filepath.Base(m)})
+	}
+	b := p.batch
+	if b == nil {
+		b = &objectBatch{members: []*objectPayload{p}}
+	}
+	if b.members[0] == p {
+		flags := []string{"-batch", "-object-timeout", env.opts.CommandTimeout.String()}
+		if len(k.Modules) > 0 {
+			flags = append(flags, "-modules", guestModuleDir)
+		}
+		for _, m := range b.members {
+			flags = append(flags, m.guestPath())
+		}
+		args, files := checkArgs(append(append([]string{}, p.flags...), flags...), p.check)
+		plan.Files = append(plan.Files, files...)
+		// Each object has the command limit; the culprit of a shared
+		// worker's death runs twice.
+		plan.Commands = []vmtest.Command{{Name: b.command(), Path: guestTool, Args: args,
+			Timeout: time.Duration(len(b.members)+1) * env.opts.CommandTimeout}}
+	}
+	plan.Collect = func(g GuestRun) []report.Cell { return objectCells(g, p.name, b.command(), p.guestPath()) }
 	return plan, nil
 }
 
@@ -122,6 +167,100 @@ func checkArgs(args, check []string) ([]string, []vmtest.File) {
 	return append(append(args, "--"), check...), files
 }
 
+// objectCells turns an object's part of a batch into cells: its last
+// attempt's results, and a cell for a worker that died on it.
+func objectCells(g GuestRun, payload, command, object string) []report.Cell {
+	cr, ran := g.Results[command]
+	runs, err := guest.DecodeBatch(bytes.NewReader(cr.Stdout))
+	or := runs[object]
+	if !ran || or == nil {
+		msg := "kmatrix-guest reported nothing about this object: " + g.Why
+		switch {
+		case ran && strings.HasPrefix(cr.Err, "not run"):
+			msg = cr.Err
+		case ran && cr.Err != "":
+			msg = "kmatrix-guest did not reach this object: " + cr.Err
+		case ran && cr.ExitCode != 0:
+			msg = "kmatrix-guest failed before this object: " + firstLine(string(cr.Stderr))
+		}
+		if err != nil {
+			msg += " (" + err.Error() + ")"
+		}
+		return []report.Cell{{Kernel: g.Kernel.Name, Payload: payload, Check: "load", Stage: outcome.StageLoad, Outcome: g.Missing,
+			Evidence: report.Evidence{Message: msg, Log: firstNonEmpty(g.KernelLog, string(cr.Stderr))}}}
+	}
+	cells := resultCells(g, payload, or.Results)
+	var shared []string
+	for _, e := range or.Earlier {
+		shared = append(shared, e.Died)
+	}
+	if len(shared) > 0 {
+		// It ran again alone after the shared worker died on it; these
+		// are its own process's results.
+		for i := range cells {
+			if cells[i].Evidence.Facts == nil {
+				cells[i].Evidence.Facts = map[string]string{}
+			}
+			cells[i].Evidence.Facts["shared_agent_died"] = strings.Join(shared, "; ")
+		}
+	}
+	end := or.End
+	switch {
+	case end != nil && end.Unusable != "":
+		// The loader refused the input (an unreadable object): the
+		// user's problem, named.
+		cells = append(cells, report.Cell{Kernel: g.Kernel.Name, Payload: payload, Check: "load", Stage: outcome.StageLoad, Outcome: outcome.LoadError,
+			Evidence: report.Evidence{Message: end.Unusable}})
+	case end != nil && end.Died == "":
+	default:
+		cells = append(cells, agentDied(g, payload, or, len(cells) == 0))
+	}
+	return cells
+}
+
+// agentDied is the cell of an object whose worker died on it (end set), or
+// whose run never ended because the guest went down (end nil).
+func agentDied(g GuestRun, payload string, or *guest.ObjectRun, first bool) report.Cell {
+	c := report.Cell{Kernel: g.Kernel.Name, Payload: payload, Check: "agent", Stage: outcome.StageBehave, Outcome: g.Missing,
+		Evidence: report.Evidence{Facts: map[string]string{"attempts": strconv.Itoa(or.Attempts)}}}
+	if first {
+		// Nothing of it reported: it died loading.
+		c.Check, c.Stage = "load", outcome.StageLoad
+	}
+	end := or.End
+	if end == nil {
+		c.Evidence.Message = "kmatrix-guest did not finish this object: " + g.Why
+		c.Evidence.Log = g.KernelLog
+		return c
+	}
+	where := "in the agent process it shared with other objects"
+	if or.Begin != nil && or.Begin.Alone {
+		where = "in an agent process of its own"
+	}
+	c.Evidence.Message = fmt.Sprintf("kmatrix-guest died on this object %s: %s", where, end.Died)
+	if len(or.Earlier) > 0 {
+		c.Evidence.Message += fmt.Sprintf(" (and before, in the shared agent process: %s)", or.Earlier[0].Died)
+	}
+	c.Evidence.Facts["agent_exit"] = end.Died
+	if end.TimedOut && g.Missing == outcome.Fail {
+		c.Outcome = outcome.Timeout
+	}
+	if end.KernelDied {
+		c.Evidence.Message += "; the kernel oopsed meanwhile"
+	}
+	c.Evidence.Log = strings.TrimSpace(end.Stderr + "\n" + g.KernelLog)
+	return c
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
 // guestToolCells turns kmatrix-guest's results into cells: one per program
 // and stage ("<program>/load", "<program>/attach"), one per module stage,
 // and the check command's.
@@ -152,6 +291,11 @@ func guestToolCells(g GuestRun, payload string) []report.Cell {
 		}
 		return []report.Cell{c}
 	}
+	return resultCells(g, payload, progs)
+}
+
+// resultCells makes one cell per result.
+func resultCells(g GuestRun, payload string, progs []guest.ProgramResult) []report.Cell {
 	var cells []report.Cell
 	for _, p := range progs {
 		// A BPF object has many programs: "<program>/<stage>". A module

@@ -1,6 +1,7 @@
 package matrix
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kmatrix/kmatrix/kernels/kernelstest"
 	"github.com/kmatrix/kmatrix/matrix/guest"
 	"github.com/kmatrix/kmatrix/matrix/outcome"
 )
@@ -46,6 +48,69 @@ func TestValidateAttachAndFiles(t *testing.T) {
 		err := tc.o.validate()
 		if assert.Error(t, err) {
 			assert.Contains(t, err.Error(), tc.want)
+		}
+	}
+}
+
+// TestRunObjectsBatch: a run's objects share one agent process per kernel,
+// and one that kills it (killer.o SIGKILLs kmatrix-guest from a kprobe)
+// costs nothing but its own cells: the objects after it ran again one
+// process each, and its death is a cell of its own with the evidence.
+func TestRunObjectsBatch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots every catalog kernel in QEMU; run without -short")
+	}
+	ks := kernelstest.Default(t)
+	rep, err := Run(context.Background(), Options{
+		BPFObjects: []string{"guest/testdata/tc.o", "guest/testdata/killer.o", "guest/testdata/noprograms.o", "guest/testdata/fentry_module.o"},
+		OutDir:     t.TempDir(),
+	})
+	require.NoError(t, err, "no infra-error")
+	for _, k := range ks {
+		died := cellsOf(rep, k.Name, "bpf:killer", "agent")
+		if assert.Len(t, died, 1, k.Name) {
+			assert.Equal(t, outcome.Fail, died[0].Outcome, k.Name)
+			assert.Contains(t, died[0].Evidence.Message, "signal 9", k.Name)
+			assert.Contains(t, died[0].Evidence.Message, "in an agent process of its own", k.Name)
+			assert.Equal(t, "2", died[0].Evidence.Facts["attempts"], k.Name)
+		}
+		for _, check := range []string{"kill_agent/load", "kill_agent/attach"} {
+			c := cellsOf(rep, k.Name, "bpf:killer", check)
+			if assert.Len(t, c, 1, "%s %s", k.Name, check) {
+				assert.Equal(t, outcome.Pass, c[0].Outcome, "%s %s", k.Name, check)
+				assert.Contains(t, c[0].Evidence.Facts["shared_agent_died"], "signal 9")
+			}
+		}
+		for _, check := range []string{"tc_legacy/attach", "classifier_legacy/attach", "tc_legacy/run"} {
+			c := cellsOf(rep, k.Name, "bpf:tc", check)
+			if assert.Len(t, c, 1, "%s %s", k.Name, check) {
+				assert.Equal(t, outcome.Pass, c[0].Outcome, "%s %s: %s", k.Name, check, c[0].Evidence.Message)
+			}
+		}
+		// An object before the killer keeps its evidence from the shared
+		// worker: verifier figures and run counts.
+		load := cellsOf(rep, k.Name, "bpf:tc", "tc_legacy/load")
+		run := cellsOf(rep, k.Name, "bpf:tc", "tc_legacy/run")
+		if assert.Len(t, load, 1) && assert.Len(t, run, 1) {
+			assert.NotEmpty(t, load[0].Evidence.Facts["insns_processed"], k.Name)
+			assert.NotEmpty(t, run[0].Evidence.Facts["run_count"], k.Name)
+			assert.NotEmpty(t, run[0].Evidence.Facts["mean_run_ns"], k.Name)
+		}
+		bad := cellsOf(rep, k.Name, "bpf:noprograms", "load")
+		if assert.Len(t, bad, 1, k.Name) {
+			assert.Equal(t, outcome.LoadError, bad[0].Outcome)
+			assert.Contains(t, bad[0].Evidence.Message, "no BPF programs")
+		}
+		fm := cellsOf(rep, k.Name, "bpf:fentry_module", "fentry_misc/load")
+		if assert.Len(t, fm, 1, k.Name) {
+			want := outcome.Pass
+			switch {
+			case !k.Version.AtLeast(5, 11):
+				want = outcome.LoadError
+			case len(k.Modules) == 0:
+				want = outcome.InfraError
+			}
+			assert.Equal(t, want, fm[0].Outcome, "%s: %s", k.Name, fm[0].Evidence.Message)
 		}
 	}
 }

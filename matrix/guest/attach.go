@@ -37,6 +37,8 @@ type attachPlan struct {
 // env is what attaching needs from the guest, looked up once.
 type env struct {
 	cgroupPath string
+	// moduleDir holds the kernel modules kmatrix ships (Options.ModuleDir).
+	moduleDir string
 	// targets are the user's attach targets by program name
 	// (Options.Attach): "PATH:SYMBOL" for a uprobe.
 	targets map[string]string
@@ -213,7 +215,7 @@ func planAttach(spec *ebpf.ProgramSpec, e *env) attachPlan {
 		case ebpf.AttachTCXIngress, ebpf.AttachTCXEgress:
 			// tcx/ingress, tc/ingress (libbpf 1.3's names for tcx): the
 			// object asks for tcx, which arrived in Linux 6.6.
-			return planTC(spec.AttachType, false)
+			return planTC(spec.AttachType, false, e)
 		case ebpf.AttachNetkitPrimary, ebpf.AttachNetkitPeer:
 			at := spec.AttachType
 			side := "primary"
@@ -227,7 +229,7 @@ func planAttach(spec *ebpf.ProgramSpec, e *env) attachPlan {
 		// "tc" and "classifier": a cls_bpf classifier without a hook;
 		// loaders attach it at ingress, through tcx where the kernel has
 		// it, else a clsact qdisc and a cls_bpf filter.
-		return planTC(ebpf.AttachTCXIngress, true)
+		return planTC(ebpf.AttachTCXIngress, true, e)
 
 	case ebpf.SchedACT:
 		return none("tc action", "section %q is a tc action, attached with `tc actions`, which kmatrix does not set up", spec.SectionName)

@@ -29,6 +29,11 @@ type Options struct {
 	// CgroupPath is the cgroup v2 directory cgroup programs are attached
 	// to; the first cgroup2 mount when empty.
 	CgroupPath string
+	// ModuleDir holds modules of the running kernel (.ko, .ko.xz) that
+	// kmatrix ships for the programs that need them: sch_ingress and
+	// cls_bpf for a classifier on a kernel without tcx, and modules whose
+	// functions tracing programs attach to. Empty: none.
+	ModuleDir string
 	// Programs, when not empty, limits the run to these programs or
 	// struct_ops maps (by name).
 	Programs []string
@@ -188,7 +193,7 @@ func LoadObject(path string, opts Options) ([]ProgramResult, error) {
 		targets:  map[string]extTarget{},
 		sockmaps: map[string]*ebpf.Map{},
 	}
-	r.env = &env{cgroupPath: opts.CgroupPath, targets: opts.Attach, sockmap: r.sockmap, extTarget: r.extTarget}
+	r.env = &env{cgroupPath: opts.CgroupPath, moduleDir: opts.ModuleDir, targets: opts.Attach, sockmap: r.sockmap, extTarget: r.extTarget}
 	if r.opts.LogLines == 0 {
 		r.opts.LogLines = 50
 	}
@@ -339,10 +344,21 @@ func (r *runner) program(p *ebpf.ProgramSpec) {
 		p.AttachTarget = t.prog
 	}
 
+	inModule, err := r.moduleTarget(p)
+	if err != nil {
+		res := result(p, StageLoad, start)
+		r.loadError(&res, err, p)
+		r.emit(res)
+		return
+	}
 	objs, err := r.load([]*ebpf.ProgramSpec{p}, nil)
 	res := result(p, StageLoad, start)
 	if err != nil {
 		r.loadError(&res, err, p)
+		if inModule && errors.Is(err, ebpf.ErrNotSupported) && !moduleBTF() {
+			res.Facts.RequiresKernel = "5.11"
+			res.Message += ": " + p.AttachTo + " is not the kernel's own function, and this kernel has no BTF for its modules (CONFIG_DEBUG_INFO_BTF_MODULES, Linux 5.11+), which tracing a module's function needs"
+		}
 		r.emit(res)
 		return
 	}
@@ -393,6 +409,43 @@ func (r *runner) program(p *ebpf.ProgramSpec) {
 		res.Message += " (" + res.Facts.Variant + ")"
 	}
 	r.emit(res)
+}
+
+// moduleTarget loads the modules kmatrix ships when p traces a function
+// that is not the kernel's own (not in its BTF): the function may be a
+// module's, and the loader looks for it in the BTF of loaded modules
+// (/sys/kernel/btf/<module>, CONFIG_DEBUG_INFO_BTF_MODULES, Linux 5.11+).
+// It reports whether the target is not the kernel's own.
+func (r *runner) moduleTarget(p *ebpf.ProgramSpec) (bool, error) {
+	if p.Type != ebpf.Tracing || p.AttachTo == "" {
+		return false, nil
+	}
+	switch p.AttachType {
+	case ebpf.AttachTraceFEntry, ebpf.AttachTraceFExit, ebpf.AttachModifyReturn:
+	default:
+		return false, nil
+	}
+	k, err := r.cache.Kernel()
+	if err != nil {
+		return false, nil // the load says what is wrong with the kernel's BTF
+	}
+	var fn *btf.Func
+	if k.TypeByName(p.AttachTo, &fn) == nil {
+		return false, nil
+	}
+	return true, r.env.loadModules(p.AttachTo)
+}
+
+// moduleBTF reports whether the kernel has BTF for any loaded module
+// (/sys/kernel/btf lists more than vmlinux).
+func moduleBTF() bool {
+	ents, _ := os.ReadDir("/sys/kernel/btf")
+	for _, e := range ents {
+		if e.Name() != "vmlinux" {
+			return true
+		}
+	}
+	return false
 }
 
 // loadError fills a load-error result.

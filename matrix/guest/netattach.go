@@ -9,10 +9,9 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/kmatrix/kmatrix/kernels/version"
-
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -33,10 +32,11 @@ type infraError struct{ err error }
 func (e *infraError) Error() string { return e.err.Error() }
 func (e *infraError) Unwrap() error { return e.err }
 
-// nsAttachment is a link on lo of a network namespace of the program's own.
+// nsAttachment is a link (or a tc filter) on lo of a network namespace of
+// the program's own.
 type nsAttachment struct {
 	ns   *netns
-	l    link.Link
+	l    io.Closer
 	mode string
 }
 
@@ -45,12 +45,12 @@ func (a *nsAttachment) variant() string { return a.mode }
 func (a *nsAttachment) fire() error     { return a.ns.do(loopback) }
 
 // inOwnNetns attaches with attach on a thread in a fresh namespace.
-func inOwnNetns(attach func() (link.Link, string, error)) (io.Closer, error) {
+func inOwnNetns[L io.Closer](attach func() (L, string, error)) (io.Closer, error) {
 	ns, err := newNetns()
 	if err != nil {
 		return nil, &infraError{fmt.Errorf("%w: %v", errNoNetns, err)}
 	}
-	var l link.Link
+	var l L
 	var mode string
 	err = ns.do(func() (err error) {
 		l, mode, err = attach()
@@ -82,27 +82,78 @@ func attachXDP(p *ebpf.Program) (io.Closer, error) {
 
 // planTC attaches a sched_cls program with tcx (Linux 6.6+). legacy is
 // for the "tc" and "classifier" sections, which name no mechanism: on a
-// kernel without tcx, loaders use a clsact qdisc and a cls_bpf filter, and
-// kmatrix cannot: both are modules in Debian's kernels that lack tcx
-// (CONFIG_NET_SCH_INGRESS=m, CONFIG_NET_CLS_BPF=m on 5.10 and 6.1), and the
-// guest has no modules. That is kmatrix's limit, so an infra-error; for
-// tcx/* and tc/ingress|egress the object itself asks for tcx, so a kernel
-// without it is the object's attach-error.
-func planTC(at ebpf.AttachType, legacy bool) attachPlan {
+// kernel without tcx they are attached as loaders do there, through a
+// clsact qdisc and a direct-action cls_bpf filter at ingress (sch_ingress
+// and cls_bpf are modules in Debian's kernels, CONFIG_NET_SCH_INGRESS=m and
+// CONFIG_NET_CLS_BPF=m, which kmatrix ships to the guest and loads first).
+// For tcx/* and tc/ingress|egress the object itself asks for tcx, so a
+// kernel without it is the object's attach-error.
+func planTC(at ebpf.AttachType, legacy bool, e *env) attachPlan {
 	dir := "ingress"
 	if at == ebpf.AttachTCXEgress {
 		dir = "egress"
 	}
-	return attachPlan{point: "tcx " + dir + " on lo of its own network namespace", attach: func(p *ebpf.Program) (io.Closer, error) {
+	plan := attachPlan{point: "tcx " + dir + " on lo of its own network namespace"}
+	if legacy {
+		plan.point = "tc " + dir + " on lo of its own network namespace (tcx, or clsact and cls_bpf)"
+	}
+	plan.attach = func(p *ebpf.Program) (io.Closer, error) {
 		c, err := inOwnNetns(func() (link.Link, string, error) {
 			l, err := link.AttachTCX(link.TCXOptions{Program: p, Attach: at, Interface: loIndex})
 			return l, "tcx", err
 		})
-		if legacy && errors.Is(err, ebpf.ErrNotSupported) {
-			return nil, &infraError{fmt.Errorf("this kernel has no tcx ("+version.TCX.Needs()+"), and kmatrix cannot attach a classifier the other way: a clsact qdisc and a cls_bpf filter need the sch_ingress and cls_bpf modules, which the guest does not have (%v)", err)}
+		if !legacy || !errors.Is(err, ebpf.ErrNotSupported) {
+			return c, err
 		}
-		return c, err
-	}}
+		// No tcx (before Linux 6.6): the way loaders attach a
+		// classifier there.
+		for _, m := range []string{"sch_ingress", "cls_bpf"} {
+			if err := e.loadModule(m); err != nil {
+				return nil, err
+			}
+		}
+		return inOwnNetns(func() (*clsactFilter, string, error) {
+			f, err := attachClsact(p, loIndex)
+			return f, "clsact/cls_bpf", err
+		})
+	}
+	return plan
+}
+
+// clsactFilter is a clsact qdisc with a cls_bpf filter, in a namespace of
+// the program's own: closing the namespace removes both (with the device),
+// so it has nothing of its own to undo.
+type clsactFilter struct{}
+
+func (*clsactFilter) Close() error { return nil }
+
+// attachClsact adds a clsact qdisc to the interface and a direct-action
+// cls_bpf filter with p at its ingress hook over rtnetlink (with
+// vishvananda/netlink, the library cilium uses for it), in the calling
+// thread's network namespace: what `tc qdisc add dev lo clsact; tc filter
+// add dev lo ingress bpf direct-action fd N` does.
+func attachClsact(p *ebpf.Program, ifindex int) (*clsactFilter, error) {
+	qdisc := &netlink.GenericQdisc{
+		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: ifindex, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
+		QdiscType:  "clsact",
+	}
+	if err := netlink.QdiscAdd(qdisc); err != nil {
+		return nil, fmt.Errorf("adding a clsact qdisc: %w", err)
+	}
+	info, _ := p.Info()
+	name := "kmatrix"
+	if info != nil && info.Name != "" {
+		name = info.Name
+	}
+	filter := &netlink.BpfFilter{
+		FilterAttrs: netlink.FilterAttrs{LinkIndex: ifindex, Parent: netlink.HANDLE_MIN_INGRESS, Handle: 1,
+			Protocol: unix.ETH_P_ALL, Priority: 1},
+		Fd: p.FD(), Name: name, DirectAction: true,
+	}
+	if err := netlink.FilterAdd(filter); err != nil {
+		return nil, fmt.Errorf("adding a cls_bpf filter (direct-action) at clsact ingress: %w", err)
+	}
+	return &clsactFilter{}, nil
 }
 
 // perfAttachment is a perf event with the program attached.

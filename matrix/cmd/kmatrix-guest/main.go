@@ -5,7 +5,15 @@
 // (decode them with guest.Decode).
 //
 //	kmatrix-guest [flags] object.o [-- check-command [args...]]
+//	kmatrix-guest -batch [flags] object.o... [-- check-command [args...]]
 //	kmatrix-guest -kmod [flags] module.ko [-- check-command [args...]]
+//
+// With -batch it runs every object in one worker process (itself, with
+// -worker), so that the kernel's BTF is decoded once, and prints
+// guest.BatchLines (decode them with guest.DecodeBatch): a worker that dies
+// costs only the object it was on, which gets its own end with the
+// evidence, while the objects not yet done are run again one process each
+// (see guest.RunBatch).
 //
 // It exits 0 whenever it could report, even when every program failed
 // (failures are data), 1 when the object itself is unusable, 2 on bad
@@ -19,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -66,13 +75,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&opts.CheckTimeout, "check-timeout", 60*time.Second, "deadline of the check command")
 	fs.IntVar(&opts.LogLines, "log-lines", 50, "verifier log lines kept from the end of a log")
 	module := fs.Bool("kmod", false, "the argument is a kernel module (.ko): load it, run the check, unload it")
+	batch := fs.Bool("batch", false, "the arguments are objects: run them all in one worker process, isolated as guest.RunBatch says")
+	worker := fs.Bool("worker", false, "be a batch worker: read object paths on stdin (kmatrix-guest -batch starts these)")
+	objectTimeout := fs.Duration("object-timeout", 5*time.Minute, "with -batch: the time limit of each object in a worker")
+	fs.StringVar(&opts.ModuleDir, "modules", "", "directory of the running kernel's modules (.ko, .ko.xz) that programs may need (sch_ingress, cls_bpf, ...)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0 // asked for the usage, got it
 		}
 		return 2
 	}
+	flagArgs := args[:len(args)-len(fs.Args())]
 	rest := fs.Args()
+	var objects []string
+	if *batch || *worker {
+		for len(rest) > 0 && rest[0] != "--" {
+			objects, rest = append(objects, rest[0]), rest[1:]
+		}
+		if len(objects) > 0 {
+			rest = append([]string{objects[0]}, rest...)
+		}
+	}
 	if len(rest) == 0 {
 		fmt.Fprintln(stderr, "kmatrix-guest: no BPF object given: pass the path of a BPF ELF object")
 		fs.Usage()
@@ -105,6 +128,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kmatrix-guest: warning: raising RLIMIT_MEMLOCK: %v\n", err)
 	}
 
+	if *worker {
+		if err := guest.ServeBatch(os.Stdin, stdout, opts); err != nil {
+			fmt.Fprintf(stderr, "kmatrix-guest: worker: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	if *batch {
+		self, err := os.Executable()
+		if err != nil {
+			fmt.Fprintf(stderr, "kmatrix-guest: finding its own binary for the workers: %v\n", err)
+			return 1
+		}
+		// The worker gets the same flags and check; its comm stays
+		// "kmatrix-guest" (exec'd by its path, not /proc/self/exe).
+		// "-" stands for the objects, which come on stdin.
+		wargs := append(append([]string{"-worker"}, flagArgs...), "-")
+		if len(opts.Check) > 0 {
+			wargs = append(append(wargs, "--"), opts.Check...)
+		}
+		bo := guest.BatchOptions{ObjectTimeout: *objectTimeout, Worker: func() *exec.Cmd { return exec.Command(self, wargs...) }}
+		if err := guest.RunBatch(objects, bo, stdout); err != nil {
+			fmt.Fprintf(stderr, "kmatrix-guest: %v\n", err)
+			return 1
+		}
+		return 0
+	}
 	var writeErr error
 	opts.OnResult = func(r guest.ProgramResult) {
 		// Stream each result as it is known: if the kernel crashes on the
