@@ -417,7 +417,8 @@ func (r *runner) program(p *ebpf.ProgramSpec) {
 // (/sys/kernel/btf/<module>, CONFIG_DEBUG_INFO_BTF_MODULES, Linux 5.11+).
 // It reports whether the target is not the kernel's own.
 func (r *runner) moduleTarget(p *ebpf.ProgramSpec) (bool, error) {
-	if p.Type != ebpf.Tracing || p.AttachTo == "" {
+	if p.Type != ebpf.Tracing || p.AttachTo == "" || p.AttachTarget != nil {
+		// A program's function (AttachTarget) is not the kernel's.
 		return false, nil
 	}
 	switch p.AttachType {
