@@ -470,28 +470,36 @@ func (j *parkJob) commit(refused string) (*SnapshotInfo, error) {
 		return nil, fmt.Errorf("%w: %v", ErrInfra, err)
 	}
 	s.LastUsed = time.Now()
-	removeStale(s)
+	removeStale(s, s.LastUsed)
 	return s, nil
 }
 
+// supersededGrace is how long a superseded snapshot is kept after its
+// last use: another build of kmatrix may be using it at the same time
+// (two checkouts on one machine, CI jobs sharing a cache), and removing
+// the snapshot of a build that is running would have each build make its
+// snapshot again on every run, each removing the other's.
+const supersededGrace = 10 * time.Minute
+
 // removeStale removes the snapshots that s supersedes, so that the cache
-// does not grow by one snapshot per kernel (100–130 MiB) with every
+// does not grow by one snapshot per kernel (100–160 MiB) with every
 // change to the init or to a shared file, without anyone pruning it: the
 // entries of the same machine (kernel content, QEMU, accelerator, CPU,
 // memory, vCPUs, command line) made by another init (another build of
 // vmtest), or holding another version of one of s's shared files (another
-// build of the program that ships it). Entries with other shared files
-// altogether (another payload's binary) stay: they are another run's.
-// Each goes under its lock; a run restoring it at that moment keeps its
-// copy (QEMU holds the files open).
-func removeStale(s *SnapshotInfo) []*SnapshotInfo {
+// build of the program that ships it), unused for supersededGrace.
+// Entries with other shared files altogether (another payload's binary)
+// stay: they are another run's. Each goes under its lock; a run restoring
+// it at that moment keeps its copy (QEMU holds the files open).
+func removeStale(s *SnapshotInfo, now time.Time) []*SnapshotInfo {
 	all, err := Snapshots()
 	if err != nil {
 		return nil
 	}
 	var removed []*SnapshotInfo
 	for _, e := range all {
-		if e.Key == s.Key || !sameMachine(e, s) || e.Init == s.Init && !otherVersion(e.Shared, s.Shared) {
+		if e.Key == s.Key || !sameMachine(e, s) || e.Init == s.Init && !otherVersion(e.Shared, s.Shared) ||
+			now.Sub(e.LastUsed) < supersededGrace {
 			continue
 		}
 		unlock, err := cache.LockFile(e.path(".lock"))

@@ -2,10 +2,12 @@ package vmtest
 
 import (
 	"archive/tar"
+	"context"
 	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,29 +18,40 @@ import (
 
 	"github.com/kmatrix/kmatrix/internal/outcome"
 	"github.com/kmatrix/kmatrix/kernels/kernelstest"
+	"github.com/kmatrix/kmatrix/kmod"
+	"github.com/kmatrix/kmatrix/kmod/build"
 	"github.com/kmatrix/kmatrix/vmtest/internal/wire"
 )
 
 // TestRestoredRunsShareNothing runs twice from one snapshot on every
-// default kernel: what the first run changes (a file in /tmp, a sysctl) is
-// gone in the second, the two read different random bytes, and both see
-// the host's clock, though the snapshot's clock is older.
+// default kernel: what the first run changes (a file in /tmp, a sysctl, a
+// module it loads: kmatrix's own, built for the kernel) is gone in the
+// second, the two read different random bytes, and both see the host's
+// clock, though the snapshot's clock is older.
 func TestRestoredRunsShareNothing(t *testing.T) {
 	noQEMULeft(t)
+	src := filepath.Join(t.TempDir(), "kmatrix-src")
+	require.NoError(t, kmod.WriteSource(src))
 	for _, k := range kernelstest.Default(t) {
 		t.Run(k.Name, func(t *testing.T) {
 			t.Parallel()
+			b, err := build.Cached(context.Background(), k, src, build.Options{OutDir: t.TempDir()})
+			require.NoError(t, err)
+			require.Equal(t, outcome.Pass, b.Outcome, b.Log)
 			runOnce := func(first bool) *Result {
 				cmds := []Command{
 					gp(t, "stat", "stat", "/tmp/leak", "/data/in"),
 					gp(t, "hostname", "read", "/proc/sys/kernel/hostname"),
 					gp(t, "random", "random", "32"),
 					gp(t, "now", "now"),
+					gp(t, "modules", "read", "/proc/modules"),
 				}
 				if first {
-					cmds = append(cmds, gp(t, "leak", "write", "/tmp/leak", "x"), gp(t, "sysctl", "write", "/proc/sys/kernel/hostname", "changed-by-run-1"))
+					cmds = append(cmds, gp(t, "leak", "write", "/tmp/leak", "x"), gp(t, "sysctl", "write", "/proc/sys/kernel/hostname", "changed-by-run-1"),
+						gp(t, "insmod", "insmod", "/data/kmatrix.ko"), gp(t, "loaded", "read", "/proc/modules"))
 				}
-				res := run(t, Spec{Kernel: k.Vmlinuz, Files: []File{{Data: []byte("in"), Guest: "/data/in"}}, Commands: cmds})
+				res := run(t, Spec{Kernel: k.Vmlinuz, Commands: cmds,
+					Files: []File{{Data: []byte("in"), Guest: "/data/in"}, {Host: b.Ko, Guest: "/data/kmatrix.ko"}}})
 				require.Equal(t, outcome.Pass, res.Outcome, "%s\n%s", res.Err, res.Console)
 				require.NotEmpty(t, res.Snapshot, "restored from a snapshot (cold because: %s)", res.ColdReason)
 				host := time.Now()
@@ -57,6 +70,10 @@ func TestRestoredRunsShareNothing(t *testing.T) {
 			assert.Equal(t, string(r1.Commands[1].Stdout), string(r2.Commands[1].Stdout), "run 1's sysctl is gone")
 			assert.NotEqual(t, "changed-by-run-1\n", string(r2.Commands[1].Stdout))
 			assert.NotEqual(t, r1.Commands[2].Stdout, r2.Commands[2].Stdout, "two runs from one snapshot read different random bytes")
+			modules := regexp.MustCompile(`(?m)^kmatrix `)
+			assert.NotRegexp(t, modules, string(r1.Commands[4].Stdout), "no module loaded before run 1 loads it")
+			assert.Regexp(t, modules, string(r1.Commands[8].Stdout), "run 1 loaded the module")
+			assert.NotRegexp(t, modules, string(r2.Commands[4].Stdout), "run 1's module is gone in run 2")
 			assert.Positive(t, r2.Timings.Restore)
 			assert.Zero(t, r2.Timings.Kernel)
 			assert.Equal(t, r2.Timings.Total, r2.Timings.Restore+r2.Timings.Init+r2.Timings.Commands+r2.Timings.Poweroff)
@@ -98,8 +115,9 @@ func TestDamagedSnapshotBootsCold(t *testing.T) {
 
 // TestSharedFiles: a File.Shared reaches a restored guest from the
 // snapshot, not in the run; another content is another snapshot, which
-// supersedes the first (removed), as it does a snapshot of the same
-// machine made by another init; a cold boot copies it like any file.
+// supersedes the first (removed once unused for supersededGrace), as it
+// does a snapshot of the same machine made by another init; a cold boot
+// copies it like any file.
 func TestSharedFiles(t *testing.T) {
 	noQEMULeft(t)
 	k := newest(t)
@@ -140,11 +158,26 @@ func TestSharedFiles(t *testing.T) {
 	t.Cleanup(func() { removeSnapshot(&other) })
 	_, err = readSnapshot(dir, other.Key)
 	require.NoError(t, err, "a sound entry")
+	// In use by another build a moment ago: kept through the next commit.
+	inUse := one.Snapshot
+	used := time.Now().Add(-supersededGrace / 2)
+	require.NoError(t, os.Chtimes(other.path(".json"), used, used))
+	mid := runWith("mid", false)
+	require.NotEmpty(t, mid.Snapshot)
+	for _, kept := range []*SnapshotInfo{s, &other} {
+		assert.FileExists(t, kept.path(".ram"), "used %v ago: kept", supersededGrace/2)
+	}
+	// Unused since long enough: removed by the next commit.
+	used = time.Now().Add(-2 * supersededGrace)
+	for _, key := range []string{inUse, other.Key, mid.Snapshot} {
+		require.NoError(t, os.Chtimes(filepath.Join(dir, key+".json"), used, used))
+	}
 
 	two := runWith("two", false)
 	require.NotEmpty(t, two.Snapshot)
 	assert.NotEqual(t, one.Snapshot, two.Snapshot, "another shared content, another snapshot")
-	for _, gone := range []*SnapshotInfo{s, &other} {
+	midInfo := &SnapshotInfo{Key: mid.Snapshot, dir: dir}
+	for _, gone := range []*SnapshotInfo{s, &other, midInfo} {
 		for _, ext := range []string{".json", ".ram", ".state"} {
 			assert.NoFileExists(t, gone.path(ext), "superseded by %s", two.Snapshot)
 		}

@@ -14,6 +14,7 @@
 //	guestprog read PATH...       print each file
 //	guestprog random N           print N bytes of /dev/urandom in hex
 //	guestprog now                print the wall clock (Unix ns)
+//	guestprog insmod PATH        load the kernel module PATH (finit_module)
 package main
 
 import (
@@ -25,6 +26,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -119,6 +122,15 @@ func main() {
 			os.Exit(1)
 		}
 		fmt.Println(hex.EncodeToString(b))
+	case "insmod":
+		f, err := os.Open(args[0])
+		if err == nil {
+			err = unix.FinitModule(int(f.Fd()), "", 0)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "insmod:", err)
+			os.Exit(1)
+		}
 	case "now":
 		fmt.Println(time.Now().UnixNano())
 	default:
