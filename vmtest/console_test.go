@@ -74,6 +74,39 @@ func TestConsolePanicArm64(t *testing.T) {
 	}
 }
 
+// TestConsoleModuleFaultsArm64: a WARN and an oops on arm64, captured
+// from real guests (Debian's bookworm 6.1 and sid 7.2 cloud-arm64 kernels
+// on QEMU virt under TCG) loading kmod/testdata/warnonload and
+// oopsonload, cross-built by kmod/build (TestCrossBuildArm64). arm64's
+// oops opens with "Unable to handle kernel NULL pointer dereference" and
+// "Internal error: Oops: <ESR>", its trace with "pc : " and "Call trace:".
+func TestConsoleModuleFaultsArm64(t *testing.T) {
+	for _, v := range []string{"6.1", "7.2"} {
+		t.Run("warn-"+v, func(t *testing.T) {
+			sc, _ := scanConsole(t, "warn-arm64-"+v+".txt")
+			assert.Equal(t, outcome.Splat, sc.Outcome(), "a WARN is a splat: the module loaded")
+			ex := sc.Excerpt()
+			assert.Contains(t, ex, "------------[ cut here ]------------")
+			assert.Contains(t, ex, "kmatrix fixture: a deliberate WARN at load", "the WARN's message, before its WARNING line")
+			assert.Contains(t, ex, "pc : warnonload_init+0x20/")
+			assert.Contains(t, ex, "Call trace:")
+			assert.Contains(t, ex, "do_init_module+")
+			assert.True(t, strings.HasSuffix(ex, "---[ end trace 0000000000000000 ]---\n"), "the excerpt ends with the report:\n%s", ex)
+		})
+		t.Run("oops-"+v, func(t *testing.T) {
+			sc, _ := scanConsole(t, "oops-arm64-"+v+".txt")
+			assert.Equal(t, outcome.Oops, sc.Outcome())
+			ex := sc.Excerpt()
+			assert.True(t, strings.HasPrefix(ex, "[") && strings.Contains(strings.SplitN(ex, "\n", 2)[0], "Unable to handle kernel NULL pointer dereference at virtual address 0000000000000000"), ex)
+			assert.Contains(t, ex, "Internal error: Oops: 0000000096000007 [#1]")
+			assert.Contains(t, ex, "Modules linked in: oopsonload(OE+) warnonload(OE)")
+			assert.Contains(t, ex, "pc : oopsonload_init+")
+			assert.Contains(t, ex, "Call trace:")
+			assert.True(t, strings.HasSuffix(ex, "---[ end trace 0000000000000000 ]---\n"), "the excerpt ends with the report:\n%s", ex)
+		})
+	}
+}
+
 func TestConsoleOops(t *testing.T) {
 	sc, _ := scanConsole(t, "oops-null-deref.txt")
 	assert.Equal(t, outcome.Oops, sc.Outcome())
