@@ -25,9 +25,8 @@ type Env struct {
 	progress *Progress
 	tmp      string // the run's scratch directory, removed by Runner.Close
 
-	toolOnce sync.Once
-	tool     string
-	toolErr  error
+	toolMu sync.Mutex
+	tools  map[string]string // kmatrix-guest by guest arch
 }
 
 // Tmp is the run's scratch directory; it is removed when the run ends.
@@ -58,14 +57,39 @@ func (e *Env) Live(kernel, payload string, subtests bool) io.Writer {
 }
 
 // GuestTool is the host path of kmatrix-guest, the loader of users' BPF
-// objects and modules: the binary embedded in this one (package
-// guestagent), written into the run's scratch directory on first use, so
-// that it needs neither a Go toolchain nor kmatrix's source.
+// objects and modules, for amd64 guests: the binary embedded in this one
+// (package guestagent), written into the run's scratch directory on first
+// use, so that it needs neither a Go toolchain nor kmatrix's source.
 func (e *Env) GuestTool(ctx context.Context) (string, error) {
-	e.toolOnce.Do(func() {
-		e.tool, e.toolErr = guestagent.Write(filepath.Join(e.tmp, "agent"), guestagent.Agent)
-	})
-	return e.tool, e.toolErr
+	return e.GuestToolFor(ctx, "amd64")
+}
+
+// GuestToolFor is GuestTool for guests of arch (kernels.Kernel.Arch).
+func (e *Env) GuestToolFor(_ context.Context, arch string) (string, error) {
+	arch = kernelArch(arch)
+	e.toolMu.Lock()
+	defer e.toolMu.Unlock()
+	if p := e.tools[arch]; p != "" {
+		return p, nil
+	}
+	p, err := guestagent.WriteFor(filepath.Join(e.tmp, "agent"), guestagent.Agent, arch)
+	if err != nil {
+		return "", err
+	}
+	if e.tools == nil {
+		e.tools = map[string]string{}
+	}
+	e.tools[arch] = p
+	return p, nil
+}
+
+// kernelArch is a kernel's arch, amd64 when it does not say (a Kernel made
+// by hand, or by a kmatrix from before arches).
+func kernelArch(arch string) string {
+	if arch == "" {
+		return "amd64"
+	}
+	return arch
 }
 
 // BuildModule compiles the module source src for k and returns its build

@@ -67,7 +67,7 @@ func Test(t *testing.T, opts Options) *report.Report {
 
 // kernelNames are the catalog's kernels that opts select, in catalog order.
 func kernelNames(opts Options) ([]string, error) {
-	cat, err := loadCatalog(opts.Catalog)
+	cat, err := loadCatalogFor(opts.Catalog, opts.Arch)
 	if err != nil {
 		return nil, err
 	}

@@ -5,9 +5,11 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/kmatrix/kmatrix/kernels"
 	"github.com/kmatrix/kmatrix/matrix/expect"
 )
 
@@ -18,6 +20,10 @@ type Options struct {
 	// (one kernel per upstream series) or "arm64" (Debian's arm64 cloud
 	// kernels of bookworm and sid, booted with qemu-system-aarch64).
 	Catalog string
+	// Arch keeps the catalog's kernels of one architecture ("amd64",
+	// "arm64"); empty keeps them all. With no Catalog (or "default"),
+	// "arm64" picks the shipped arm64 catalog: the default one is amd64's.
+	Arch string
 	// Kernels selects catalog entries by name; empty means all of them.
 	Kernels []string
 	// Payloads selects built-in payloads ("bpf", "kmod"). Nil means both,
@@ -117,6 +123,9 @@ func (o Options) withDefaults() Options {
 
 // validate checks what can be checked before anything is downloaded or booted.
 func (o Options) validate() error {
+	if o.Arch != "" && !slices.Contains(kernels.Arches, o.Arch) {
+		return fmt.Errorf("--arch %s: kmatrix boots %s kernels: want one of them", o.Arch, strings.Join(kernels.Arches, " and "))
+	}
 	for _, p := range o.Payloads {
 		if p != PayloadBPF && p != PayloadKmod {
 			return fmt.Errorf("payload %q: kmatrix has the built-in payloads %q and %q; test your own with --bpf FILE.o or --kmod DIR", p, PayloadBPF, PayloadKmod)

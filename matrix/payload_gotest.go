@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kmatrix/kmatrix/internal/outcome"
@@ -22,8 +23,10 @@ import (
 // CO-RE tracer, and package kmod's tests of the module (built per kernel
 // first).
 type goTestPayload struct {
-	name   string
-	binary string // host path of the static test binary
+	name string
+	// binaryFor returns the host path of the static test binary for
+	// guests of an arch ("amd64", "arm64"), making it on first use.
+	binaryFor func(ctx context.Context, arch string) (string, error)
 	// checks are the top-level tests that are matrix columns, with their
 	// stages. A test the guest runs that is not declared still gets a cell
 	// (stage behave), so nothing it reports is dropped.
@@ -94,15 +97,24 @@ var builtinChecks = map[string][]Check{
 func newBuiltin(ctx context.Context, name string, env *Env) (*goTestPayload, error) {
 	pkgs := map[string]string{PayloadBPF: "github.com/kmatrix/kmatrix/bpf", PayloadKmod: "github.com/kmatrix/kmatrix/kmod"}
 	bins := map[string]string{PayloadBPF: guestagent.BPFTests, PayloadKmod: guestagent.KmodTests}
-	bin, err := guestagent.Write(filepath.Join(env.tmp, "agent"), bins[name])
+	write := func(_ context.Context, arch string) (string, error) {
+		bin, err := guestagent.WriteFor(filepath.Join(env.tmp, "agent"), bins[name], arch)
+		if err != nil {
+			return "", fmt.Errorf("the %s guest tests: %w", name, err)
+		}
+		return bin, nil
+	}
+	// The host runs the amd64 build to list the tests: every arch's build
+	// has the same ones.
+	bin, err := write(ctx, "amd64")
 	if err != nil {
-		return nil, fmt.Errorf("the %s guest tests: %w", name, err)
+		return nil, err
 	}
 	list, err := listTests(ctx, bin)
 	if err != nil {
 		return nil, err
 	}
-	p := &goTestPayload{name: name, binary: bin, checks: builtinChecks[name], only: true, shared: true}
+	p := &goTestPayload{name: name, binaryFor: perArch(write), checks: builtinChecks[name], only: true, shared: true}
 	for _, c := range p.checks {
 		if c.Stage != outcome.StageBuild && !contains(list, c.Name) {
 			return nil, fmt.Errorf("the %s payload's check %s is not a test in package %s (its tests: %v)", name, c.Name, pkgs[name], list)
@@ -117,6 +129,25 @@ func newBuiltin(ctx context.Context, name string, env *Env) (*goTestPayload, err
 		}
 	}
 	return p, nil
+}
+
+// perArch memoizes make per arch: each arch's binary is made once per run.
+func perArch(make func(ctx context.Context, arch string) (string, error)) func(ctx context.Context, arch string) (string, error) {
+	var mu sync.Mutex
+	made := map[string]string{}
+	return func(ctx context.Context, arch string) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if p, ok := made[arch]; ok {
+			return p, nil
+		}
+		p, err := make(ctx, arch)
+		if err != nil {
+			return "", err
+		}
+		made[arch] = p
+		return p, nil
+	}
 }
 
 // listTests asks a test binary for its top-level tests.
@@ -175,7 +206,11 @@ func (p *goTestPayload) Prepare(ctx context.Context, k *kernels.Kernel, env *Env
 		plan.Files = append(plan.Files, vmtest.File{Host: ko, Guest: gko})
 		cmd.Env = append(cmd.Env, "KMATRIX_KO="+gko)
 	}
-	plan.Files = append(plan.Files, vmtest.File{Host: p.binary, Guest: gbin, Shared: p.shared})
+	bin, err := p.binaryFor(ctx, kernelArch(k.Arch))
+	if err != nil {
+		return nil, err
+	}
+	plan.Files = append(plan.Files, vmtest.File{Host: bin, Guest: gbin, Shared: p.shared})
 	cmd.Stdout = env.Live(k.Name, p.name, p.subtests)
 	plan.Commands = []vmtest.Command{cmd}
 	plan.Collect = func(g GuestRun) []report.Cell {

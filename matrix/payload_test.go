@@ -72,7 +72,7 @@ func TestPayloadKinds(t *testing.T) {
 	out := t.TempDir()
 	rep, err := Run(context.Background(), Options{Kernels: []string{newest.Name}, OutDir: out, Extra: []Payload{
 		&fileCheckPayload{bin: buildCheck(t), files: []string{"/proc/self/stat", "/no/such/file"}},
-		&goTestPayload{name: "gotest:lbtest", binary: bin, subtests: true, env: []string{"KMATRIX_LBTEST=1"},
+		&goTestPayload{name: "gotest:lbtest", binaryFor: func(context.Context, string) (string, error) { return bin, nil }, subtests: true, env: []string{"KMATRIX_LBTEST=1"},
 			checks: []Check{{Name: "TestLoadBalancer", Stage: outcome.StageBehave}}},
 	}})
 	require.NoError(t, err)

@@ -96,7 +96,15 @@ func userGoTests(ctx context.Context, patterns, args []string, env *Env) ([]Payl
 		}
 		// KMATRIX_GUEST=1 lets a test that needs a kernel of the matrix skip
 		// elsewhere (on a developer's host).
-		ps = append(ps, &goTestPayload{name: name, binary: bin, subtests: true, args: args, dir: dir, files: files,
+		importPath := p.ImportPath
+		binaryFor := perArch(func(ctx context.Context, arch string) (string, error) {
+			if arch == "amd64" {
+				return bin, nil
+			}
+			// Built for another arch's guests when a kernel of it runs.
+			return vmtest.BuildTestBinaryFor(ctx, arch, importPath)
+		})
+		ps = append(ps, &goTestPayload{name: name, binaryFor: binaryFor, subtests: true, args: args, dir: dir, files: files,
 			env: []string{"KMATRIX_GUEST=1"}})
 	}
 	if len(ps) == 0 {

@@ -1,6 +1,7 @@
 package matrix
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,7 +38,7 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	cat, err := loadCatalog(opts.Catalog)
+	cat, err := loadCatalogFor(opts.Catalog, opts.Arch)
 	if err != nil {
 		return nil, err
 	}
@@ -231,6 +233,35 @@ func loadCatalog(path string) (*kernels.Catalog, error) {
 		}
 	}
 	return kernels.LoadCatalog(path)
+}
+
+// loadCatalogFor is loadCatalog keeping the kernels of arch (all when
+// arch is empty); local kernels stay, whatever their arch (it is read from
+// their vmlinuz). For arm64, the default catalog means the shipped arm64
+// one: the default catalog has amd64 kernels only.
+func loadCatalogFor(catalog, arch string) (*kernels.Catalog, error) {
+	if arch == "arm64" && (catalog == "" || catalog == "default") {
+		if _, err := os.Stat(catalog); catalog == "" || err != nil {
+			catalog = "arm64"
+		}
+	}
+	cat, err := loadCatalog(catalog)
+	if err != nil || arch == "" {
+		return cat, err
+	}
+	var names, other []string
+	for _, e := range cat.Kernels {
+		if e.Local != "" || e.Arch == arch {
+			names = append(names, e.Name)
+		} else {
+			other = append(other, e.Name+" ("+e.Arch+")")
+		}
+	}
+	if len(names) == 0 {
+		return nil, usageError{fmt.Errorf("--arch %s: catalog %s has no %s kernels (it has %s): give a catalog with `arch: %s` entries, or --catalog arm64 for the shipped arm64 one",
+			arch, cmp.Or(catalog, "default"), arch, strings.Join(other, ", "), arch)}
+	}
+	return cat.Select(names)
 }
 
 // selectKernels keeps the named kernels of cat (all when names is empty),

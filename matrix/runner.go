@@ -308,7 +308,7 @@ func guestVerdict(res *vmtest.Result) string {
 
 func reportKernel(k *kernels.Kernel) report.Kernel {
 	return report.Kernel{
-		Name: k.Name, Release: k.Release, Version: k.Version.String(), Suite: k.Suite,
+		Name: k.Name, Arch: kernelArch(k.Arch), Release: k.Release, Version: k.Version.String(), Suite: k.Suite,
 		Package: k.Package, PackageVersion: k.PackageVersion, SHA256: k.SHA256,
 		Compiler: k.Compiler.String(), BTF: k.BTF,
 	}

@@ -19,7 +19,7 @@ import (
 // attach for a reason that is kmatrix's, not the object's. What the host
 // lacks (or cannot read) is left out: the guest then says the binary is
 // missing and how to ship one (--file).
-func uprobeFiles(object string, have []vmtest.File) []vmtest.File {
+func uprobeFiles(object, arch string, have []vmtest.File) []vmtest.File {
 	spec, err := ebpf.LoadCollectionSpec(object)
 	if err != nil {
 		return nil // the guest reports an unusable object in its words
@@ -48,9 +48,9 @@ func uprobeFiles(object string, have []vmtest.File) []vmtest.File {
 		if fi, err := os.Stat(bin); err != nil || !fi.Mode().IsRegular() {
 			continue
 		}
-		fs, err := vmtest.ExecutableFiles(bin, bin)
+		fs, err := vmtest.ExecutableFilesFor(kernelArch(arch), bin, bin)
 		if err != nil {
-			continue // e.g. built for another architecture: the guest says it is missing
+			continue // e.g. built for another architecture (an x86 host's /bin/bash for an arm64 guest): the guest says it is missing
 		}
 		files = append(files, fs...)
 	}

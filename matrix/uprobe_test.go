@@ -18,7 +18,7 @@ func TestUprobeFiles(t *testing.T) {
 		t.Skip("the host has no /bin/bash")
 	}
 	const obj = "../bpf/testdata/bash_uprobe_bpfel.o"
-	files := uprobeFiles(obj, nil)
+	files := uprobeFiles(obj, "amd64", nil)
 	guest := map[string]bool{}
 	for _, f := range files {
 		guest[f.Guest] = true
@@ -26,7 +26,17 @@ func TestUprobeFiles(t *testing.T) {
 	require.True(t, guest["/bin/bash"], "%v", files)
 	assert.Greater(t, len(files), 2, "bash is dynamic: its interpreter and libraries come too: %v", files)
 
-	assert.Empty(t, uprobeFiles(obj, []vmtest.File{{Host: "/bin/bash", Guest: "/bin/bash"}}), "already shipped (say, as the check)")
-	assert.Empty(t, uprobeFiles("../bpf/testdata/kconfig_bpfel.o", nil), "no uprobes")
-	assert.Empty(t, uprobeFiles("no-such.o", nil), "an unusable object is the guest's to report")
+	assert.Empty(t, uprobeFiles(obj, "amd64", []vmtest.File{{Host: "/bin/bash", Guest: "/bin/bash"}}), "already shipped (say, as the check)")
+	assert.Empty(t, uprobeFiles("../bpf/testdata/kconfig_bpfel.o", "amd64", nil), "no uprobes")
+	assert.Empty(t, uprobeFiles("no-such.o", "amd64", nil), "an unusable object is the guest's to report")
+}
+
+// TestUprobeFilesArm64: an arm64 guest gets no x86 binary of the host's
+// for a uprobe; the guest then says the binary is missing (not-attached).
+func TestUprobeFilesArm64(t *testing.T) {
+	if _, err := os.Stat("/bin/bash"); err != nil {
+		t.Skip("the host has no /bin/bash")
+	}
+	assert.NotEmpty(t, uprobeFiles("../bpf/testdata/bash_uprobe_bpfel.o", "amd64", nil))
+	assert.Empty(t, uprobeFiles("../bpf/testdata/bash_uprobe_bpfel.o", "arm64", nil))
 }

@@ -63,12 +63,12 @@ func (p *objectPayload) guestPath() string {
 const guestModuleDir = guestDir + "/modules"
 
 func (p *objectPayload) Prepare(ctx context.Context, k *kernels.Kernel, env *Env) (*Plan, error) {
-	tool, err := env.GuestTool(ctx)
+	tool, err := env.GuestToolFor(ctx, k.Arch)
 	if err != nil {
 		return nil, err
 	}
 	plan := &Plan{Files: []vmtest.File{{Host: tool, Guest: guestTool, Shared: true}, {Host: p.path, Guest: p.guestPath()}}}
-	plan.Files = append(plan.Files, uprobeFiles(p.path, append(plan.Files, userFiles(env.opts)...))...)
+	plan.Files = append(plan.Files, uprobeFiles(p.path, k.Arch, append(plan.Files, userFiles(env.opts)...))...)
 	for _, m := range k.Modules {
 		plan.Files = append(plan.Files, vmtest.File{Host: m, Guest: guestModuleDir + "/" + filepath.Base(m)})
 	}
@@ -119,7 +119,7 @@ func (p *modulePayload) Prepare(ctx context.Context, k *kernels.Kernel, env *Env
 		plan.Cells = append(plan.Cells, cellsFor(k.Name, p.name, p.Checks()[1:], bc.Outcome, notBuilt(bc))...)
 		return plan, nil
 	}
-	tool, err := env.GuestTool(ctx)
+	tool, err := env.GuestToolFor(ctx, k.Arch)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,9 @@ type attachPlan struct {
 	// kprobe on a missing function fails with EINVAL through tracefs on
 	// Linux 6.11+, and ENOENT elsewhere).
 	missing func() bool
+	// arch, with attach nil, is the architecture whose kernels alone have
+	// the attach point (ClassArchAttachPoint).
+	arch string
 }
 
 // env is what attaching needs from the guest, looked up once.
@@ -317,6 +321,9 @@ func planKprobe(kind, to, section string) attachPlan {
 				sym, offset = s, n
 			}
 		}
+		if arch, ok := archOnlySymbol(sym); ok && arch != guestArch() && !kernelSymbol(sym) {
+			return attachPlan{point: kind + " " + to, arch: arch, reason: archOnlyReason(kind, sym, arch)}
+		}
 		return attachPlan{point: kind + " " + to, attach: func(p *ebpf.Program) (io.Closer, error) {
 			return probe(sym, p, &link.KprobeOptions{Offset: offset})
 		}, missing: func() bool { return !kernelSymbol(sym) }}
@@ -326,10 +333,11 @@ func planKprobe(kind, to, section string) attachPlan {
 			return attachPlan{point: kind, reason: fmt.Sprintf("section %q names no system call: want %s/<syscall>", section, kind)}
 		}
 		// link.Kprobe retries "sys_<name>" with the architecture's syscall
-		// wrapper prefix (__x64_sys_<name> since Linux 4.17).
+		// wrapper prefix (__x64_sys_<name>, __arm64_sys_<name> since Linux
+		// 4.17 and 4.19): a ksyscall section is portable.
 		return attachPlan{point: kind + " " + to, attach: func(p *ebpf.Program) (io.Closer, error) {
 			return probe("sys_"+to, p, nil)
-		}, missing: func() bool { return !kernelSymbol("sys_"+to) && !kernelSymbol(syscallPrefix+"sys_"+to) }}
+		}, missing: func() bool { return !kernelSymbol("sys_"+to) && !kernelSymbol(syscallPrefix()+"sys_"+to) }}
 
 	case "kprobe.multi", "kretprobe.multi", "kprobe.session":
 		if to == "" {
@@ -374,9 +382,51 @@ func planKprobe(kind, to, section string) attachPlan {
 	return attachPlan{point: kind, reason: fmt.Sprintf("section %q names no attach point kmatrix knows (uprobe.multi, usdt and such need a target process or binary the section does not give)", section)}
 }
 
-// syscallPrefix is x86-64's syscall wrapper prefix (Linux 4.17+), the
-// only architecture kmatrix guests run.
-const syscallPrefix = "__x64_"
+// syscallPrefix is the guest arch's syscall wrapper prefix: x86-64's
+// (Linux 4.17+) or arm64's (4.19+). kmatrix-guest is built for the guest's
+// arch, so it is the arch this binary runs on.
+func syscallPrefix() string {
+	if guestArch() == "arm64" {
+		return "__arm64_"
+	}
+	return "__x64_"
+}
+
+// guestArch is the guest's architecture, in Debian's words.
+func guestArch() string { return runtime.GOARCH }
+
+// archSymbolPrefixes are the prefixes of kernel functions that exist on one
+// architecture only: the syscall wrappers (pt_regs-based since 4.17 on
+// x86, 4.19 on arm64), named after the arch that has them.
+var archSymbolPrefixes = []struct{ prefix, arch string }{
+	{"__x64_", "amd64"},
+	{"__ia32_", "amd64"},
+	{"__arm64_", "arm64"},
+}
+
+// archOnlySymbol says whether sym is a function only arch's kernels have.
+func archOnlySymbol(sym string) (arch string, ok bool) {
+	for _, a := range archSymbolPrefixes {
+		if strings.HasPrefix(sym, a.prefix) {
+			return a.arch, true
+		}
+	}
+	return "", false
+}
+
+// archOnlyReason says why a probe on another arch's function is not
+// attached, and what is portable.
+func archOnlyReason(kind, sym, arch string) string {
+	what := map[string]string{"amd64": "x86-only", "arm64": "arm64-only"}[arch]
+	msg := fmt.Sprintf("%s attach point: %s/%s is a function of %s kernels; this is an %s kernel", what, kind, sym, arch, guestArch())
+	for _, a := range archSymbolPrefixes {
+		if name, ok := strings.CutPrefix(sym, a.prefix+"sys_"); ok {
+			msg += fmt.Sprintf(", where the system call is %ssys_%s: SEC(\"ksyscall/%s\") picks each arch's wrapper", syscallPrefix(), name, name)
+			break
+		}
+	}
+	return msg
+}
 
 // kernelSymbol reports whether /proc/kallsyms lists a function named sym
 // (also as a ".isra"/".constprop" clone, which kprobes cannot use by the

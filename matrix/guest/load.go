@@ -376,6 +376,9 @@ func (r *runner) program(p *ebpf.ProgramSpec) {
 		res := result(p, StageAttach, start)
 		res.Outcome = outcome.NotAttached
 		res.Facts.Class = ClassNoAttachPoint
+		if plan.arch != "" {
+			res.Facts.Class = ClassArchAttachPoint
+		}
 		res.Facts.AttachPoint = plan.point
 		res.Message = "loaded but not attached: " + plan.reason
 		r.emit(res)

@@ -152,6 +152,10 @@ const (
 	ClassPermission Class = "permission"
 	// ClassNoAttachPoint: the section names no attach point kmatrix knows.
 	ClassNoAttachPoint Class = "no-attach-point"
+	// ClassArchAttachPoint: the section names an attach point of another
+	// architecture than the guest's ("kprobe/__x64_sys_getpid" on arm64:
+	// x86-64's syscall wrapper), which this kernel cannot have.
+	ClassArchAttachPoint Class = "arch-attach-point"
 	// ClassUnknownSection: no program type is known for the section.
 	ClassUnknownSection Class = "unknown-section"
 	// ClassMap: creating one of the program's maps failed.

@@ -31,7 +31,10 @@ import (
 //go:generate env CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOAMD64=v1 GOWORK=off GOFLAGS=-buildvcs=false GOTOOLCHAIN=local go build -trimpath "-ldflags=-s -w" -o kmatrix-guest ../cmd/kmatrix-guest
 //go:generate env CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOAMD64=v1 GOWORK=off GOFLAGS=-buildvcs=false GOTOOLCHAIN=local go test -c -trimpath "-ldflags=-s -w" -o bpf.test ../../bpf
 //go:generate env CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOAMD64=v1 GOWORK=off GOFLAGS=-buildvcs=false GOTOOLCHAIN=local go test -c -trimpath "-ldflags=-s -w" -o kmod.test ../../kmod
-//go:generate sh -c "go env GOVERSION > agent.sha256 && sha256sum kmatrix-guest bpf.test kmod.test >> agent.sha256"
+//go:generate env CGO_ENABLED=0 GOOS=linux GOARCH=arm64 GOARM64=v8.0 GOWORK=off GOFLAGS=-buildvcs=false GOTOOLCHAIN=local go build -trimpath "-ldflags=-s -w" -o kmatrix-guest-arm64 ../cmd/kmatrix-guest
+//go:generate env CGO_ENABLED=0 GOOS=linux GOARCH=arm64 GOARM64=v8.0 GOWORK=off GOFLAGS=-buildvcs=false GOTOOLCHAIN=local go test -c -trimpath "-ldflags=-s -w" -o bpf.test-arm64 ../../bpf
+//go:generate env CGO_ENABLED=0 GOOS=linux GOARCH=arm64 GOARM64=v8.0 GOWORK=off GOFLAGS=-buildvcs=false GOTOOLCHAIN=local go test -c -trimpath "-ldflags=-s -w" -o kmod.test-arm64 ../../kmod
+//go:generate sh -c "go env GOVERSION > agent.sha256 && sha256sum kmatrix-guest bpf.test kmod.test kmatrix-guest-arm64 bpf.test-arm64 kmod.test-arm64 >> agent.sha256"
 
 var (
 	//go:embed kmatrix-guest
@@ -40,6 +43,13 @@ var (
 	bpfTests []byte
 	//go:embed kmod.test
 	kmodTests []byte
+	// The same for arm64 guests (Debian's arm64 kernels, kernels/arm64.yaml).
+	//go:embed kmatrix-guest-arm64
+	agentArm64 []byte
+	//go:embed bpf.test-arm64
+	bpfTestsArm64 []byte
+	//go:embed kmod.test-arm64
+	kmodTestsArm64 []byte
 )
 
 // The binaries' file names, as Write takes them.
@@ -49,23 +59,44 @@ const (
 	KmodTests = "kmod.test" // the tests of package kmod
 )
 
-// binaries are the embedded binaries by name, with the package each is
-// built from (relative to this directory) and whether it is a test binary.
-var binaries = map[string]struct {
+// binary is one embedded binary: its data, the package it is built from
+// (relative to this directory), whether it is a test binary, and the
+// guest arch it is built for.
+type binary struct {
 	data []byte
 	pkg  string
 	test bool
-}{
-	Agent:     {agent, "../cmd/kmatrix-guest", false},
-	BPFTests:  {bpfTests, "../../bpf", true},
-	KmodTests: {kmodTests, "../../kmod", true},
+	arch string
 }
 
-// Write writes the binary name into dir and returns its path.
-func Write(dir, name string) (string, error) {
-	b, ok := binaries[name]
+// binaries are the embedded binaries by file name (the arm64 builds are
+// "<name>-arm64").
+var binaries = map[string]binary{
+	Agent:                {agent, "../cmd/kmatrix-guest", false, "amd64"},
+	BPFTests:             {bpfTests, "../../bpf", true, "amd64"},
+	KmodTests:            {kmodTests, "../../kmod", true, "amd64"},
+	Agent + "-arm64":     {agentArm64, "../cmd/kmatrix-guest", false, "arm64"},
+	BPFTests + "-arm64":  {bpfTestsArm64, "../../bpf", true, "arm64"},
+	KmodTests + "-arm64": {kmodTestsArm64, "../../kmod", true, "arm64"},
+}
+
+// Write writes the amd64 binary name into dir and returns its path.
+func Write(dir, name string) (string, error) { return WriteFor(dir, name, "amd64") }
+
+// WriteFor writes the binary name built for guests of arch ("amd64",
+// "arm64") into dir/<arch> and returns its path (its base name is name,
+// whatever the arch).
+func WriteFor(dir, name, arch string) (string, error) {
+	file := name
+	if arch != "amd64" {
+		file = name + "-" + arch
+	}
+	b, ok := binaries[file]
 	if !ok {
-		return "", fmt.Errorf("guestagent: no binary %q", name)
+		return "", fmt.Errorf("guestagent: no binary %q for %s guests", name, arch)
+	}
+	if arch != "amd64" {
+		dir = filepath.Join(dir, arch)
 	}
 	p := filepath.Join(dir, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {

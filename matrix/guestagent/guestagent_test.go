@@ -2,9 +2,11 @@ package guestagent
 
 import (
 	"context"
+	"debug/elf"
 	_ "embed"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -35,7 +37,7 @@ func TestCommittedBinariesUpToDate(t *testing.T) {
 		t.Skipf("the committed binaries were built by %s and this is %s: Go releases build different bytes, so only the same release can tell whether they are stale", s.GoVersion, v)
 	}
 	for name, b := range binaries {
-		got, err := gobin.Build(ctx, ".", b.pkg, b.test)
+		got, err := gobin.BuildFor(ctx, b.arch, ".", b.pkg, b.test)
 		require.NoError(t, err)
 		assert.Equal(t, gobin.Sum(b.data), gobin.Sum(got), "%s is stale: its source changed; run make generate", name)
 	}
@@ -52,7 +54,24 @@ func TestWrite(t *testing.T) {
 	assert.Contains(t, string(out), "usage: kmatrix-guest")
 }
 
+// TestWriteFor: the arm64 builds are aarch64 executables, written under
+// the name of their amd64 twin in a directory of their own.
+func TestWriteFor(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{Agent, BPFTests, KmodTests} {
+		p, err := WriteFor(dir, name, "arm64")
+		require.NoError(t, err)
+		assert.Equal(t, filepath.Join(dir, "arm64", name), p)
+		f, err := elf.Open(p)
+		require.NoError(t, err)
+		assert.Equal(t, elf.EM_AARCH64, f.Machine, name)
+		f.Close()
+	}
+	_, err := WriteFor(dir, Agent, "riscv64")
+	assert.EqualError(t, err, `guestagent: no binary "kmatrix-guest" for riscv64 guests`)
+}
+
 func TestWriteUnknown(t *testing.T) {
 	_, err := Write(t.TempDir(), "nope")
-	assert.EqualError(t, err, `guestagent: no binary "nope"`)
+	assert.EqualError(t, err, `guestagent: no binary "nope" for amd64 guests`)
 }

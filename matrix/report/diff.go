@@ -131,7 +131,7 @@ func Diff(baseline, current *Report) Delta {
 func kernelFieldChanges(a, b Kernel) []string {
 	var f []string
 	for _, x := range []struct{ name, was, now string }{
-		{"version", a.Version, b.Version}, {"release", a.Release, b.Release},
+		{"arch", a.GetArch(), b.GetArch()}, {"version", a.Version, b.Version}, {"release", a.Release, b.Release},
 		{"package", a.Package, b.Package}, {"package version", a.PackageVersion, b.PackageVersion},
 		{"compiler", a.Compiler, b.Compiler}, {"suite", a.Suite, b.Suite},
 		{"btf", fmt.Sprint(a.BTF), fmt.Sprint(b.BTF)},

@@ -90,7 +90,7 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 			Timestamp: r.GeneratedAt.UTC().Format("2006-01-02T15:04:05"),
 		}
 		for _, p := range []struct{ n, v string }{
-			{"release", k.Release}, {"version", k.Version}, {"suite", k.Suite},
+			{"arch", k.Arch}, {"release", k.Release}, {"version", k.Version}, {"suite", k.Suite},
 			{"package", k.Package}, {"package_version", k.PackageVersion},
 			{"sha256", k.SHA256}, {"compiler", k.Compiler}, {"btf", fmt.Sprint(k.BTF)}, {"accel", k.Accel},
 		} {

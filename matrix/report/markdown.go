@@ -162,7 +162,11 @@ func (r *Report) mdByKernel(b *strings.Builder, at map[cellKey]*Cell, cols []Col
 		if k.PackageVersion != "" {
 			fmt.Fprintf(b, "<br><sub>%s</sub>", mdText(k.PackageVersion))
 		}
-		fmt.Fprintf(b, " | %s |", mdText(k.Compiler))
+		fmt.Fprintf(b, " | %s", mdText(k.Compiler))
+		if a := k.ArchTag(); a != "" {
+			fmt.Fprintf(b, "<br><sub>%s</sub>", mdText(a))
+		}
+		b.WriteString(" |")
 		for _, col := range cols {
 			b.WriteString(sym(at[cellKey{k.Name, col.Payload, col.Check}]))
 		}
@@ -186,7 +190,7 @@ func (r *Report) mdByCheck(b *strings.Builder, at map[cellKey]*Cell, sym func(*C
 			fmt.Fprintf(b, "<br><sub>%s</sub>", mdText(k.Release))
 		}
 		var facts []string
-		for _, f := range []string{cmp.Or(k.PackageVersion, k.Version), k.Compiler} {
+		for _, f := range []string{cmp.Or(k.PackageVersion, k.Version), k.Compiler, k.ArchTag()} {
 			if f != "" {
 				facts = append(facts, mdText(f))
 			}

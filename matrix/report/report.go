@@ -80,6 +80,9 @@ type Host struct {
 type Kernel struct {
 	// Name is the catalog name, e.g. "debian-bookworm"; cells refer to it.
 	Name string `json:"name"`
+	// Arch is the kernel's architecture, "amd64" or "arm64" (optional:
+	// reports from before arches leave it out, and mean amd64).
+	Arch string `json:"arch,omitempty"`
 	// Release is `uname -r`, e.g. "6.1.0-56-cloud-amd64".
 	Release string `json:"release"`
 	// Version is the upstream version, e.g. "6.1.192".
@@ -107,6 +110,24 @@ type Kernel struct {
 	// of the same series than the one tested: "6.1.192-3
 	// (linux-image-6.1.0-57-cloud-amd64 in bookworm-security)".
 	NewerAvailable string `json:"newer_available,omitempty"`
+}
+
+// GetArch is the kernel's arch, amd64 when the report does not say.
+func (k Kernel) GetArch() string {
+	if k.Arch == "" {
+		return "amd64"
+	}
+	return k.Arch
+}
+
+// ArchTag is the arch to show beside a kernel's name in the grids: empty
+// for amd64, the arch every report had before arches, so that those read
+// as they did; "arm64" for an arm64 kernel.
+func (k Kernel) ArchTag() string {
+	if k.GetArch() == "amd64" {
+		return ""
+	}
+	return k.Arch
 }
 
 // Cell is one kernel × payload × check result.

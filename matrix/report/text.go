@@ -131,7 +131,7 @@ func (r *Report) textByKernel() textTable {
 	}
 	t := textTable{rows: [][]textField{head}}
 	for _, k := range r.Kernels {
-		row := fields(k.Name, k.Version, k.Compiler)
+		row := fields(k.Name, k.Version, textCompiler(k))
 		for _, col := range cols {
 			row = append(row, textCell(at[cellKey{k.Name, col.Payload, col.Check}]))
 		}
@@ -145,6 +145,15 @@ func (r *Report) textByKernel() textTable {
 	return t
 }
 
+// textCompiler is the compiler column of a kernel, with its arch when it
+// is not amd64 ("gcc-12 arm64").
+func textCompiler(k Kernel) string {
+	if a := k.ArchTag(); a != "" {
+		return strings.TrimSpace(k.Compiler + " " + a)
+	}
+	return k.Compiler
+}
+
 // textByCheck is a column per kernel (its name, version and compiler on
 // three header lines) and a row per check under a heading per payload,
 // with each check's "works since" last.
@@ -154,7 +163,7 @@ func (r *Report) textByCheck() textTable {
 	for _, k := range r.Kernels {
 		heads[0] = append(heads[0], textField{s: k.Name})
 		heads[1] = append(heads[1], textField{s: k.Version})
-		heads[2] = append(heads[2], textField{s: k.Compiler})
+		heads[2] = append(heads[2], textField{s: textCompiler(k)})
 	}
 	heads[2] = append(heads[2], textField{s: "WORKS SINCE"})
 	t := textTable{rows: heads[:]}
@@ -163,7 +172,7 @@ func (r *Report) textByCheck() textTable {
 	// but never less than a readable 24 runes.
 	width := map[string]int{}
 	for _, k := range r.Kernels {
-		for _, s := range []string{k.Name, k.Version, k.Compiler} {
+		for _, s := range []string{k.Name, k.Version, textCompiler(k)} {
 			width[k.Name] = max(width[k.Name], utf8.RuneCountInString(s))
 		}
 	}

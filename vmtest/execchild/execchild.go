@@ -33,8 +33,6 @@ const (
 // (it is shorter than TASK_COMM_LEN).
 const Name = "kmatrix-child"
 
-//go:embed kmatrix-child
-var binary []byte
 
 var (
 	once    sync.Once
@@ -51,6 +49,9 @@ func Path() (string, error) {
 }
 
 func write(tmp string) (string, error) {
+	if len(binary) == 0 {
+		return "", fmt.Errorf("execchild: no %s for this arch: kmatrix's guests are amd64 or arm64", Name)
+	}
 	sum := sha256.Sum256(binary)
 	dir := filepath.Join(tmp, "kmatrix-child-"+hex.EncodeToString(sum[:6]))
 	p := filepath.Join(dir, Name)

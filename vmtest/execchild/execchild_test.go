@@ -34,7 +34,7 @@ func TestCommittedChildUpToDate(t *testing.T) {
 		require.Len(t, f, 2, "child.sha256 line %q", sc.Text())
 		want[f[1]] = f[0]
 	}
-	for name, data := range map[string][]byte{"c/child.c": source, Name: binary} {
+	for name, data := range map[string][]byte{"c/child.c": source, file: binary} {
 		sum := sha256.Sum256(data)
 		assert.Equal(t, want[name], hex.EncodeToString(sum[:]), "%s does not match child.sha256: run go generate ./vmtest/execchild", name)
 	}
