@@ -33,7 +33,6 @@ const (
 // (it is shorter than TASK_COMM_LEN).
 const Name = "kmatrix-child"
 
-
 var (
 	once    sync.Once
 	path    string
