@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/cilium/ebpf/btf"
 )
 
 // A batch runs many objects in one guest: all of them in one agent process
@@ -328,6 +330,10 @@ func ServeBatch(in io.Reader, out io.Writer, opts Options) error {
 		if err := enc.Encode(l); err != nil && writeErr == nil {
 			writeErr = err
 		}
+	}
+	if opts.BTF == nil {
+		// The point of a worker: the kernel's BTF decoded once.
+		opts.BTF = btf.NewCache()
 	}
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {

@@ -52,6 +52,11 @@ type Options struct {
 	// LogLines is how many lines from the end of a verifier log a result
 	// keeps; 50 when zero.
 	LogLines int
+	// BTF, if set, is the kernel BTF cache of the process, shared by its
+	// LoadObject calls (a batch worker's), so that the kernel's BTF is
+	// decoded once for all objects (0.2 to 0.9 s per object under TCG);
+	// nil: one per call.
+	BTF *btf.Cache
 	// OnResult, if set, is called with each result as soon as it is known,
 	// so a guest that crashes halfway has still reported what came before.
 	OnResult func(ProgramResult)
@@ -189,9 +194,12 @@ func LoadObject(path string, opts Options) ([]ProgramResult, error) {
 	r := &runner{
 		spec:     spec,
 		opts:     opts,
-		cache:    btf.NewCache(), // parse the kernel's BTF once, not per program
+		cache:    opts.BTF, // parse the kernel's BTF once, not per program
 		targets:  map[string]extTarget{},
 		sockmaps: map[string]*ebpf.Map{},
+	}
+	if r.cache == nil {
+		r.cache = btf.NewCache()
 	}
 	r.env = &env{cgroupPath: opts.CgroupPath, moduleDir: opts.ModuleDir, targets: opts.Attach, sockmap: r.sockmap, extTarget: r.extTarget}
 	if r.opts.LogLines == 0 {
