@@ -9,6 +9,8 @@ KMATRIX  := $(GO) run $(if $(wildcard .git),-buildvcs=true) ./matrix/cmd/kmatrix
 SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
 REPORT   ?= report
 KERNELS  ?=
+# ARCH=arm64: make matrix runs Debian's arm64 kernels (kernels/arm64.yaml).
+ARCH     ?=
 FLOAT    ?=
 SHARDS   ?= shards
 BASELINE ?=
@@ -23,7 +25,8 @@ export CGO_ENABLED = 0
 .PHONY: deps browser generate-deps test vet lint matrix series bench generate plan merge summary ci-setup report-check install shard-plan
 
 # Debian/Ubuntu packages the project needs; only the missing ones are installed.
-DEB_DEPS := qemu-system-x86 gcc make mmdebstrap debian-archive-keyring ca-certificates
+# qemu-system-arm has qemu-system-aarch64, for arm64 kernels (kmatrix run --arch arm64).
+DEB_DEPS := qemu-system-x86 qemu-system-arm gcc make mmdebstrap debian-archive-keyring ca-certificates
 deps:
 	@./.ci/apt-install $(DEB_DEPS)
 
@@ -34,8 +37,9 @@ browser:
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null \
 		|| ./.ci/apt-install chromium
 
+# binutils-aarch64-linux-gnu: the linker of the arm64 kmatrix-child (vmtest/execchild).
 generate-deps:
-	@./.ci/apt-install clang llvm libbpf-dev
+	@./.ci/apt-install clang llvm libbpf-dev binutils-aarch64-linux-gnu
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
@@ -51,7 +55,7 @@ test: deps browser vet
 	KMATRIX_REPORT_DIR=$(CURDIR)/$(REPORT) $(GO) test -count=1 -timeout 80m ./...
 
 matrix: deps
-	$(KMATRIX) run --out $(REPORT) $(if $(KERNELS),--kernels $(KERNELS)) $(if $(FLOAT),--float)
+	$(KMATRIX) run --out $(REPORT) $(if $(ARCH),--arch $(ARCH)) $(if $(KERNELS),--kernels $(KERNELS)) $(if $(FLOAT),--float)
 
 # The series lane: one kernel per upstream series (kernels/series.yaml, 11
 # today, most without headers in the archive: their module cells skip).
@@ -67,10 +71,12 @@ series: deps
 # modules cross-built for them with the kernel's gcc major
 # (gcc-N-aarch64-linux-gnu in a cross build root of the kernel's suite).
 # Not part of make test: cold, each suite's cross build root takes 30-40 s.
+# It also boots the arm64 guests (vmtest: the virt board under TCG, a sysrq
+# panic) and runs the matrix on them (kmatrix run --arch arm64).
 ARM64_TESTS := Arm64|Cross
 .PHONY: arm64
 arm64: deps
-	KMATRIX_ARM64=1 $(GO) test -count=1 -timeout 40m -run '$(ARM64_TESTS)' -v ./kmod/build/
+	KMATRIX_ARM64=1 $(GO) test -count=1 -timeout 40m -run '$(ARM64_TESTS)' -v ./kmod/build/ ./vmtest/ ./matrix/ ./matrix/cmd/kmatrix/
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./vmtest/ ./kmod/... ./matrix/

@@ -417,8 +417,9 @@ func archOnlySymbol(sym string) (arch string, ok bool) {
 // archOnlyReason says why a probe on another arch's function is not
 // attached, and what is portable.
 func archOnlyReason(kind, sym, arch string) string {
+	names := map[string]string{"amd64": "x86-64", "arm64": "arm64"}
 	what := map[string]string{"amd64": "x86-only", "arm64": "arm64-only"}[arch]
-	msg := fmt.Sprintf("%s attach point: %s/%s is a function of %s kernels; this is an %s kernel", what, kind, sym, arch, guestArch())
+	msg := fmt.Sprintf("%s attach point: %s/%s is a function of %s kernels only; this is an %s kernel", what, kind, sym, names[arch], names[guestArch()])
 	for _, a := range archSymbolPrefixes {
 		if name, ok := strings.CutPrefix(sym, a.prefix+"sys_"); ok {
 			msg += fmt.Sprintf(", where the system call is %ssys_%s: SEC(\"ksyscall/%s\") picks each arch's wrapper", syscallPrefix(), name, name)
