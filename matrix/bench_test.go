@@ -130,8 +130,16 @@ func matrixOnce(b *testing.B, r *Runner, ks []*kernels.Kernel) (time.Duration, m
 			b.Error(err)
 		}
 		for _, c := range cells {
-			if c.Check == "boot" && !r.opts.Cold && c.Evidence.Facts["restored_from"] == "" {
+			if c.Check != "boot" || r.opts.Cold {
+				continue
+			}
+			if c.Evidence.Facts["restored_from"] == "" {
 				b.Errorf("%s was not restored from a snapshot: %s", k.Name, c.Evidence.Facts["cold_boot"])
+			}
+			if c.Evidence.Facts["snapshot_made"] != "" {
+				// Another process removed the snapshot made at warm-up:
+				// this row is not a warm one.
+				b.Errorf("%s had to make its snapshot again", k.Name)
 			}
 		}
 	})

@@ -208,6 +208,9 @@ func (r *Runner) Kernel(ctx context.Context, k *kernels.Kernel) ([]report.Cell, 
 	// (and which), or booted cold and why.
 	if res.Snapshot != "" {
 		bootCell.Evidence.Facts["restored_from"] = res.Snapshot
+		if res.SnapshotMade {
+			bootCell.Evidence.Facts["snapshot_made"] = "yes: this kernel's first run made it (a boot and a save)"
+		}
 	} else if res.ColdReason != "" {
 		bootCell.Evidence.Facts["cold_boot"] = res.ColdReason
 	}

@@ -299,6 +299,9 @@ func restoreOrBoot(ctx context.Context, p *plan, accel string) (*Result, error) 
 	}
 	if s != nil {
 		res, err := boot(ctx, p, accel, &p.wire, restoreFrom{s})
+		if res != nil && res.Snapshot != "" {
+			res.SnapshotMade = job != nil
+		}
 		if res != nil && res.Snapshot == "" && ctx.Err() == nil && errors.Is(err, ErrInfra) {
 			why, warn = "the snapshot failed to restore", fmt.Sprintf("booted cold: snapshot %s failed to restore and was removed: %v", s.Key, err)
 			unlock, lerr := cache.LockFile(s.path(".lock"))

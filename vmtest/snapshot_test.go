@@ -138,8 +138,10 @@ func TestSharedFiles(t *testing.T) {
 	}
 	one := runWith("one", false)
 	require.NotEmpty(t, one.Snapshot, "restored (cold because: %s)", one.ColdReason)
+	assert.True(t, one.SnapshotMade, "the first run of new contents makes its snapshot")
 	again := runWith("one", false)
 	assert.Equal(t, one.Snapshot, again.Snapshot)
+	assert.False(t, again.SnapshotMade)
 
 	// The same machine as made by another build of vmtest's init: the
 	// real files under another key (hard links), its init changed.

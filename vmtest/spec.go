@@ -199,4 +199,7 @@ type Result struct {
 	// machine: its boot reported splat: ...").
 	Snapshot   string
 	ColdReason string
+	// SnapshotMade says this run made the snapshot it was restored from
+	// (its machine's first run): it paid for a boot and the save.
+	SnapshotMade bool
 }
