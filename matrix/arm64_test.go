@@ -11,6 +11,7 @@ import (
 
 	"github.com/kmatrix/kmatrix/internal/outcome"
 	"github.com/kmatrix/kmatrix/kernels"
+	"github.com/kmatrix/kmatrix/kernels/kernelstest"
 )
 
 // TestRunArm64 runs the built-in BPF payload and a user object with an x86
@@ -63,6 +64,16 @@ func TestRunArm64(t *testing.T) {
 			assert.Equal(t, outcome.Pass, tcx[0].Outcome, "%s: %s", k.Name, tcx[0].Evidence.Message)
 		}
 	}
+}
+
+// BenchmarkArm64Matrix is BenchmarkMatrix on Debian's arm64 kernels: the
+// built-in payloads' row time per kernel against its bare-boot floor,
+// under TCG. Cold: arm64 guests are not snapshotted (vmtest/snapshot.go).
+func BenchmarkArm64Matrix(b *testing.B) {
+	if os.Getenv("KMATRIX_ARM64") == "" {
+		b.Skip("arm64 guests run under TCG: run them with KMATRIX_ARM64=1")
+	}
+	benchMatrixWith(b, []*kernels.Kernel{kernelstest.Arm64(b, "debian-bookworm-arm64"), kernelstest.Arm64(b, "debian-sid-arm64")}, Options{Cold: true})
 }
 
 // TestArchSelection: --arch keeps a catalog's kernels of that arch, and

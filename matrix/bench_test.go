@@ -35,9 +35,12 @@ import (
 func BenchmarkMatrix(b *testing.B) { benchMatrix(b, kernelstest.Default(b)) }
 
 // benchMatrix is BenchmarkMatrix on the kernels ks.
-func benchMatrix(b *testing.B, ks []*kernels.Kernel) {
+func benchMatrix(b *testing.B, ks []*kernels.Kernel) { benchMatrixWith(b, ks, Options{}) }
+
+// benchMatrixWith is benchMatrix with opts.
+func benchMatrixWith(b *testing.B, ks []*kernels.Kernel, opts Options) {
 	ctx := context.Background()
-	r := benchRunner(b, ks, Options{})
+	r := benchRunner(b, ks, opts)
 	floors, lone, per := map[string]time.Duration{}, map[string]time.Duration{}, map[string]time.Duration{}
 	var total time.Duration
 	b.ResetTimer()

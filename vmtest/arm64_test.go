@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -103,6 +105,51 @@ func TestGuestThatPanicsArm64(t *testing.T) {
 			assert.Equal(t, "the kernel panicked", res.Commands[0].Err)
 			assert.Equal(t, "not run: the kernel panicked", res.Commands[1].Err)
 			assert.Equal(t, "command crash", res.Phase)
+		})
+	}
+}
+
+// BenchmarkArm64Floor reports, per arm64 kernel, its bare-boot floor and a
+// full cold Run of a trivial command under TCG, interleaved with the same
+// for the amd64 kernel of the same suite (debian-bookworm, debian-sid), so
+// that arm64/amd64 compares like with like on a loaded machine.
+func BenchmarkArm64Floor(b *testing.B) {
+	amd := map[string]*kernels.Kernel{}
+	for _, k := range kernelstest.Default(b) {
+		amd[k.Name] = k
+	}
+	gp, err := BuildBinary(context.Background(), "./internal/guestprog")
+	if err != nil {
+		b.Fatal(err)
+	}
+	gpa, err := BuildBinaryFor(context.Background(), archARM64, "./internal/guestprog")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, k := range arm64Kernels(b) {
+		twin := amd[strings.TrimSuffix(k.Name, "-arm64")]
+		if twin == nil {
+			b.Fatalf("no amd64 kernel of %s's suite", k.Name)
+		}
+		b.Run(k.Name, func(b *testing.B) {
+			trivialRun(b, k, gpa)
+			trivialRun(b, twin, gp)
+			var floor, run, floorAMD, runAMD time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				floor += bootFloor(b, k)
+				d, _ := trivialRun(b, k, gpa)
+				run += d
+				floorAMD += bootFloor(b, twin)
+				d, _ = trivialRun(b, twin, gp)
+				runAMD += d
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(floor.Milliseconds())/n, "floor-ms")
+			b.ReportMetric(float64(run.Milliseconds())/n, "run-ms")
+			b.ReportMetric(float64(floorAMD.Milliseconds())/n, "amd64-floor-ms")
+			b.ReportMetric(float64(runAMD.Milliseconds())/n, "amd64-cold-run-ms")
+			b.ReportMetric(float64(floor)/float64(floorAMD), "arm64/amd64-floor")
 		})
 	}
 }
