@@ -9,8 +9,9 @@ KMATRIX  := $(GO) run $(if $(wildcard .git),-buildvcs=true) ./matrix/cmd/kmatrix
 SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
 REPORT   ?= report
 KERNELS  ?=
-# ARCH=arm64: make matrix runs Debian's arm64 kernels (kernels/arm64.yaml).
-ARCH     ?=
+# GUEST_ARCH=arm64: make matrix runs Debian's arm64 kernels (kernels/arm64.yaml).
+# Not ARCH: make hands command-line variables to the kernel's own make.
+GUEST_ARCH ?=
 FLOAT    ?=
 SHARDS   ?= shards
 BASELINE ?=
@@ -55,7 +56,7 @@ test: deps browser vet
 	KMATRIX_REPORT_DIR=$(CURDIR)/$(REPORT) $(GO) test -count=1 -timeout 80m ./...
 
 matrix: deps
-	$(KMATRIX) run --out $(REPORT) $(if $(ARCH),--arch $(ARCH)) $(if $(KERNELS),--kernels $(KERNELS)) $(if $(FLOAT),--float)
+	$(KMATRIX) run --out $(REPORT) $(if $(GUEST_ARCH),--arch $(GUEST_ARCH)) $(if $(KERNELS),--kernels $(KERNELS)) $(if $(FLOAT),--float)
 
 # The series lane: one kernel per upstream series (kernels/series.yaml, 11
 # today, most without headers in the archive: their module cells skip).
