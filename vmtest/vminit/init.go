@@ -54,6 +54,10 @@ type system interface {
 	// Reseed feeds host random bytes to the kernel's RNG and reseeds it,
 	// which a restore leaves as the snapshot had it.
 	Reseed(seed []byte) error
+	// PrepareRunFile sets up reading the run before the guest parks: its
+	// memory and the memory's addresses are then part of the snapshot,
+	// and each restore only reads.
+	PrepareRunFile() error
 	// RunFile reads the run the host put in fw_cfg (wire.RunFile).
 	RunFile() (io.Reader, error)
 }
@@ -177,6 +181,9 @@ func (p *initProc) run() error {
 // runs from one snapshot share a clock or a random stream, then the run's
 // files and spec from fw_cfg.
 func (p *initProc) park(warnings []string) (*wire.Spec, error) {
+	if err := p.sys.PrepareRunFile(); err != nil {
+		return nil, fmt.Errorf("set up reading the run: %w", err)
+	}
 	p.send(&wire.Event{Kind: wire.Parked, Warnings: warnings})
 	g, err := p.sys.WaitGo()
 	if err != nil {

@@ -33,9 +33,11 @@ type fakeSystem struct {
 	// For a parked init: the host's go, the run file, what the init did.
 	goEvent *wire.Event
 	run     []byte
-	clock   time.Time
-	seed    []byte
-	root    string
+	// prepared: PrepareRunFile was called (before the park).
+	prepared bool
+	clock    time.Time
+	seed     []byte
+	root     string
 }
 
 func (f *fakeSystem) Mount(m mount) error {
@@ -65,7 +67,11 @@ func (f *fakeSystem) WaitGo() (*wire.Event, error) {
 }
 func (f *fakeSystem) SetClock(t time.Time) error { f.clock = t; return nil }
 func (f *fakeSystem) Reseed(seed []byte) error   { f.seed = seed; return nil }
+func (f *fakeSystem) PrepareRunFile() error      { f.prepared = true; return nil }
 func (f *fakeSystem) RunFile() (io.Reader, error) {
+	if !f.prepared {
+		return nil, errors.New("RunFile before PrepareRunFile")
+	}
 	if f.run == nil {
 		return nil, os.ErrNotExist
 	}

@@ -49,6 +49,7 @@ func main() {
 // realSystem is system for PID 1 of a Linux guest.
 type realSystem struct {
 	port *os.File // the event port, read for Go
+	fw   *fwCfg   // set up before the guest parks
 }
 
 func (realSystem) Mount(m mount) error {
@@ -178,7 +179,19 @@ func (realSystem) Reseed(seed []byte) error {
 	return nil
 }
 
-func (realSystem) RunFile() (io.Reader, error) { return openFWCfgFile(wire.RunFile) }
+func (s *realSystem) PrepareRunFile() (err error) {
+	s.fw, err = newFWCfg()
+	return err
+}
+
+func (s *realSystem) RunFile() (io.Reader, error) {
+	if s.fw == nil {
+		if err := s.PrepareRunFile(); err != nil {
+			return nil, err
+		}
+	}
+	return s.fw.open(wire.RunFile)
+}
 
 func (realSystem) ReadSpec() ([]byte, error) { return os.ReadFile(wire.SpecPath) }
 

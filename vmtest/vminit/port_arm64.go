@@ -16,4 +16,7 @@ const eventPort = wire.EventPortArm64
 // vmtest/snapshot.go), so nothing asks an arm64 init for a run file.
 var errNoFWCfg = errors.New("fw_cfg: not read on arm64: arm64 guests are not restored from snapshots")
 
-func openFWCfgFile(string) (io.Reader, error) { return nil, errNoFWCfg }
+type fwCfg struct{}
+
+func newFWCfg() (*fwCfg, error)                { return nil, errNoFWCfg }
+func (*fwCfg) open(string) (io.Reader, error) { return nil, errNoFWCfg }
