@@ -18,5 +18,5 @@ var errNoFWCfg = errors.New("fw_cfg: not read on arm64: arm64 guests are not res
 
 type fwCfg struct{}
 
-func newFWCfg() (*fwCfg, error)                { return nil, errNoFWCfg }
+func newFWCfg() (*fwCfg, error)               { return nil, errNoFWCfg }
 func (*fwCfg) open(string) (io.Reader, error) { return nil, errNoFWCfg }
