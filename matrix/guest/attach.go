@@ -369,7 +369,7 @@ func planKprobe(kind, to, section string) attachPlan {
 				// from the host when the host has it.
 				return nil, &noPointError{fmt.Sprintf("the guest has no %s to probe (kmatrix copies a uprobe's binary in from the host when the host has it at that path): ship one with --file HOST:%s", bin, bin)}
 			}
-			ex, err := link.OpenExecutable(bin)
+			ex, err := openExecutable(bin)
 			if err != nil {
 				return nil, err
 			}
@@ -380,6 +380,23 @@ func planKprobe(kind, to, section string) attachPlan {
 		}}
 	}
 	return attachPlan{point: kind, reason: fmt.Sprintf("section %q names no attach point kmatrix knows (uprobe.multi, usdt and such need a target process or binary the section does not give)", section)}
+}
+
+// executables are the binaries uprobes were attached to in this process,
+// by path: reading a binary's symbols takes a while under TCG (a 5 MB Go
+// binary, some 0.1 s), and the guest's files do not change while it runs.
+var executables sync.Map // path → *link.Executable
+
+func openExecutable(path string) (*link.Executable, error) {
+	if ex, ok := executables.Load(path); ok {
+		return ex.(*link.Executable), nil
+	}
+	ex, err := link.OpenExecutable(path)
+	if err != nil {
+		return nil, err
+	}
+	executables.Store(path, ex)
+	return ex, nil
 }
 
 // syscallPrefix is the guest arch's syscall wrapper prefix: x86-64's

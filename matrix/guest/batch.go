@@ -82,9 +82,13 @@ type ObjectRun struct {
 	Earlier []ObjectEnd
 }
 
-// DecodeBatch reads a batch's output into one ObjectRun per object.
+// DecodeBatch reads a batch's output into one ObjectRun per object. A
+// line it cannot decode (the note vmtest puts where it cut an output past
+// its limit) is skipped, so that the objects before and after it keep
+// their results; the error names the first such line.
 func DecodeBatch(r io.Reader) (map[string]*ObjectRun, error) {
 	runs := map[string]*ObjectRun{}
+	var bad error
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -94,7 +98,10 @@ func DecodeBatch(r io.Reader) (map[string]*ObjectRun, error) {
 		}
 		var bl BatchLine
 		if err := json.Unmarshal(line, &bl); err != nil {
-			return runs, fmt.Errorf("line %d: %w", n, err)
+			if bad == nil {
+				bad = fmt.Errorf("line %d: %w", n, err)
+			}
+			continue
 		}
 		or := runs[bl.Object]
 		if or == nil {
@@ -117,7 +124,10 @@ func DecodeBatch(r io.Reader) (map[string]*ObjectRun, error) {
 			or.End = bl.End
 		}
 	}
-	return runs, sc.Err()
+	if err := sc.Err(); err != nil {
+		return runs, err
+	}
+	return runs, bad
 }
 
 // BatchOptions tune RunBatch.

@@ -189,8 +189,9 @@ func batchRuns(t *testing.T, res *vmtest.Result) map[string]*ObjectRun {
 // fixtures (18 objects), run the way kmatrix run runs them (one -batch
 // command: one agent process for all, batch-ms) and the way it did before
 // (one kmatrix-guest process per object, perprocess-ms), in the same
-// iteration, so that their ratio holds on a loaded machine. Target: the
-// batch run under 20 s on 2 cores.
+// iteration (alternating which goes first), so that their ratio holds on a
+// loaded machine; the -guest-ms figures are the guests' command time
+// summed over the kernels. Target: the batch run under 20 s on 2 cores.
 func BenchmarkObjects(b *testing.B) {
 	ks := kernelstest.Default(b)
 	bin, err := vmtest.BuildBinary(context.Background(), "github.com/kmatrix/kmatrix/matrix/cmd/kmatrix-guest")
@@ -204,9 +205,13 @@ func BenchmarkObjects(b *testing.B) {
 		}
 	}
 	all := append([]string{"programs"}, attachFixtures...)
-	run := func(batch bool) time.Duration {
+	// run returns the wall time and the guests' command time (summed over
+	// the kernels: what batching saves, less exposed to boot noise).
+	run := func(batch bool) (time.Duration, time.Duration) {
 		start := time.Now()
 		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var guest time.Duration
 		for _, k := range ks {
 			wg.Add(1)
 			go func() {
@@ -214,26 +219,45 @@ func BenchmarkObjects(b *testing.B) {
 				res, err := runObjects(k, cfgs[k.Name], bin, all, batch)
 				if err != nil {
 					b.Errorf("%s: %v", k.Name, err)
+					return
 				} else if o := res.Outcome; o != outcome.Pass {
 					b.Errorf("%s: VM %s: %s", k.Name, o, res.Err)
 				}
+				mu.Lock()
+				for _, c := range res.Commands {
+					guest += c.Duration
+				}
+				mu.Unlock()
 			}()
 		}
 		wg.Wait()
-		return time.Since(start)
+		return time.Since(start), guest
 	}
 	run(true) // warm up: the page cache, the guest binary
-	var per, batch time.Duration
+	var per, batch, perGuest, batchGuest time.Duration
 	b.ResetTimer()
+	i := 0
 	for b.Loop() {
-		per += run(false)
-		batch += run(true)
+		// Alternate which goes first, so that a drift of the machine's
+		// load favours neither.
+		for _, mode := range [][]bool{{false, true}, {true, false}}[i%2] {
+			w, g := run(mode)
+			if mode {
+				batch, batchGuest = batch+w, batchGuest+g
+			} else {
+				per, perGuest = per+w, perGuest+g
+			}
+		}
+		i++
 	}
 	n := float64(b.N)
 	b.ReportMetric(float64(len(all)), "objects")
 	b.ReportMetric(float64(per.Milliseconds())/n, "perprocess-ms")
 	b.ReportMetric(float64(batch.Milliseconds())/n, "batch-ms")
 	b.ReportMetric(float64(batch)/float64(per), "ratio")
+	b.ReportMetric(float64(perGuest.Milliseconds())/n, "perprocess-guest-ms")
+	b.ReportMetric(float64(batchGuest.Milliseconds())/n, "batch-guest-ms")
+	b.ReportMetric(float64(batchGuest)/float64(perGuest), "guest-ratio")
 }
 
 // TestFixturesInGuests runs every attach fixture on every default kernel,
