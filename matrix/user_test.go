@@ -4,14 +4,17 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kmatrix/kmatrix/kernels"
 	"github.com/kmatrix/kmatrix/kernels/kernelstest"
 	"github.com/kmatrix/kmatrix/matrix/guest"
 	"github.com/kmatrix/kmatrix/matrix/outcome"
+	"github.com/kmatrix/kmatrix/vmtest"
 )
 
 // TestProgramFactsRunAndVerifier: the guest's verifier figures and run
@@ -113,4 +116,41 @@ func TestRunObjectsBatch(t *testing.T) {
 			assert.Equal(t, want, fm[0].Outcome, "%s: %s", k.Name, fm[0].Evidence.Message)
 		}
 	}
+}
+
+// objectCells: an object's last attempt gives its cells; a worker that
+// died on it, or overran its limit, is an "agent" cell with the evidence,
+// and an object a dead guest never reached says so.
+func TestObjectCells(t *testing.T) {
+	out := strings.Join([]string{
+		`{"object":"/k/a.o","attempt":1,"begin":{"worker":10}}`,
+		`{"object":"/k/a.o","attempt":1,"result":{"program":"p","stage":"load","outcome":"pass","facts":{"verifier":{"insns_processed":7}}}}`,
+		`{"object":"/k/a.o","attempt":1,"end":{}}`,
+		`{"object":"/k/s.o","attempt":1,"begin":{"alone":true,"worker":11}}`,
+		`{"object":"/k/s.o","attempt":1,"result":{"program":"stop","stage":"attach","outcome":"pass"}}`,
+		`{"object":"/k/s.o","attempt":1,"end":{"died":"killed after overrunning the object's time limit of 20s","timed_out":true,"stderr":"goroutine 1"}}`,
+	}, "\n")
+	g := GuestRun{Kernel: &kernels.Kernel{Name: "k"}, Missing: outcome.Fail, Why: "it crashed",
+		Results: map[string]vmtest.CommandResult{"bpf:a/batch": {Name: "bpf:a/batch", Stdout: []byte(out)}}}
+
+	a := objectCells(g, "bpf:a", "bpf:a/batch", "/k/a.o")
+	require.Len(t, a, 1)
+	assert.Equal(t, "p/load", a[0].Check)
+	assert.Equal(t, "7", a[0].Evidence.Facts["insns_processed"])
+
+	s := objectCells(g, "bpf:s", "bpf:a/batch", "/k/s.o")
+	require.Len(t, s, 2)
+	assert.Equal(t, "agent", s[1].Check)
+	assert.Equal(t, outcome.Timeout, s[1].Outcome)
+	assert.Contains(t, s[1].Evidence.Message, "in an agent process of its own")
+	assert.Contains(t, s[1].Evidence.Log, "goroutine 1")
+
+	// Never reached: the guest went down before it.
+	g.Missing, g.Why, g.KernelLog = outcome.KernelPanic, "the kernel panicked during command bpf:a/batch", "Kernel panic - not syncing"
+	n := objectCells(g, "bpf:n", "bpf:a/batch", "/k/n.o")
+	require.Len(t, n, 1)
+	assert.Equal(t, outcome.KernelPanic, n[0].Outcome)
+	assert.Equal(t, "load", n[0].Check)
+	assert.Contains(t, n[0].Evidence.Message, "the kernel panicked")
+	assert.Contains(t, n[0].Evidence.Log, "Kernel panic")
 }
