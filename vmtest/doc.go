@@ -28,11 +28,13 @@
 //
 // By default a run does not boot: it restores a snapshot of its machine
 // (kernel, init, QEMU, accelerator and CPU model, memory, vCPUs, kernel
-// command line), made on the machine's first run by booting with an init
-// that parks, waiting for work (snapshot.go). The RAM is a file mapped
-// private, so every run starts from the same image; the run's files come
-// through fw_cfg (vminit reads them by DMA), the host's clock and random
-// bytes for the kernel's RNG through the event port. Spec.Cold (or
+// command line, shared files), made on the machine's first run by booting
+// with an init that parks, waiting for work (snapshot.go). The RAM is a
+// file mapped private, so every run starts from the same image; the run's
+// files come through fw_cfg (vminit reads them by DMA), but for those
+// marked File.Shared, which the snapshot holds; the host's clock and
+// random bytes for the kernel's RNG come through the event port. A new
+// snapshot removes the same machine's superseded ones. Spec.Cold (or
 // KMATRIX_COLD=1) boots cold, as BootFloor always does.
 //
 // The accelerator is chosen once per host setup by a short trial boot under
