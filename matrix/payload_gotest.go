@@ -203,7 +203,8 @@ func (p *goTestPayload) Prepare(ctx context.Context, k *kernels.Kernel, env *Env
 			return plan, nil
 		}
 		gko := fmt.Sprintf("%s/%s.ko", guestDir, strings.NewReplacer(":", "_", "/", "_").Replace(p.name))
-		plan.Files = append(plan.Files, vmtest.File{Host: ko, Guest: gko})
+		// kmatrix's own module, built for k: the same in every run of k.
+		plan.Files = append(plan.Files, vmtest.File{Host: ko, Guest: gko, Shared: p.shared})
 		cmd.Env = append(cmd.Env, "KMATRIX_KO="+gko)
 	}
 	bin, err := p.binaryFor(ctx, kernelArch(k.Arch))

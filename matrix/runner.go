@@ -126,7 +126,8 @@ func KernelFiles(k *kernels.Kernel) []vmtest.File {
 	if k.Config == "" || k.Release == "" {
 		return nil
 	}
-	return []vmtest.File{{Host: k.Config, Guest: "/boot/config-" + k.Release, Mode: 0o644}}
+	// Shared: the same in every run of k, so its snapshot holds it.
+	return []vmtest.File{{Host: k.Config, Guest: "/boot/config-" + k.Release, Mode: 0o644, Shared: true}}
 }
 
 // Close removes what the run wrote to temporary storage.
