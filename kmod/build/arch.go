@@ -84,10 +84,18 @@ func (t Target) CC(major int) string {
 // CCPackage is the Debian package that provides CC(major).
 func (t Target) CCPackage(major int) string {
 	if t.Cross() {
-		return fmt.Sprintf("gcc-%d-%s", major, t.Triplet)
+		return fmt.Sprintf("gcc-%d-%s", major, t.pkgTriplet())
 	}
 	return fmt.Sprintf("gcc-%d", major)
 }
+
+// BinutilsPackage is the Debian package of the cross binutils for t.
+func (t Target) BinutilsPackage() string { return "binutils-" + t.pkgTriplet() }
+
+// pkgTriplet is the triplet as Debian's package names spell it: they allow
+// no underscore, so x86_64 is x86-64 there (gcc-12-x86-64-linux-gnu holds
+// x86_64-linux-gnu-gcc-12).
+func (t Target) pkgTriplet() string { return strings.ReplaceAll(t.Triplet, "_", "-") }
 
 // makeArgs are the make variables of a cross build. Debian's headers set
 // ARCH themselves and CC to $(CROSS_COMPILE)gcc-N (.kernelvariables); a

@@ -52,6 +52,12 @@ func TestTargetOf(t *testing.T) {
 		assert.Equal(t, "binutils-aarch64-linux-gnu", needs[1].Package)
 	}
 
+	// Debian's package names spell x86_64 as x86-64 (an arm64 host's view).
+	amd := targets[0].t
+	assert.Equal(t, "x86-64-linux-gnu", amd.pkgTriplet())
+	assert.Equal(t, "binutils-x86-64-linux-gnu", amd.BinutilsPackage())
+	assert.Equal(t, "binutils-aarch64-linux-gnu", tg.BinutilsPackage())
+
 	_, err = TargetOf(&kernels.Kernel{Name: "riscv", Config: writeConfig(t, "CONFIG_RISCV=y\n")})
 	require.ErrorIs(t, err, ErrInput)
 	assert.Contains(t, err.Error(), "neither CONFIG_X86_64 nor CONFIG_ARM64")

@@ -144,6 +144,9 @@ func Module(ctx context.Context, k *kernels.Kernel, srcDir string, opts Options)
 	if err != nil {
 		return fail(err)
 	}
+	if k.Arch != "" && k.Arch != tg.Arch {
+		return fail(fmt.Errorf("%w: kernel %s: its image is %s but its config (%s) is for %s: the config is not this kernel's", ErrInput, k.Name, k.Arch, k.Config, tg.Arch))
+	}
 	res.Arch = tg.Arch
 	cc := tg.CC(k.Compiler.Major)
 	// A cross build names the machine and the cross compiler (ARCH,

@@ -106,6 +106,7 @@ func TestBuildBadInput(t *testing.T) {
 		{"no compiler anywhere", &kernels.Kernel{Name: "k", Release: "r", Config: cfg, Compiler: kernels.Compiler{Name: "gcc", Major: 3}}, src, Options{OutDir: t.TempDir()}, "no Debian suite is known to ship gcc-3"},
 		{"host only", &kernels.Kernel{Name: "k", Release: "r", Config: cfg, Compiler: kernels.Compiler{Name: "gcc", Major: 3}}, src, Options{OutDir: t.TempDir(), HostOnly: true}, "HostOnly forbids a build root"},
 		{"no config", &kernels.Kernel{Name: "k", Release: "r", Compiler: gcc12.Compiler}, src, Options{OutDir: t.TempDir()}, "kernel config"},
+		{"image and config disagree", &kernels.Kernel{Name: "k", Release: "r", Arch: "arm64", Config: cfg, Compiler: gcc12.Compiler}, src, Options{OutDir: t.TempDir()}, "its image is arm64 but its config"},
 		{"riscv kernel", &kernels.Kernel{Name: "k", Release: "r", Config: writeConfig(t, "CONFIG_RISCV=y\n"), Compiler: gcc12.Compiler}, src, Options{OutDir: t.TempDir()}, "amd64 and arm64 kernels only"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -84,7 +84,7 @@ func EnsureCrossRoot(ctx context.Context, cacheDir, suite string, t Target, majo
 	cc := fmt.Sprintf("%s-gcc-%d", t.Triplet, major)
 	return ensureRoot(ctx, cacheDir, rootSpec{
 		key: crossRootKey(suite, t, major), suite: suite, extraSuites: extraSuites,
-		include: fmt.Sprintf("gcc-%d-%s,binutils-%s", major, t.Triplet, t.Triplet),
+		include: fmt.Sprintf("gcc-%d-%s,%s", major, t.pkgTriplet(), t.BinutilsPackage()),
 		want:    "usr/bin/" + cc,
 	}, opts)
 }

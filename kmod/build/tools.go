@@ -58,7 +58,7 @@ func Needs(k *kernels.Kernel) []Tool {
 	tools := []Tool{{Name: tg.CC(k.Compiler.Major), Package: tg.CCPackage(k.Compiler.Major), Why: "the kernel was built with " + k.Compiler.String()}}
 	if tg.Cross() {
 		tools[0].Why += " for " + tg.Arch
-		tools = append(tools, Tool{Name: tg.Triplet + "-ld", Package: "binutils-" + tg.Triplet, Why: "the cross compiler's assembler and linker for " + tg.Arch})
+		tools = append(tools, Tool{Name: tg.Triplet + "-ld", Package: tg.BinutilsPackage(), Why: "the cross compiler's assembler and linker for " + tg.Arch})
 	}
 	cfg, err := kernels.ReadConfig(k.Config)
 	if err != nil || cfg["CONFIG_DEBUG_INFO_BTF_MODULES"] != "y" {
