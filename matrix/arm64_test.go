@@ -45,6 +45,7 @@ func TestRunArm64(t *testing.T) {
 		boot := cellsOf(rep, k.Name, PayloadKernel, "boot")
 		require.Len(t, boot, 1)
 		assert.Equal(t, outcome.Pass, boot[0].Outcome)
+		assert.NotEmpty(t, boot[0].Evidence.Facts["restored_from"], "restored from the kernel's snapshot (cold because: %s)", boot[0].Evidence.Facts["cold_boot"])
 
 		kp := cellsOf(rep, k.Name, "bpf:tcx_kprobe_x86_bpfel", "count_getpid/attach")
 		require.Len(t, kp, 1, k.Name)
@@ -68,12 +69,12 @@ func TestRunArm64(t *testing.T) {
 
 // BenchmarkArm64Matrix is BenchmarkMatrix on Debian's arm64 kernels: the
 // built-in payloads' row time per kernel against its bare-boot floor,
-// under TCG. Cold: arm64 guests are not snapshotted (vmtest/snapshot.go).
+// under TCG, each row restored from its kernel's snapshot.
 func BenchmarkArm64Matrix(b *testing.B) {
 	if os.Getenv("KMATRIX_ARM64") == "" {
 		b.Skip("arm64 guests run under TCG: run them with KMATRIX_ARM64=1")
 	}
-	benchMatrixWith(b, []*kernels.Kernel{kernelstest.Arm64(b, "debian-bookworm-arm64"), kernelstest.Arm64(b, "debian-sid-arm64")}, Options{Cold: true})
+	benchMatrix(b, []*kernels.Kernel{kernelstest.Arm64(b, "debian-bookworm-arm64"), kernelstest.Arm64(b, "debian-sid-arm64")})
 }
 
 // TestArchSelection: --arch keeps a catalog's kernels of that arch, and

@@ -23,8 +23,8 @@
 // qemu-system-x86_64 as above; an arm64 Image in qemu-system-aarch64 on the
 // virt board (-machine virt, -cpu max under TCG), its console on the
 // board's PL011 (ttyAMA0), its events on a PCI 16550 (ttyS0 in the guest),
-// with an init built for arm64. arm64 guests boot cold: they are not
-// snapshotted (snapshot.go says why).
+// with an init built for arm64, which reads a restored run from fw_cfg's
+// memory-mapped registers (the virt board has no x86 I/O ports).
 //
 // By default a run does not boot: it restores a snapshot of its machine
 // (kernel, init, QEMU, accelerator and CPU model, memory, vCPUs, kernel

@@ -72,7 +72,7 @@ type snapshotChannels struct {
 
 // channels sets up the event port and QMP of a snapshotted machine, for
 // its parking boot and for every restore alike.
-func (l *launch) channels() (*snapshotChannels, error) {
+func (l *launch) channels(arch string) (*snapshotChannels, error) {
 	evHost, evQEMU, err := socketPair("events")
 	if err != nil {
 		return nil, err
@@ -86,7 +86,7 @@ func (l *launch) channels() (*snapshotChannels, error) {
 	}
 	l.closers = append(l.closers, closerFunc(q.close))
 	return &snapshotChannels{host: evHost, qmp: q,
-		events: socketSerial{"events", evFD}, monitor: qmpMonitor{l.pass(qf)}}, nil
+		events: socketSerial{"events", evFD, arch}, monitor: qmpMonitor{l.pass(qf)}}, nil
 }
 
 func (l *launch) close() {
@@ -150,7 +150,7 @@ func restoreLaunch(p *plan, accel string, ws *wire.Spec, s *SnapshotInfo, conW *
 		return nil, fmt.Errorf("%w: snapshot %s: %v", ErrInfra, s.Key, err)
 	}
 	stateFD := l.pass(state)
-	ch, err := l.channels()
+	ch, err := l.channels(p.arch)
 	if err != nil {
 		return nil, err
 	}

@@ -118,11 +118,6 @@ func SnapshotDir() (string, error) {
 	return dir, os.MkdirAll(dir, 0o755)
 }
 
-// noSnapshotArm64 is why arm64 guests boot cold: a restored guest reads
-// its run from fw_cfg, which the init reads through x86 I/O ports; on the
-// arm64 virt board fw_cfg is memory-mapped and its driver a module.
-const noSnapshotArm64 = "arm64 guests are not snapshotted: a restored guest gets its run through fw_cfg, which kmatrix's init reads only on amd64"
-
 // snapshotMachine is what a snapshotted machine is made of, for the
 // creation and every restore alike: only the way in (boot or -incoming),
 // the event port's backend and the run's fw_cfg file differ.
@@ -159,15 +154,21 @@ func (r ramFile) args() []string {
 }
 func (ramFile) kargs() []string { return nil }
 
-// socketSerial is an 8250 UART on a connected socket QEMU inherited as
-// fd: the host both reads the guest's events and writes Go on it.
+// socketSerial is the event port on a connected socket QEMU inherited as
+// fd: the host both reads the guest's events and writes Go on it. An ISA
+// 8250 on amd64, a PCI 16550 on arm64 (eventPort).
 type socketSerial struct {
-	id string
-	fd int
+	id   string
+	fd   int
+	arch string
 }
 
 func (s socketSerial) args() []string {
-	return []string{"-chardev", fmt.Sprintf("socket,id=%s,fd=%d", s.id, s.fd), "-serial", "chardev:" + s.id}
+	dev := []string{"-serial", "chardev:" + s.id}
+	if s.arch == archARM64 {
+		dev = []string{"-device", "pci-serial,chardev=" + s.id}
+	}
+	return append([]string{"-chardev", fmt.Sprintf("socket,id=%s,fd=%d", s.id, s.fd)}, dev...)
 }
 func (socketSerial) kargs() []string { return nil }
 
@@ -197,9 +198,6 @@ func snapshotFor(ctx context.Context, p *plan, accel string) (*SnapshotInfo, *pa
 	}
 	if v := os.Getenv(EnvCold); v != "" && v != "0" {
 		return nil, nil, EnvCold + "=" + v, nil
-	}
-	if p.arch != archAMD64 {
-		return nil, nil, noSnapshotArm64, nil
 	}
 	want, err := snapshotShape(ctx, p, accel)
 	if err != nil {
@@ -562,7 +560,7 @@ func (j *parkJob) launch(ctx context.Context, p *plan, accel string, _ *wire.Spe
 		return nil, err
 	}
 	initrdFD, conFD := l.pass(initrd), l.pass(conW)
-	ch, err := l.channels()
+	ch, err := l.channels(p.arch)
 	if err != nil {
 		return nil, err
 	}
