@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kmatrix/kmatrix/internal/outcome"
+	"github.com/kmatrix/kmatrix/kernels/kernelstest"
 	"github.com/kmatrix/kmatrix/matrix/report"
 )
 
@@ -58,4 +60,28 @@ func TestRunArchUsage(t *testing.T) {
 		assert.Equal(t, exitUsage, code, args)
 		assert.Contains(t, errb.String(), "--arch", args)
 	}
+}
+
+// TestGoTestExecArm64 is `GOARCH=arm64 go test -exec 'kmatrix exec
+// --kernel debian-sid-arm64 --'`: go test builds the arm64 test binary,
+// kmatrix exec finds the kernel in the arm64 catalog and runs it there.
+func TestGoTestExecArm64(t *testing.T) {
+	if os.Getenv("KMATRIX_ARM64") == "" {
+		t.Skip("arm64 guests run under TCG: run them with KMATRIX_ARM64=1 (make arm64)")
+	}
+	k := kernelstest.Arm64(t, "debian-sid-arm64")
+	root := moduleRoot(t)
+	bin := filepath.Join(t.TempDir(), "kmatrix")
+	build := exec.Command("go", "build", "-o", bin, "./matrix/cmd/kmatrix")
+	build.Dir = root
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	adapter := bin + " exec --kernel " + k.Name + " --env VMTEST_GUEST=1 --env WANT_RELEASE=" + k.Release + " --"
+	cmd := exec.Command("go", "test", "-count=1", "-v", "-exec", adapter, "-run", "TestKernelRelease|TestGuestSetup", "./vmtest/internal/guesttest")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOARCH=arm64", "CGO_ENABLED=0")
+	out, err = cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "release "+k.Release, "the tests ran in the arm64 guest kernel")
+	assert.Contains(t, string(out), "--- PASS: TestGuestSetup/bpffs")
 }

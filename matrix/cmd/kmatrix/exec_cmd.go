@@ -177,13 +177,24 @@ func resolveKernel(ctx context.Context, name string) (*kernels.Kernel, error) {
 			return kernels.LoadLocal(name, filepath.Join(dir, name))
 		}
 	}
-	cat, err := kernels.DefaultCatalog()
-	if err != nil {
-		return nil, err
+	// The default catalog's kernels, then the arm64 ones (debian-sid-arm64).
+	var sel *kernels.Catalog
+	var known []string
+	for _, n := range []string{"default", "arm64"} {
+		cat, _, err := kernels.Shipped(n)
+		if err != nil {
+			return nil, err
+		}
+		if s, err := cat.Select([]string{name}); err == nil {
+			sel = s
+			break
+		}
+		for _, e := range cat.Kernels {
+			known = append(known, e.Name)
+		}
 	}
-	sel, err := cat.Select([]string{name})
-	if err != nil {
-		return nil, err
+	if sel == nil {
+		return nil, fmt.Errorf("not a directory, and not in kmatrix's catalogs, which have: %s", strings.Join(known, ", "))
 	}
 	opts := kernels.Options{Progress: os.Stderr}
 	rs, err := kernels.Resolve(ctx, sel, opts)
