@@ -77,7 +77,7 @@ series: deps
 ARM64_TESTS := Arm64|Cross
 .PHONY: arm64
 arm64: deps
-	KMATRIX_ARM64=1 $(GO) test -count=1 -timeout 40m -run '$(ARM64_TESTS)' -v ./kmod/build/ ./vmtest/ ./matrix/ ./matrix/cmd/kmatrix/
+	KMATRIX_ARM64=1 $(GO) test -count=1 -timeout 40m -run '$(ARM64_TESTS)' -v ./kernels/ ./kmod/build/ ./vmtest/ ./matrix/ ./matrix/cmd/kmatrix/
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./vmtest/ ./kmod/... ./matrix/
