@@ -479,13 +479,18 @@ func (j *parkJob) commit(refused string) (*SnapshotInfo, error) {
 // snapshot again on every run, each removing the other's.
 const supersededGrace = 10 * time.Minute
 
+// unusedLimit is how long a snapshot of any machine may go unused before a
+// new snapshot's commit removes it, as kmatrix cache prune's default does.
+const unusedLimit = 30 * 24 * time.Hour
+
 // removeStale removes the snapshots that s supersedes, so that the cache
 // does not grow by one snapshot per kernel (100–160 MiB) with every
 // change to the init or to a shared file, without anyone pruning it: the
 // entries of the same machine (kernel content, QEMU, accelerator, CPU,
 // memory, vCPUs, command line) made by another init (another build of
 // vmtest), or holding another version of one of s's shared files (another
-// build of the program that ships it), unused for supersededGrace.
+// build of the program that ships it), unused for supersededGrace; and
+// the snapshots of any machine unused for unusedLimit.
 // Entries with other shared files altogether (another payload's binary)
 // stay: they are another run's. Each goes under its lock; a run restoring
 // it at that moment keeps its copy (QEMU holds the files open).
@@ -496,8 +501,10 @@ func removeStale(s *SnapshotInfo, now time.Time) []*SnapshotInfo {
 	}
 	var removed []*SnapshotInfo
 	for _, e := range all {
-		if e.Key == s.Key || !sameMachine(e, s) || e.Init == s.Init && !otherVersion(e.Shared, s.Shared) ||
-			now.Sub(e.LastUsed) < supersededGrace {
+		superseded := sameMachine(e, s) && (e.Init != s.Init || otherVersion(e.Shared, s.Shared)) &&
+			now.Sub(e.LastUsed) >= supersededGrace
+		unused := e.Refused == "" && now.Sub(e.LastUsed) > unusedLimit
+		if e.Key == s.Key || !superseded && !unused {
 			continue
 		}
 		unlock, err := cache.LockFile(e.path(".lock"))

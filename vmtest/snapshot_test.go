@@ -149,17 +149,26 @@ func TestSharedFiles(t *testing.T) {
 	require.NoError(t, err)
 	s, err := readSnapshot(dir, one.Snapshot)
 	require.NoError(t, err)
-	other := *s
-	other.Key, other.Init = "0123456789abcdef0123456789abcdef", "another-init+park"
-	for _, ext := range []string{".ram", ".state"} {
-		require.NoError(t, os.Link(s.path(ext), other.path(ext)))
+	// And another machine's, unused for longer than unusedLimit.
+	copyAs := func(key string, change func(*SnapshotInfo)) *SnapshotInfo {
+		c := *s
+		c.Key = key
+		change(&c)
+		for _, ext := range []string{".ram", ".state"} {
+			require.NoError(t, os.Link(s.path(ext), c.path(ext)))
+		}
+		b, err := json.Marshal(c)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(c.path(".json"), b, 0o644))
+		t.Cleanup(func() { removeSnapshot(&c) })
+		_, err = readSnapshot(dir, c.Key)
+		require.NoError(t, err, "a sound entry")
+		return &c
 	}
-	b, err := json.Marshal(other)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(other.path(".json"), b, 0o644))
-	t.Cleanup(func() { removeSnapshot(&other) })
-	_, err = readSnapshot(dir, other.Key)
-	require.NoError(t, err, "a sound entry")
+	other := *copyAs("0123456789abcdef0123456789abcdef", func(c *SnapshotInfo) { c.Init = "another-init+park" })
+	ancient := copyAs("fedcba9876543210fedcba9876543210", func(c *SnapshotInfo) { c.Cmdline += " another-machine" })
+	long := time.Now().Add(-unusedLimit - time.Hour)
+	require.NoError(t, os.Chtimes(ancient.path(".json"), long, long))
 	// In use by another build a moment ago: kept through the next commit.
 	inUse := one.Snapshot
 	used := time.Now().Add(-supersededGrace / 2)
@@ -179,7 +188,7 @@ func TestSharedFiles(t *testing.T) {
 	require.NotEmpty(t, two.Snapshot)
 	assert.NotEqual(t, one.Snapshot, two.Snapshot, "another shared content, another snapshot")
 	midInfo := &SnapshotInfo{Key: mid.Snapshot, dir: dir}
-	for _, gone := range []*SnapshotInfo{s, &other, midInfo} {
+	for _, gone := range []*SnapshotInfo{s, &other, midInfo, ancient} {
 		for _, ext := range []string{".json", ".ram", ".state"} {
 			assert.NoFileExists(t, gone.path(ext), "superseded by %s", two.Snapshot)
 		}
