@@ -462,12 +462,15 @@ func (r *Resolved) kbuildRunsHere() bool {
 var compilerDep = regexp.MustCompile(`^(?:linux-compiler-)?(gcc|clang)-(\d+)(?:-x86|-arm|-for-host)?$`)
 
 // follow says which dependencies belong in the cache: the kernel's own
-// split packages (sid 7.x: linux-binary-, linux-base-<abi>) and the
-// headers' -common and linux-kbuild-, never the modules (hundreds of MB
-// kmatrix does not boot with) and never the image again from the headers.
+// split packages (sid 7.x: linux-binary-, linux-base-, linux-modules-<abi>)
+// and the headers' -common and linux-kbuild-, never the image again from
+// the headers. The modules package is followed for the few modules guests
+// load (GuestModules: clsact and cls_bpf, a module function for fentry);
+// its other modules are not unpacked. Before the split (6.12 and older) the
+// modules are in the image package itself.
 func follow(name string, headers bool) bool {
 	switch {
-	case strings.HasPrefix(name, "linux-modules-"), strings.HasPrefix(name, "linux-compiler-"):
+	case headers && strings.HasPrefix(name, "linux-modules-"), strings.HasPrefix(name, "linux-compiler-"):
 		return false
 	case headers && (strings.HasPrefix(name, "linux-image-") || strings.HasPrefix(name, "linux-binary-")):
 		return false
