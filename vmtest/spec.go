@@ -70,7 +70,8 @@ const MaxStdin = 64 << 20
 
 // Spec describes one VM run.
 type Spec struct {
-	// Kernel is the path of the vmlinuz (x86 bzImage).
+	// Kernel is the path of the vmlinuz: an x86 bzImage boots an amd64
+	// guest, an arm64 Image (raw, gzip or EFI zboot) an arm64 one.
 	Kernel string
 	Files  []File
 	// Commands run in order, each even if an earlier one failed.
@@ -108,8 +109,9 @@ type Spec struct {
 	// stderr (default DefaultOutputLimit). Past it, the head and the tail
 	// are kept with a line saying how much was left out between them.
 	OutputLimit int
-	// QEMU is the qemu-system-x86_64 binary; default $KMATRIX_QEMU, else
-	// qemu-system-x86_64 from PATH.
+	// QEMU is the QEMU binary for the kernel's arch; default $KMATRIX_QEMU,
+	// else qemu-system-x86_64 from PATH, for amd64 guests, and
+	// $KMATRIX_QEMU_ARM64, else qemu-system-aarch64, for arm64 ones.
 	QEMU string
 	// Cold boots the kernel even when a snapshot of this machine could be
 	// restored (see snapshot.go): by default a run restores the snapshot
