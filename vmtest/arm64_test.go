@@ -1,9 +1,11 @@
 package vmtest
 
 import (
+	"compress/gzip"
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -160,4 +162,26 @@ func BenchmarkArm64Floor(b *testing.B) {
 			b.ReportMetric(float64(floor)/float64(floorAMD), "arm64/amd64-floor")
 		})
 	}
+}
+
+// TestBootArm64Gzip: an arm64 Image compressed with gzip (Image.gz, as
+// other distributions ship it) is recognised and boots: QEMU decompresses
+// it. Cold, so that a temporary kernel leaves no snapshot behind.
+func TestBootArm64Gzip(t *testing.T) {
+	noQEMULeft(t)
+	k := arm64Kernels(t)[0]
+	raw, err := os.ReadFile(k.Vmlinuz)
+	require.NoError(t, err)
+	p := filepath.Join(t.TempDir(), "Image.gz")
+	f, err := os.Create(p)
+	require.NoError(t, err)
+	zw := gzip.NewWriter(f)
+	_, err = zw.Write(raw)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	require.NoError(t, f.Close())
+	res := run(t, Spec{Kernel: p, Cold: true, Commands: []Command{gpArm64(t, "release", "release")}})
+	require.Equal(t, outcome.Pass, res.Outcome, "%s\n%s", res.Err, res.Console)
+	assert.Equal(t, archARM64, res.Arch)
+	assert.Equal(t, k.Release+"\n", string(res.Commands[0].Stdout))
 }
