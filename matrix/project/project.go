@@ -119,6 +119,7 @@ func Parse(path string, data []byte) (matrix.Options, error) {
 					return err
 				},
 				"names": func(n *yaml.Node) (err error) { opts.Kernels, err = p.list(n, "kernels.names", false); return err },
+				"arch":  func(n *yaml.Node) (err error) { opts.Arch, err = p.str(n, "kernels.arch"); return err },
 			})
 		},
 		"payloads": func(n *yaml.Node) error {

@@ -29,6 +29,7 @@ func TestParse(t *testing.T) {
 kernels:
   catalog: series
   names: [linux-6.1, linux-7.3]
+  arch: amd64
 payloads:
   builtin: []
   bpf: probe.o
@@ -48,6 +49,7 @@ expectations:
 `))
 	require.NoError(t, err)
 	assert.Equal(t, "series", opts.Catalog)
+	assert.Equal(t, "amd64", opts.Arch)
 	assert.Equal(t, []string{"linux-6.1", "linux-7.3"}, opts.Kernels)
 	assert.Equal(t, []string{}, opts.Payloads, "builtin: [] means none")
 	assert.Equal(t, []string{filepath.Join(dir, "probe.o")}, opts.BPFObjects)
@@ -64,7 +66,7 @@ expectations:
 
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ name, yaml, want string }{
-		{"unknown field", "kernels:\n  catalog: default\n  kernel: [x]\n", "kmatrix.yaml:3: kernels.kernel: unknown field; known: catalog, names"},
+		{"unknown field", "kernels:\n  catalog: default\n  kernel: [x]\n", "kmatrix.yaml:3: kernels.kernel: unknown field; known: arch, catalog, names"},
 		{"twice", "timeout: 1m\ntimeout: 2m\n", "kmatrix.yaml:2: timeout: given twice (also on line 1)"},
 		{"bad timeout", "\ntimeout: soon\n", `kmatrix.yaml:2: timeout: "soon": want a positive duration`},
 		{"bad parallel", "parallel: -1\n", "kmatrix.yaml:1: parallel"},

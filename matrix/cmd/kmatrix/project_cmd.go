@@ -76,6 +76,7 @@ func withProject(flags matrix.Options, path string, set *flag.FlagSet, stderr io
 		}
 	}
 	take("catalog", func() { opts.Catalog = flags.Catalog })
+	take("arch", func() { opts.Arch = flags.Arch })
 	take("kernels", func() { opts.Kernels = flags.Kernels })
 	take("payloads", func() { opts.Payloads = flags.Payloads })
 	take("bpf", func() { opts.BPFObjects = flags.BPFObjects })
