@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -208,6 +209,9 @@ func (p *goTestPayload) Prepare(ctx context.Context, k *kernels.Kernel, env *Env
 		cmd.Env = append(cmd.Env, "KMATRIX_KO="+gko)
 	}
 	bin, err := p.binaryFor(ctx, kernelArch(k.Arch))
+	if be := (*testBuildError)(nil); errors.As(err, &be) {
+		return (&brokenGoTest{name: p.name, err: be.err}).Prepare(ctx, k, env)
+	}
 	if err != nil {
 		return nil, err
 	}

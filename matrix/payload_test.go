@@ -165,3 +165,40 @@ func TestUserGoTestsRefuseCgo(t *testing.T) {
 	_, err = userGoTests(context.Background(), []string{"./nothing"}, nil, &Env{})
 	assert.ErrorIs(t, err, ErrUsage)
 }
+
+// A package whose tests compile for amd64 but not for arm64 (a file of its
+// own for arm64 with an error) is a build-error on arm64 kernels, with the
+// compiler's message, and runs on amd64 ones: the package's fault on one
+// arch, not kmatrix's infra-error.
+func TestUserGoTestsBuildErrorPerArch(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("needs the go command")
+	}
+	dir := t.TempDir()
+	write := func(name, body string) {
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
+	}
+	write("go.mod", "module example.org/u\n\ngo 1.26\n")
+	write("p/p.go", "package p\n\nfunc F() int { return 1 }\n")
+	write("p/p_arm64.go", "package p\n\nfunc G() int { return undefinedOnArm64 }\n")
+	write("p/p_test.go", "package p\n\nimport \"testing\"\n\nfunc TestF(t *testing.T) {}\n")
+	t.Chdir(dir)
+	ps, err := userGoTests(context.Background(), []string{"./p"}, nil, &Env{})
+	require.NoError(t, err)
+	require.Len(t, ps, 1)
+
+	plan, err := ps[0].Prepare(context.Background(), &kernels.Kernel{Name: "sid-arm64", Arch: "arm64"}, &Env{})
+	require.NoError(t, err, "a compile error is a cell, not a failure to prepare")
+	require.Len(t, plan.Cells, 1)
+	c := plan.Cells[0]
+	assert.Equal(t, "build", c.Check)
+	assert.Equal(t, outcome.BuildError, c.Outcome)
+	assert.Contains(t, c.Evidence.Message, "p_arm64.go:3:")
+	assert.Contains(t, c.Evidence.Message, "undefinedOnArm64")
+	assert.Empty(t, plan.Commands)
+
+	plan, err = ps[0].Prepare(context.Background(), &kernels.Kernel{Name: "sid", Arch: "amd64"}, &Env{})
+	require.NoError(t, err)
+	assert.Len(t, plan.Commands, 1, "amd64 builds and runs")
+}

@@ -101,8 +101,14 @@ func userGoTests(ctx context.Context, patterns, args []string, env *Env) ([]Payl
 			if arch == "amd64" {
 				return bin, nil
 			}
-			// Built for another arch's guests when a kernel of it runs.
-			return vmtest.BuildTestBinaryFor(ctx, arch, importPath)
+			// Built for another arch's guests when a kernel of it runs;
+			// a compile error there (an arch-specific file, say) is the
+			// package's build-error on those kernels, as on amd64.
+			bin, err := vmtest.BuildTestBinaryFor(ctx, arch, importPath)
+			if err != nil {
+				return "", &testBuildError{err}
+			}
+			return bin, nil
 		})
 		ps = append(ps, &goTestPayload{name: name, binaryFor: binaryFor, subtests: true, args: args, dir: dir, files: files,
 			env: []string{"KMATRIX_GUEST=1"}})
@@ -151,6 +157,13 @@ func packageFiles(dir string) ([]string, error) {
 	})
 	return files, err
 }
+
+// testBuildError is a user package's test binary that did not build for
+// one arch's guests.
+type testBuildError struct{ err error }
+
+func (e *testBuildError) Error() string { return e.err.Error() }
+func (e *testBuildError) Unwrap() error { return e.err }
 
 // brokenGoTest is a package whose test binary did not build: the user's
 // compile error, the same on every kernel, as a build-error cell.
