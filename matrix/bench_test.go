@@ -26,12 +26,14 @@ import (
 // Targets: total ≤ 15 s on 2 cores, each row below its floor: the guests
 // are restored from snapshots (vmtest), so a row does not pay its
 // kernel's boot. Under TCG a restored row is mostly the two Go test
-// binaries (on 5.10, unloaded: bpf.test 0.9–1.1 s, its first test 0.45 s
-// of it for CO-RE's decode of the kernel's BTF and the first verification;
-// kmod.test 0.3–0.4 s; the restore 0.12 s), about the same on every
-// kernel, against floors of 2.2–2.8 s (5.10, 6.1) and 3.1–4.9 s (6.12,
-// 7.2): the older kernels' rows are the shortest, their ratios the
-// highest.
+// binaries, about the same on every kernel (5.10, load 4, one row at a
+// time: restore 0.16 s, the run's files 0.03 s, bpf.test 1.2–1.5 s of
+// which 0.26–0.33 s before its first test and 0.66–0.95 s its first test
+// with CO-RE's decode of the kernel's BTF, kmod.test 0.5–0.65 s), against
+// floors of 2.0–2.8 s (5.10, 6.1) and 3.1–4.9 s (6.12, 7.2). So 6.12 and
+// 7.2 rows are at 0.5–0.8 of their floors, and 5.10 and 6.1 rows about at
+// theirs (measured 0.55–1.24 over five runs, 1.04–1.07 on a quiet
+// machine): what is left to cut is in the payloads' test binaries.
 func BenchmarkMatrix(b *testing.B) { benchMatrix(b, kernelstest.Default(b)) }
 
 // benchMatrix is BenchmarkMatrix on the kernels ks.
