@@ -273,10 +273,14 @@ func TestRunUprobeOnHostBinary(t *testing.T) {
 		for check, want := range map[string]outcome.Outcome{
 			"bash_start/attach": outcome.Pass, "bash_start/run": outcome.Pass, "check": outcome.Pass,
 			"bash_readline/attach": outcome.Pass, "bash_readline/run": outcome.NeverRan,
+			"absent_binary/attach": outcome.NotAttached,
 		} {
 			c := cellsOf(rep, k.Name, "bpf:bash_uprobe_bpfel", check)
 			require.Len(t, c, 1, "%s %s", k.Name, check)
 			assert.Equal(t, want, c[0].Outcome, "%s %s: %s %s", k.Name, check, c[0].Evidence.Message, c[0].Evidence.Log)
 		}
+		absent := cellsOf(rep, k.Name, "bpf:bash_uprobe_bpfel", "absent_binary/attach")
+		assert.Contains(t, absent[0].Evidence.Message, "the guest has no /opt/kmatrix-absent/bin/agent to probe", k.Name)
+		assert.Contains(t, absent[0].Evidence.Message, "--file HOST:/opt/kmatrix-absent/bin/agent", k.Name)
 	}
 }

@@ -5,7 +5,8 @@
  * user's system /bin/bash exists; in a guest it does only if kmatrix puts
  * it there. The uprobe on initialize_shell_variables runs whenever bash
  * starts; readline runs only in an interactive shell, so with a check of
- * `/bin/bash -c true` it attaches and never runs.
+ * `/bin/bash -c true` it attaches and never runs. The third names a binary
+ * no host has: the guest cannot have it either, and says how to ship one.
  */
 #include "kernel.h"
 #include <bpf/bpf_helpers.h>
@@ -25,5 +26,11 @@ SEC("uretprobe//bin/bash:readline")
 int bash_readline(void *ctx)
 {
 	__sync_fetch_and_add(&lines, 1);
+	return 0;
+}
+
+SEC("uprobe//opt/kmatrix-absent/bin/agent:main")
+int absent_binary(void *ctx)
+{
 	return 0;
 }

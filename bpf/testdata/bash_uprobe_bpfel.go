@@ -16,6 +16,7 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	bashUprobeProgAbsentBinary = "absent_binary"
 	bashUprobeProgBashReadline = "bash_readline"
 	bashUprobeProgBashStart    = "bash_start"
 	bashUprobeVarLines         = "lines"
@@ -64,6 +65,7 @@ type bashUprobeSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bashUprobeProgramSpecs struct {
+	AbsentBinary *ebpf.ProgramSpec `ebpf:"absent_binary"`
 	BashReadline *ebpf.ProgramSpec `ebpf:"bash_readline"`
 	BashStart    *ebpf.ProgramSpec `ebpf:"bash_start"`
 }
@@ -120,12 +122,14 @@ type bashUprobeVariables struct {
 //
 // It can be passed to loadBashUprobeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bashUprobePrograms struct {
+	AbsentBinary *ebpf.Program `ebpf:"absent_binary"`
 	BashReadline *ebpf.Program `ebpf:"bash_readline"`
 	BashStart    *ebpf.Program `ebpf:"bash_start"`
 }
 
 func (p *bashUprobePrograms) Close() error {
 	return _BashUprobeClose(
+		p.AbsentBinary,
 		p.BashReadline,
 		p.BashStart,
 	)
