@@ -17,7 +17,7 @@ import (
 // on a laptop, in CI and inside a guest that has only the test binary.
 //
 //go:embed c/*.c c/*.h testdata/*.c generate.go generated.sha256
-//go:embed tracer_bpfel.o testdata/broken_core_bpfel.o testdata/tcx_kprobe_x86_bpfel.o
+//go:embed tracer_bpfel.o testdata/*.o
 var generatorFiles embed.FS
 
 // TestGeneratedObjectsUpToDate fails when a C source (or generate.go)

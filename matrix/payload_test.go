@@ -149,15 +149,10 @@ func TestUserGoTestsRefuseCgo(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("needs the go command")
 	}
-	dir := t.TempDir()
-	write := func(name, body string) {
-		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
-	}
-	write("go.mod", "module example.org/u\n\ngo 1.26\n")
-	write("cg/cg.go", "package cg\n\n// int f() { return 1; }\nimport \"C\"\n\nfunc F() int { return int(C.f()) }\n")
-	write("cg/cg_test.go", "package cg\n\nimport \"testing\"\n\nfunc TestF(t *testing.T) {}\n")
-	t.Chdir(dir)
+	inModule(t, map[string]string{
+		"cg/cg.go":      "package cg\n\n// int f() { return 1; }\nimport \"C\"\n\nfunc F() int { return int(C.f()) }\n",
+		"cg/cg_test.go": "package cg\n\nimport \"testing\"\n\nfunc TestF(t *testing.T) {}\n",
+	})
 	_, err := userGoTests(context.Background(), []string{"./cg"}, nil, &Env{})
 	require.Error(t, err)
 	assert.ErrorIs(t, err, ErrUsage)
@@ -174,16 +169,11 @@ func TestUserGoTestsBuildErrorPerArch(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("needs the go command")
 	}
-	dir := t.TempDir()
-	write := func(name, body string) {
-		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
-	}
-	write("go.mod", "module example.org/u\n\ngo 1.26\n")
-	write("p/p.go", "package p\n\nfunc F() int { return 1 }\n")
-	write("p/p_arm64.go", "package p\n\nfunc G() int { return undefinedOnArm64 }\n")
-	write("p/p_test.go", "package p\n\nimport \"testing\"\n\nfunc TestF(t *testing.T) {}\n")
-	t.Chdir(dir)
+	inModule(t, map[string]string{
+		"p/p.go":       "package p\n\nfunc F() int { return 1 }\n",
+		"p/p_arm64.go": "package p\n\nfunc G() int { return undefinedOnArm64 }\n",
+		"p/p_test.go":  "package p\n\nimport \"testing\"\n\nfunc TestF(t *testing.T) {}\n",
+	})
 	ps, err := userGoTests(context.Background(), []string{"./p"}, nil, &Env{})
 	require.NoError(t, err)
 	require.Len(t, ps, 1)
@@ -201,4 +191,16 @@ func TestUserGoTestsBuildErrorPerArch(t *testing.T) {
 	plan, err = ps[0].Prepare(context.Background(), &kernels.Kernel{Name: "sid", Arch: "amd64"}, &Env{})
 	require.NoError(t, err)
 	assert.Len(t, plan.Commands, 1, "amd64 builds and runs")
+}
+
+// inModule makes a Go module example.org/u of files (path → contents) in a
+// temporary directory and makes it the working directory for the test.
+func inModule(t *testing.T, files map[string]string) {
+	dir := t.TempDir()
+	files["go.mod"] = "module example.org/u\n\ngo 1.26\n"
+	for name, body := range files {
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
+	}
+	t.Chdir(dir)
 }

@@ -646,11 +646,8 @@ func (r *runner) findExtTarget(p *ebpf.ProgramSpec) (extTarget, error) {
 			// replaces only a global function it calls.
 			return extTarget{l.runs[0].prog, l.name}, nil
 		}
-		iter := l.spec.Instructions.Iterate()
-		for iter.Next() {
-			if iter.Offset > 0 && iter.Ins.Symbol() == fn {
-				return extTarget{l.runs[0].prog, l.name}, nil
-			}
+		if hasGlobalFunction(l.spec, fn) {
+			return extTarget{l.runs[0].prog, l.name}, nil
 		}
 	}
 	if want != "" {

@@ -37,14 +37,20 @@ func definesFunction(spec *ebpf.CollectionSpec, fn, self string) bool {
 		if name == self || q.Type == ebpf.Extension {
 			continue
 		}
-		if name == fn {
+		if name == fn || hasGlobalFunction(q, fn) {
 			return true
 		}
-		iter := q.Instructions.Iterate()
-		for iter.Next() {
-			if iter.Offset > 0 && iter.Ins.Symbol() == fn {
-				return true
-			}
+	}
+	return false
+}
+
+// hasGlobalFunction reports whether p's instructions hold a function fn
+// after its entry point (a global function it calls).
+func hasGlobalFunction(p *ebpf.ProgramSpec, fn string) bool {
+	iter := p.Instructions.Iterate()
+	for iter.Next() {
+		if iter.Offset > 0 && iter.Ins.Symbol() == fn {
+			return true
 		}
 	}
 	return false

@@ -35,6 +35,10 @@ var Objects = []string{
 	"tracer_bpfel.o",
 	"testdata/broken_core_bpfel.o",
 	"testdata/tcx_kprobe_x86_bpfel.o",
+	"testdata/kconfig_bpfel.o",
+	"testdata/prog_target_bpfel.o",
+	"testdata/bash_uprobe_bpfel.o",
+	"testdata/socket_hooks_bpfel.o",
 }
 
 // ErrStale is wrapped by Check's errors.
