@@ -4,6 +4,7 @@ package bpf
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +16,36 @@ import (
 
 	"github.com/kmatrix/kmatrix/kernels/version"
 	"github.com/kmatrix/kmatrix/vmtest/execchild"
+	"github.com/kmatrix/kmatrix/vmtest/prestart"
 )
+
+// TestMain lets kmatrix prestart this binary in its guest snapshots
+// (package vmtest/prestart): a restored run then skips the Go runtime's
+// and the packages' start-up (a quarter of a second under TCG) and finds
+// the kernel's BTF decoded, with the types the tracer's CO-RE relocations
+// need, in the process-wide cache every load uses (kernelTypes): the
+// first decode costs another 0.3–0.4 s. The kernel's types are the same
+// in every run of one kernel, and the warm-up loads nothing into the
+// kernel, so no run sees another's state.
+func TestMain(m *testing.M) {
+	if _, err := prestart.Await(warmUp); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	os.Exit(m.Run())
+}
+
+// warmUp decodes what every load of the tracer needs; a failure is
+// ignored here and reported by the test that meets it.
+func warmUp() {
+	kernel, err := KernelTypes()
+	if err != nil {
+		return
+	}
+	if spec, err := tracerSpec(); err == nil {
+		UnresolvedCORE(spec, kernel)
+	}
+}
 
 // childCommand is kmatrix-child (package execchild) in the given mode:
 // the processes these tests exec, trace and look at.

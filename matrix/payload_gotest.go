@@ -48,7 +48,8 @@ type goTestPayload struct {
 	dir   string
 	files []vmtest.File
 	// shared: the binary is one of kmatrix's own, the same in every run
-	// of this kmatrix, so a snapshot may hold it (vmtest.File.Shared).
+	// of this kmatrix, so a snapshot may hold it (vmtest.File.Shared),
+	// started (vmtest.Command.Prestart: its TestMain calls prestart.Await).
 	shared bool
 }
 
@@ -216,6 +217,9 @@ func (p *goTestPayload) Prepare(ctx context.Context, k *kernels.Kernel, env *Env
 		return nil, err
 	}
 	plan.Files = append(plan.Files, vmtest.File{Host: bin, Guest: gbin, Shared: p.shared})
+	// kmatrix's own test binaries wait in the snapshot, started and with
+	// the kernel's BTF decoded (their TestMain, package vmtest/prestart).
+	cmd.Prestart = p.shared
 	cmd.Stdout = env.Live(k.Name, p.name, p.subtests)
 	plan.Commands = []vmtest.Command{cmd}
 	plan.Collect = func(g GuestRun) []report.Cell {

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/kmatrix/kmatrix/kernels/version"
@@ -25,6 +26,8 @@ type plan struct {
 	files []File   // per-run files, unique guest paths
 	dirs  []string // extra empty directories (command working directories)
 	wire  wire.Spec
+	// prestart are the guest paths of the prestarted commands, sorted.
+	prestart []string
 }
 
 // reservedGuestPaths belong to vmtest itself.
@@ -124,7 +127,15 @@ func newPlan(spec Spec) (*plan, error) {
 		if c.Dir != "" {
 			p.dirs = append(p.dirs, path.Clean(c.Dir))
 		}
-		wc := wire.Command{Name: c.Name, Path: c.Path, Args: c.Args, Env: c.Env, Dir: c.Dir, Timeout: c.Timeout}
+		wc := wire.Command{Name: c.Name, Path: c.Path, Args: c.Args, Env: c.Env, Dir: c.Dir, Timeout: c.Timeout, Prestart: c.Prestart}
+		if c.Prestart {
+			if err := checkPrestart(c, p.files); err != nil {
+				return nil, &SpecError{field + ".Prestart", err}
+			}
+			if !slices.Contains(p.prestart, c.Path) {
+				p.prestart = append(p.prestart, c.Path)
+			}
+		}
 		if c.Stdin != nil {
 			data, err := io.ReadAll(io.LimitReader(c.Stdin, MaxStdin+1))
 			switch {
@@ -141,12 +152,29 @@ func newPlan(spec Spec) (*plan, error) {
 		p.wire.Commands = append(p.wire.Commands, wc)
 	}
 
+	slices.Sort(p.prestart)
 	q, err := findQEMU(s.QEMU, p.arch)
 	if err != nil {
 		return nil, err
 	}
 	p.qemu = q
 	return p, nil
+}
+
+// checkPrestart: a prestarted command's executable is in the snapshot.
+func checkPrestart(c *Command, files []File) error {
+	if c.Stdin != nil {
+		return errors.New("set with Stdin: a prestarted command is started before its run's input exists; give it no Stdin, or do not prestart it")
+	}
+	for _, f := range files {
+		if f.Guest == c.Path {
+			if !f.Shared {
+				return fmt.Errorf("its executable %s is not a Shared file: the snapshot holds only Shared files, so mark it Shared or do not prestart it", c.Path)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("its executable %s is not one of the Files: give it as a Shared file", c.Path)
 }
 
 // checkKernel makes sure path is a readable kernel image before QEMU gets

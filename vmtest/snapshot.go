@@ -76,6 +76,9 @@ type SnapshotInfo struct {
 	Cmdline  string `json:"cmdline"`
 	// Shared are the run files the guest holds already (File.Shared).
 	Shared []SharedFile `json:"shared,omitempty"`
+	// Prestart are the Command.Prestart executables the guest holds
+	// started, waiting for their runs (a subset of Shared's paths).
+	Prestart []string `json:"prestart,omitempty"`
 
 	Created time.Time `json:"created"`
 	// Refused, when set, says why this machine shape is not snapshotted
@@ -251,7 +254,7 @@ func snapshotShape(ctx context.Context, p *plan, accel string) (*SnapshotInfo, e
 	s := &SnapshotInfo{
 		Format: snapshotFormat, Kernel: p.spec.Kernel, KernelSHA256: kernelSum, Init: initSum + "+park", QEMU: qv,
 		Accel: accel, CPU: strings.Join(accelerator{accel, p.arch}.args(), " "), MemoryMB: p.spec.MemoryMB, CPUs: p.spec.CPUs,
-		Cmdline: snapshotKernelArgs(p, accel),
+		Cmdline: snapshotKernelArgs(p, accel), Prestart: p.prestart,
 	}
 	if accel == "kvm" {
 		s.HostCPU = hostCPU()
@@ -562,7 +565,7 @@ func (j *parkJob) launch(ctx context.Context, p *plan, accel string, _ *wire.Spe
 			park.files = append(park.files, f)
 		}
 	}
-	initrd, err := writeInitramfs(ctx, &park, &wire.Spec{Park: true})
+	initrd, err := writeInitramfs(ctx, &park, &wire.Spec{Park: true, Prestart: p.prestart})
 	if err != nil {
 		return nil, err
 	}

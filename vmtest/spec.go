@@ -61,6 +61,16 @@ type Command struct {
 	// no channel from the host once it runs, so input cannot be
 	// interactive.
 	Stdin io.Reader
+	// Prestart lets a restored run skip the command's start-up: Path must
+	// be a Shared file and a program that calls prestart.Await first thing
+	// (package vmtest/prestart). The guest init starts it before the guest
+	// is snapshotted, it warms up and waits there, and each run restored
+	// from the snapshot hands it Args, Env and Dir. Its start-up and
+	// warm-up are then the snapshot's, the same in every run; a cold boot
+	// starts it as any command. The paths of prestarted commands are part
+	// of the snapshot's key. No Stdin with it: a prestarted command reads
+	// /dev/null.
+	Prestart bool
 }
 
 // MaxStdin is the most bytes of Command.Stdin a run takes: the initramfs

@@ -109,6 +109,12 @@ type initProc struct {
 
 	mu     sync.Mutex
 	events io.Writer
+
+	// prestarted are the processes started before the park
+	// (wire.Spec.Prestart), by path, each waiting for its command.
+	prestarted map[string]*prestarted
+	// prestartTimeout bounds a prestarted process's warm-up.
+	prestartTimeout time.Duration
 }
 
 // run does everything but powering off, which the caller does whatever happens.
@@ -154,6 +160,7 @@ func (p *initProc) run() error {
 		warnings = append(warnings, fmt.Sprintf("bring lo up: %v", err))
 	}
 	if spec.Park {
+		warnings = append(warnings, p.prestart(spec.Prestart)...)
 		next, err := p.park(warnings)
 		if err != nil {
 			return err
@@ -330,6 +337,11 @@ func (p *initProc) runCommand(i int, c wire.Command, streamLimit, tailLimit int)
 	p.send(&wire.Event{Kind: wire.Start, Index: i})
 	stdout := &streamer{p: p, index: i, fd: 1, limit: streamLimit, tailLimit: tailLimit}
 	stderr := &streamer{p: p, index: i, fd: 2, limit: streamLimit, tailLimit: tailLimit}
+	if ps := p.prestarted[c.Path]; ps != nil && c.Prestart && c.Stdin == "" {
+		delete(p.prestarted, c.Path) // one command per process
+		p.release(i, c, ps, stdout, stderr)
+		return
+	}
 
 	cmd := exec.Command(c.Path, c.Args...)
 	cmd.Env = mergeEnv(defaultEnv, c.Env)
@@ -361,9 +373,14 @@ func (p *initProc) runCommand(i int, c wire.Command, streamLimit, tailLimit int)
 		p.send(exit)
 		return
 	}
+	p.wait(cmd, c.Timeout, start, exit, stdout, stderr)
+}
+
+// wait waits for a started command, bounded by timeout, and sends its exit.
+func (p *initProc) wait(cmd *exec.Cmd, timeout time.Duration, start time.Time, exit *wire.Event, stdout, stderr *streamer) {
 	var timedOut atomic.Bool
-	if c.Timeout > 0 {
-		t := time.AfterFunc(c.Timeout, func() {
+	if timeout > 0 {
+		t := time.AfterFunc(timeout, func() {
 			timedOut.Store(true)
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		})

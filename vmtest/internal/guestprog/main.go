@@ -15,6 +15,10 @@
 //	guestprog random N           print N bytes of /dev/urandom in hex
 //	guestprog now                print the wall clock (Unix ns)
 //	guestprog insmod PATH        load the kernel module PATH (finit_module)
+//	guestprog whoami             print whether it was prestarted, its pid, ARGS, cwd and $RUN
+//
+// It calls prestart.Await first, so a test can prestart it (the warm-up
+// prints "warmed up"), and whoami tells a prestarted process from a fresh one.
 package main
 
 import (
@@ -28,9 +32,16 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kmatrix/kmatrix/vmtest/prestart"
 )
 
 func main() {
+	prestarted, err := prestart.Await(func() { fmt.Println("warmed up") })
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: guestprog echo|exit|hang|flood|sysrq|stat|mounts|cat ...")
 		os.Exit(2)
@@ -45,6 +56,9 @@ func main() {
 			fmt.Printf("env %s\n", kv)
 		}
 		fmt.Fprintln(os.Stderr, "to stderr")
+	case "whoami":
+		wd, _ := os.Getwd()
+		fmt.Printf("prestarted=%v pid=%d args=%s cwd=%s RUN=%s\n", prestarted, os.Getpid(), strings.Join(args, ","), wd, os.Getenv("RUN"))
 	case "exit":
 		n, _ := strconv.Atoi(args[0])
 		os.Exit(n)

@@ -46,7 +46,11 @@ type Spec struct {
 	// Park makes the init, once set up, send Parked and wait on the event
 	// port for Go: the host snapshots the parked guest, and each restore
 	// of it gets its run (spec and files) from the fw_cfg file RunFile.
-	Park     bool      `json:"park,omitempty"`
+	Park bool `json:"park,omitempty"`
+	// Prestart, with Park, are executables the init starts before it
+	// parks, each waiting in package vmtest/prestart for its command: the
+	// snapshot then holds them started and warmed up.
+	Prestart []string  `json:"prestart,omitempty"`
 	Commands []Command `json:"commands,omitempty"`
 	// StreamLimit is how many bytes of one command's stdout (and of its
 	// stderr) the init sends live; past it the init keeps only the last
@@ -68,6 +72,31 @@ type Command struct {
 	// Stdin is the guest path of a file to connect to the command's
 	// standard input; empty: /dev/null.
 	Stdin string `json:"stdin,omitempty"`
+	// Prestart: when the init has a process of Path waiting (Spec.Prestart
+	// of the parked guest), it releases that one into this command instead
+	// of starting Path.
+	Prestart bool `json:"prestart,omitempty"`
+}
+
+// The prestart protocol between the init and a prestarted process: the
+// process finds PrestartEnv=PrestartFD in its environment, with fd
+// PrestartFD a stream socket to the init. It warms up, writes
+// PrestartReady, and reads one Release (JSON, then a newline): from then
+// on it is its command, as if it had been started with the Release's
+// arguments, environment and working directory.
+const (
+	PrestartEnv   = "VMTEST_PRESTART"
+	PrestartFD    = 3
+	PrestartReady = "ready\n"
+)
+
+// Release is what the init hands a prestarted process: its command.
+type Release struct {
+	// Args is the whole argv, Args[0] the command's path.
+	Args []string `json:"args"`
+	// Env is the whole environment, KEY=VALUE.
+	Env []string `json:"env"`
+	Dir string   `json:"dir,omitempty"`
 }
 
 // StdinDir holds the commands' standard input files, one per command that
