@@ -3,8 +3,10 @@ package vmtest
 import (
 	"context"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -18,8 +20,9 @@ import (
 // and once cold, on the oldest and the newest default kernel: restored,
 // it is the process the snapshot holds (the same pid both times, its
 // warm-up's output, which only the snapshot's boot printed), yet with each
-// run's own arguments, environment and directory; a second command of the
-// same executable and a cold boot start it fresh.
+// run's own arguments, environment and directory, its own random bytes
+// and the host's clock; a second command of the same executable and a
+// cold boot start it fresh.
 func TestPrestartedCommand(t *testing.T) {
 	noQEMULeft(t)
 	ks := kernelstest.Default(t)
@@ -36,11 +39,14 @@ func TestPrestartedCommand(t *testing.T) {
 						{Name: "again", Path: exe, Args: []string{"whoami", "again"}, Prestart: true},
 					}}
 			}
-			who := regexp.MustCompile(`^(warmed up\n)?prestarted=(true|false) pid=(\d+) args=(\S*) cwd=(\S*) RUN=(\S*)\n$`)
+			who := regexp.MustCompile(`^(warmed up\n)?prestarted=(true|false) pid=(\d+) args=(\S*) cwd=(\S*) RUN=(\S*) random=(\S+) now=(\d+)\n$`)
 			parse := func(res *Result, i int) []string {
 				require.Equal(t, outcome.Pass, res.Outcome, "%s\n%s", res.Err, res.Console)
 				m := who.FindStringSubmatch(string(res.Commands[i].Stdout))
 				require.NotNil(t, m, "%q", res.Commands[i].Stdout)
+				ns, err := strconv.ParseInt(m[8], 10, 64)
+				require.NoError(t, err)
+				assert.WithinDuration(t, time.Now(), time.Unix(0, ns), 3*time.Second, "the guest's clock is the host's")
 				return m
 			}
 			r1 := run(t, spec("one", false))
@@ -53,15 +59,16 @@ func TestPrestartedCommand(t *testing.T) {
 				assert.Equal(t, "true", m[2], "released from the snapshot")
 			}
 			assert.Equal(t, a[3], b[3], "one process, the snapshot's")
-			assert.Equal(t, []string{"one", "/work/one", "one"}, a[4:])
-			assert.Equal(t, []string{"two", "/work/two", "two"}, b[4:], "the run's own arguments, directory, environment")
+			assert.NotEqual(t, a[7], b[7], "two runs from one snapshot read different random bytes")
+			assert.Equal(t, []string{"one", "/work/one", "one"}, a[4:7])
+			assert.Equal(t, []string{"two", "/work/two", "two"}, b[4:7], "the run's own arguments, directory, environment")
 			again := parse(r2, 1)
 			assert.Equal(t, []string{"", "false"}, again[1:3], "the second command of one executable starts it")
 			assert.NotEqual(t, b[3], again[3])
 
 			cold := parse(run(t, spec("cold", true)), 0)
 			assert.Equal(t, []string{"", "false"}, cold[1:3], "a cold boot starts it as any command")
-			assert.Equal(t, []string{"cold", "/work/cold", "cold"}, cold[4:])
+			assert.Equal(t, []string{"cold", "/work/cold", "cold"}, cold[4:7])
 		})
 	}
 }

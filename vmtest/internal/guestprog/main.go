@@ -15,7 +15,7 @@
 //	guestprog random N           print N bytes of /dev/urandom in hex
 //	guestprog now                print the wall clock (Unix ns)
 //	guestprog insmod PATH        load the kernel module PATH (finit_module)
-//	guestprog whoami             print whether it was prestarted, its pid, ARGS, cwd and $RUN
+//	guestprog whoami             print whether it was prestarted, its pid, ARGS, cwd, $RUN, 8 random bytes and the clock
 //
 // It calls prestart.Await first, so a test can prestart it (the warm-up
 // prints "warmed up"), and whoami tells a prestarted process from a fresh one.
@@ -58,7 +58,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "to stderr")
 	case "whoami":
 		wd, _ := os.Getwd()
-		fmt.Printf("prestarted=%v pid=%d args=%s cwd=%s RUN=%s\n", prestarted, os.Getpid(), strings.Join(args, ","), wd, os.Getenv("RUN"))
+		random := make([]byte, 8)
+		if _, err := unix.Getrandom(random, 0); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Printf("prestarted=%v pid=%d args=%s cwd=%s RUN=%s random=%x now=%d\n", prestarted, os.Getpid(), strings.Join(args, ","), wd,
+			os.Getenv("RUN"), random, time.Now().UnixNano())
 	case "exit":
 		n, _ := strconv.Atoi(args[0])
 		os.Exit(n)
