@@ -89,6 +89,12 @@ func runInit(t *testing.T, sys *fakeSystem, spec wire.Spec) ([]*wire.Event, stri
 	p := &initProc{sys: sys, console: &console, root: sys.root}
 	err := p.run()
 	p.finish(err)
+	return decodeEvents(t, sys), console.String(), err
+}
+
+// decodeEvents decodes what the init sent.
+func decodeEvents(t *testing.T, sys *fakeSystem) []*wire.Event {
+	t.Helper()
 	var evs []*wire.Event
 	sc := bufio.NewScanner(&sys.events)
 	sc.Buffer(nil, 1<<20)
@@ -97,7 +103,7 @@ func runInit(t *testing.T, sys *fakeSystem, spec wire.Spec) ([]*wire.Event, stri
 		require.NoError(t, derr, "every line the init writes is a frame")
 		evs = append(evs, e)
 	}
-	return evs, console.String(), err
+	return evs
 }
 
 func kinds(evs []*wire.Event) string {
