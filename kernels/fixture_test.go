@@ -9,10 +9,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -131,10 +133,17 @@ func (a *archive) base(suite string) string {
 	return "/debian"
 }
 
-// addSuite publishes suite with pkgs, signed by signer (the archive key when nil).
+// addSuite publishes suite with pkgs, signed by signer (the archive key
+// when nil): a binary-amd64 index, and one per other arch a package has
+// (fpkg.arch; "all" packages are listed in each).
 func (a *archive) addSuite(suite string, validUntil time.Time, signer *openpgp.Entity, pkgs ...fpkg) {
 	t := a.t
-	var idx bytes.Buffer
+	idx := map[string]*bytes.Buffer{"amd64": {}}
+	for _, p := range pkgs {
+		if p.arch != "" && p.arch != "all" && idx[p.arch] == nil {
+			idx[p.arch] = &bytes.Buffer{}
+		}
+	}
 	for _, p := range pkgs {
 		deb := buildDeb(t, p)
 		sum := sha256.Sum256(deb)
@@ -152,25 +161,33 @@ func (a *archive) addSuite(suite string, validUntil time.Time, signer *openpgp.E
 		if src == "" {
 			src = p.name
 		}
-		fmt.Fprintf(&idx, "Package: %s\nSource: %s (%s)\nVersion: %s\nArchitecture: %s\n", p.name, src, p.version, p.version, arch)
-		if p.depends != "" {
-			fmt.Fprintf(&idx, "Depends: %s\n", p.depends)
+		for ia, w := range idx {
+			if arch != ia && arch != "all" {
+				continue
+			}
+			fmt.Fprintf(w, "Package: %s\nSource: %s (%s)\nVersion: %s\nArchitecture: %s\n", p.name, src, p.version, p.version, arch)
+			if p.depends != "" {
+				fmt.Fprintf(w, "Depends: %s\n", p.depends)
+			}
+			fmt.Fprintf(w, "Description: test package\n with a continuation line\nFilename: %s\nSize: %d\nSHA256: %s\n\n", fn, len(deb), sha)
 		}
-		fmt.Fprintf(&idx, "Description: test package\n with a continuation line\nFilename: %s\nSize: %d\nSHA256: %s\n\n", fn, len(deb), sha)
 	}
-	idx.WriteString("Package: not-a-kernel\nVersion: 1\nArchitecture: amd64\nFilename: pool/x.deb\nSize: 1\nSHA256: " + strings.Repeat("1", 64) + "\n\n")
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write(idx.Bytes())
-	zw.Close()
-	a.set(a.base(suite)+"/dists/"+suite+"/main/binary-amd64/Packages.gz", gz.Bytes())
 	rel := fmt.Sprintf("Origin: Test\nSuite: %s\nCodename: %s\nDate: %s\n", suite, suite, time.Now().UTC().Format(time.RFC1123))
 	if !validUntil.IsZero() {
 		rel += "Valid-Until: " + validUntil.UTC().Format(time.RFC1123) + "\n"
 	}
 	rel += "No-Support-for-Architecture-all: Packages\nSHA256:\n"
-	gzSum := sha256.Sum256(gz.Bytes())
-	rel += fmt.Sprintf(" %x %d main/binary-amd64/Packages.gz\n", gzSum, gz.Len())
+	for _, arch := range slices.Sorted(maps.Keys(idx)) {
+		w := idx[arch]
+		w.WriteString("Package: not-a-kernel\nVersion: 1\nArchitecture: " + arch + "\nFilename: pool/x.deb\nSize: 1\nSHA256: " + strings.Repeat("1", 64) + "\n\n")
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		zw.Write(w.Bytes())
+		zw.Close()
+		a.set(a.base(suite)+"/dists/"+suite+"/main/binary-"+arch+"/Packages.gz", gz.Bytes())
+		gzSum := sha256.Sum256(gz.Bytes())
+		rel += fmt.Sprintf(" %x %d main/binary-%s/Packages.gz\n", gzSum, gz.Len(), arch)
+	}
 	a.set(a.base(suite)+"/dists/"+suite+"/InRelease", sign(t, signerOr(signer, a.key), rel))
 }
 

@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -43,6 +44,8 @@ type Available struct {
 	// that lists the image ("bookworm-security").
 	Suite  string `json:"suite"`
 	Pocket string `json:"pocket"`
+	// Arch is the image's Debian architecture ("arm64").
+	Arch string `json:"arch"`
 	// Source is the image's source package ("linux-signed-amd64").
 	Source  string `json:"source"`
 	Package string `json:"package"`
@@ -58,8 +61,10 @@ type Available struct {
 // List returns every signed image of flavour (default cloud-amd64) that
 // the suites and their -security and -updates pockets list, in Debian
 // version order (oldest first; equal versions in suite order). A suite
-// the mirror does not have is an error naming it; the others are still
-// listed.
+// the mirror does not have, or one without a binary index of the
+// flavour's arch, or one listing no signed image of the flavour (arm64 in
+// a suite that has no arm64 kernels), is an error naming it; the others
+// are still listed.
 func List(ctx context.Context, suites []string, flavour string, opts Options) ([]Available, error) {
 	if flavour == "" {
 		flavour = DefaultFlavour
@@ -81,6 +86,7 @@ func List(ctx context.Context, suites []string, flavour string, opts Options) ([
 				mu.Unlock()
 				return
 			}
+			arch := ArchOfFlavour(flavour)
 			seen := map[string]bool{}
 			for _, p := range u.pkgs {
 				m := imageRE.FindStringSubmatch(p.Name)
@@ -88,8 +94,14 @@ func List(ctx context.Context, suites []string, flavour string, opts Options) ([
 					continue
 				}
 				seen[p.Name+" "+p.Version] = true
-				per[i] = append(per[i], Available{Suite: suite, Pocket: p.Pocket, Source: p.Source, Package: p.Name,
+				per[i] = append(per[i], Available{Suite: suite, Pocket: p.Pocket, Arch: arch, Source: p.Source, Package: p.Name,
 					Version: p.Version, Series: seriesOf(p.Version), Headers: u.find("linux-headers-"+m[1]+"-"+flavour, p.Version) != nil})
+			}
+			if len(per[i]) == 0 {
+				mu.Lock()
+				errs = multierror.Append(errs, fmt.Errorf("%w: suite %s (%s) lists no signed linux-image-<abi>-%s: no %s kernels of that flavour there",
+					ErrUnknownFlavour, suite, strings.Join(u.read, ", "), flavour, arch))
+				mu.Unlock()
 			}
 		})
 	}
@@ -125,19 +137,42 @@ func NewestPerSeries(all []Available) []Available {
 	return out
 }
 
-// RenderSeriesCatalog renders the catalog of newest (from NewestPerSeries): one
-// entry per series, named linux-<series>, which Resolve (and Float) keep
-// at the newest image of that series in that suite.
-func RenderSeriesCatalog(newest []Available) string {
+// RenderSeriesCatalog renders the catalog of newest (from NewestPerSeries),
+// the kernels of arch (empty: amd64): one entry per series, named
+// linux-<series> (linux-<series>-arm64 for arm64, so that the names stay
+// apart from the amd64 ones in reports and --kernels), which Resolve (and
+// Float) keep at the newest image of that series in that suite. file is
+// where it is written (kernels/series.yaml), named in its comment.
+func RenderSeriesCatalog(newest []Available, arch, file string) string {
+	arch = archOr(arch)
+	lock := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file)) + ".lock"
 	var b strings.Builder
-	b.WriteString(`# One Debian cloud kernel per upstream series: the newest signed image of
+	if arch == DefaultArch {
+		fmt.Fprintf(&b, `# One Debian cloud kernel per upstream series: the newest signed image of
 # each series in the suites kmatrix searches (kmatrix kernels --series
-# writes this file). The exact packages are pinned in series.lock; run it
-# with "make series" or "kmatrix run --catalog kernels/series.yaml".
+# writes this file). The exact packages are pinned in %s; run it
+# with "make series" or "kmatrix run --catalog %s".
 kernels:
-`)
+`, lock, file)
+	} else {
+		fmt.Fprintf(&b, `# One Debian %[1]s cloud kernel per upstream series: the newest signed
+# cloud-%[1]s image of each series in the suites kmatrix searches
+# (kmatrix kernels --series --arch %[1]s writes this file). The exact
+# packages are pinned in %[2]s; run it with "make series-%[1]s" or
+# "kmatrix run --catalog %[3]s".
+kernels:
+`, arch, lock, file)
+	}
 	for _, a := range newest {
-		fmt.Fprintf(&b, "  - name: linux-%s\n    suite: %s\n    source: %s\n    series: %q\n", a.Series, a.Suite, a.Source, a.Series)
+		name := "linux-" + a.Series
+		if arch != DefaultArch {
+			name += "-" + arch
+		}
+		fmt.Fprintf(&b, "  - name: %s\n    suite: %s\n", name, a.Suite)
+		if arch != DefaultArch {
+			fmt.Fprintf(&b, "    arch: %s\n", arch)
+		}
+		fmt.Fprintf(&b, "    source: %s\n    series: %q\n", a.Source, a.Series)
 	}
 	return b.String()
 }

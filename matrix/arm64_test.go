@@ -78,7 +78,8 @@ func BenchmarkArm64Matrix(b *testing.B) {
 }
 
 // TestArchSelection: --arch keeps a catalog's kernels of that arch, and
-// picks the shipped arm64 catalog for arm64 when no catalog is given; a
+// picks the shipped arm64 catalog for arm64 when no catalog is given (and
+// series-arm64 for the series catalog); a
 // catalog without kernels of the arch, or an arch kmatrix does not boot,
 // is a usage error naming it.
 func TestArchSelection(t *testing.T) {
@@ -92,9 +93,14 @@ func TestArchSelection(t *testing.T) {
 	cat, err := loadCatalogFor("", "amd64")
 	require.NoError(t, err)
 	assert.Len(t, cat.Kernels, 4)
-	_, err = loadCatalogFor("series", "arm64")
+	cat, err = loadCatalogFor("series", "arm64")
+	require.NoError(t, err)
+	assert.Len(t, cat.Kernels, 11, "series means series-arm64 for arm64")
+	assert.Equal(t, "linux-5.10-arm64", cat.Kernels[0].Name)
+	_, err = loadCatalogFor("series-arm64", "amd64")
 	var ue usageError
 	require.ErrorAs(t, err, &ue)
-	assert.ErrorContains(t, err, "--arch arm64: catalog series has no arm64 kernels (it has linux-5.10 (amd64)")
+	assert.ErrorContains(t, err, "--arch amd64: catalog series-arm64 has no amd64 kernels (it has linux-5.10-arm64 (arm64)")
+	assert.ErrorContains(t, err, "or --catalog default or series for the shipped amd64 ones")
 	assert.ErrorContains(t, Options{Arch: "sparc"}.validate(), "--arch sparc: kmatrix boots amd64 and arm64 kernels")
 }

@@ -17,12 +17,14 @@ import (
 type Options struct {
 	// Catalog is a catalog file, or the name of a catalog kmatrix ships:
 	// "default" (one kernel per Debian suite; also when empty), "series"
-	// (one kernel per upstream series) or "arm64" (Debian's arm64 cloud
-	// kernels of bookworm and sid, booted with qemu-system-aarch64).
+	// (one kernel per upstream series), "arm64" (Debian's arm64 cloud
+	// kernels of bookworm and sid, booted with qemu-system-aarch64) or
+	// "series-arm64" (one arm64 kernel per upstream series).
 	Catalog string
 	// Arch keeps the catalog's kernels of one architecture ("amd64",
 	// "arm64"); empty keeps them all. With no Catalog (or "default"),
-	// "arm64" picks the shipped arm64 catalog: the default one is amd64's.
+	// "arm64" picks the shipped arm64 catalog: the default one is amd64's;
+	// with "series", series-arm64.
 	Arch string
 	// Kernels selects catalog entries by name; empty means all of them.
 	Kernels []string

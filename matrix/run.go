@@ -225,7 +225,8 @@ func infraCell(kernel string, stage outcome.Stage, d time.Duration, err error) r
 }
 
 // loadCatalog reads a catalog file, or one kmatrix ships by name:
-// "default" (or empty), "series" and "arm64". A file of that name wins.
+// "default" (or empty), "series", "arm64" and "series-arm64". A file of
+// that name wins.
 func loadCatalog(path string) (*kernels.Catalog, error) {
 	if _, err := os.Stat(path); err != nil {
 		if c, ok, err := kernels.Shipped(path); ok {
@@ -235,14 +236,21 @@ func loadCatalog(path string) (*kernels.Catalog, error) {
 	return kernels.LoadCatalog(path)
 }
 
-// loadCatalogFor is loadCatalog keeping the kernels of arch (all when
-// arch is empty); local kernels stay, whatever their arch (it is read from
-// their vmlinuz). For arm64, the default catalog means the shipped arm64
-// one: the default catalog has amd64 kernels only.
+// LoadCatalog is the catalog `kmatrix run --catalog CATALOG --arch ARCH`
+// runs: a file, or a shipped catalog by name, keeping the kernels of arch
+// (all when arch is empty). Local kernels stay, whatever their arch (it is
+// read from their vmlinuz). For arm64, the shipped amd64 catalogs' names
+// mean their arm64 twins: the default catalog (or none) the shipped arm64
+// one, "series" series-arm64. A catalog without kernels of arch is an
+// error naming the arch and the kernels it has (errors.Is ErrUsage).
+func LoadCatalog(catalog, arch string) (*kernels.Catalog, error) {
+	return loadCatalogFor(catalog, arch)
+}
+
 func loadCatalogFor(catalog, arch string) (*kernels.Catalog, error) {
-	if arch == "arm64" && (catalog == "" || catalog == "default") {
+	if twin, ok := map[string]string{"": "arm64", "default": "arm64", "series": "series-arm64"}[catalog]; ok && arch == "arm64" {
 		if _, err := os.Stat(catalog); catalog == "" || err != nil {
-			catalog = "arm64"
+			catalog = twin
 		}
 	}
 	cat, err := loadCatalog(catalog)
@@ -258,8 +266,12 @@ func loadCatalogFor(catalog, arch string) (*kernels.Catalog, error) {
 		}
 	}
 	if len(names) == 0 {
-		return nil, usageError{fmt.Errorf("--arch %s: catalog %s has no %s kernels (it has %s): give a catalog with `arch: %s` entries, or --catalog arm64 for the shipped arm64 one",
-			arch, cmp.Or(catalog, "default"), arch, strings.Join(other, ", "), arch)}
+		hint := "--catalog arm64 or series-arm64 for the shipped arm64 ones"
+		if arch != "arm64" {
+			hint = "--catalog default or series for the shipped " + arch + " ones"
+		}
+		return nil, usageError{fmt.Errorf("--arch %s: catalog %s has no %s kernels (it has %s): give a catalog with `arch: %s` entries, or %s",
+			arch, cmp.Or(catalog, "default"), arch, strings.Join(other, ", "), arch, hint)}
 	}
 	return cat.Select(names)
 }

@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kmatrix/kmatrix/kernels"
 	"github.com/kmatrix/kmatrix/matrix"
 	"github.com/kmatrix/kmatrix/matrix/expect"
 )
@@ -112,7 +114,7 @@ func Parse(path string, data []byte) (matrix.Options, error) {
 			return p.fields(n, "kernels", map[string]func(*yaml.Node) error{
 				"catalog": func(n *yaml.Node) error {
 					s, err := p.str(n, "kernels.catalog")
-					if s != "default" && s != "series" && s != "arm64" {
+					if !slices.Contains(kernels.ShippedNames, s) {
 						s = p.path(s)
 					}
 					opts.Catalog = s

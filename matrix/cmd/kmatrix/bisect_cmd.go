@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,6 +39,8 @@ type bisectStep struct {
 type bisectResult struct {
 	Check string `json:"check"`
 	Suite string `json:"suite"`
+	// Arch is the Debian architecture of the kernels booted ("arm64").
+	Arch string `json:"arch"`
 	// Versions is how many package versions lie between good and bad, both included.
 	Versions int `json:"versions"`
 	// Good and Bad are the two adjacent versions where the outcome changes:
@@ -60,14 +63,16 @@ func bisectMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		payloads          listFlag
 		bpfObjs, kmodDirs listFlag
 		check, good, bad  string
-		suite, run        string
+		suite, run, arch  string
 		verify            bool
 	)
 	fs.StringVar(&check, "check", "", "the cell to bisect, as `PAYLOAD/CHECK` (e.g. bpf:probe/count/load, kmod/TestLoad)")
 	fs.StringVar(&good, "good", "", "a `kernel` where the cell passes: a catalog name, or a package version of --suite")
 	fs.StringVar(&bad, "bad", "", "a `kernel` where it does not: a catalog name, or a package version of --suite")
 	fs.StringVar(&suite, "suite", "", "the `suite` of --good and --bad when they are package versions (e.g. trixie-backports)")
-	fs.StringVar(&opts.Catalog, "catalog", "", "catalog `file` that names --good and --bad (default: the built-in catalog)")
+	fs.StringVar(&arch, "arch", "", "the kernels' `arch`, amd64 or arm64: the package versions of --suite are its signed cloud-ARCH kernels, "+
+		"and catalog names come from the arm64 catalogs (default: the arch of the catalog kernel named, else amd64)")
+	fs.StringVar(&opts.Catalog, "catalog", "", "catalog `file`, or a built-in one by name, that names --good and --bad (default: the built-in default and arm64 catalogs)")
 	fs.Var(&payloads, "payloads", "built-in `payloads` to run: bpf,kmod (default: both, or none when --bpf/--kmod are given)")
 	fs.Var(&bpfObjs, "bpf", "your BPF ELF `object` (repeatable), as for kmatrix run")
 	fs.Var(&kmodDirs, "kmod", "your out-of-tree module source `dir` (repeatable), as for kmatrix run")
@@ -86,8 +91,14 @@ finds the two adjacent versions where the cell's outcome changes. A version
 is good when the cell passes there (with --verify: when its outcome is the
 one it has on --good). Prints both versions and the number of boots.
 
+--arch arm64 bisects the cloud-arm64 kernels (linux-signed-arm64) instead,
+booted with qemu-system-aarch64; a catalog name (debian-sid-arm64, or
+linux-7.2-arm64 of --catalog series-arm64) brings its arch with it.
+
 examples:
   kmatrix bisect --check bpf:probe/prog/load --bpf probe.o --suite trixie-backports \
+      --good 7.3.4-1~bpo13+1 --bad 6.16.3-1~bpo13+1
+  kmatrix bisect --arch arm64 --check bpf:probe/prog/load --bpf probe.o --suite trixie-backports \
       --good 7.3.4-1~bpo13+1 --bad 6.16.3-1~bpo13+1
   kmatrix bisect --check kmod/TestLoad --catalog mine.yaml --good new-kernel --bad old-kernel
 
@@ -110,12 +121,16 @@ flags:
 		fmt.Fprintf(stderr, "kmatrix bisect: unexpected argument %q (flags only; see kmatrix bisect -h)\n", fs.Arg(0))
 		return exitUsage
 	}
+	if err := checkArch(arch); err != nil {
+		fmt.Fprintf(stderr, "kmatrix bisect: %v\n", err)
+		return exitUsage
+	}
 	opts.Payloads, opts.BPFObjects, opts.KmodDirs = payloads, bpfObjs, kmodDirs
 	if run != "" {
 		opts.CheckCmd = strings.Fields(run)
 	}
 	opts.Parallel = 1
-	res, err := bisect(ctx, bisectSpec{opts: opts, payload: payload, check: checkName, good: good, bad: bad, suite: suite, verify: verify, log: stderr})
+	res, err := bisect(ctx, bisectSpec{opts: opts, payload: payload, check: checkName, good: good, bad: bad, suite: suite, arch: arch, verify: verify, log: stderr})
 	if res != nil {
 		if b, jerr := json.MarshalIndent(res, "", "  "); jerr == nil {
 			os.WriteFile(filepath.Join(opts.OutDir, "bisect.json"), append(b, '\n'), 0o644)
@@ -124,7 +139,7 @@ flags:
 	if err != nil {
 		fmt.Fprintf(stderr, "kmatrix bisect: %v\n", err)
 		switch {
-		case errors.Is(err, errBisectInput):
+		case errors.Is(err, errBisectInput), errors.Is(err, matrix.ErrUsage), errors.Is(err, kernels.ErrUnknownFlavour):
 			return exitUsage
 		case errors.Is(err, errBisectInfra):
 			return signalCode(ctx, exitInfra)
@@ -134,7 +149,7 @@ flags:
 	fmt.Fprintf(stdout, "%s: the outcome changes between %s and %s\n", res.Check, res.Good.Version, res.Bad.Version)
 	fmt.Fprintf(stdout, "  %-24s %s%s\n", res.Good.Version, res.Good.Outcome, suffix(res.Good.Message))
 	fmt.Fprintf(stdout, "  %-24s %s%s\n", res.Bad.Version, res.Bad.Outcome, suffix(res.Bad.Message))
-	fmt.Fprintf(stdout, "%d boots for %d versions of %s (%s)\n", res.Boots, res.Versions, res.Suite, filepath.Join(opts.OutDir, "bisect.json"))
+	fmt.Fprintf(stdout, "%d boots for %d %s versions of %s (%s)\n", res.Boots, res.Versions, res.Arch, res.Suite, filepath.Join(opts.OutDir, "bisect.json"))
 	return exitOK
 }
 
@@ -159,20 +174,39 @@ type bisectSpec struct {
 	opts                      matrix.Options
 	payload, check, good, bad string
 	suite                     string
-	verify                    bool
-	log                       io.Writer
+	// arch is --arch: empty follows the catalog kernels named, else amd64.
+	arch   string
+	verify bool
+	log    io.Writer
 }
 
 // bisect runs the bisection: matrix.Run on a one-kernel catalog pinned to
 // each version it boots.
 func bisect(ctx context.Context, sp bisectSpec) (*bisectResult, error) {
-	goodE, err := bisectEnd(ctx, sp, sp.good)
+	goodE, goodOK, err := bisectCatalogEnd(ctx, sp, "--good", sp.good)
 	if err != nil {
 		return nil, err
 	}
-	badE, err := bisectEnd(ctx, sp, sp.bad)
+	badE, badOK, err := bisectCatalogEnd(ctx, sp, "--bad", sp.bad)
 	if err != nil {
 		return nil, err
+	}
+	// The arch of package versions: --arch, else that of the catalog kernel named at the other end.
+	arch := sp.arch
+	for _, e := range []kernels.Entry{goodE, badE} {
+		if arch == "" && e.Arch != "" {
+			arch = e.Arch
+		}
+	}
+	arch = cmp.Or(arch, kernels.DefaultArch)
+	if !goodOK {
+		goodE = bisectVersionEnd(sp, arch, sp.good)
+	}
+	if !badOK {
+		badE = bisectVersionEnd(sp, arch, sp.bad)
+	}
+	if goodE.Arch != badE.Arch {
+		return nil, fmt.Errorf("%w: --good %s is an %s kernel, --bad %s an %s one: bisect kernels of one arch", errBisectInput, sp.good, goodE.Arch, sp.bad, badE.Arch)
 	}
 	if goodE.Suite != badE.Suite || goodE.Flavour != badE.Flavour || goodE.Source != badE.Source {
 		return nil, fmt.Errorf("%w: --good is %s %s from %s, --bad %s %s from %s: bisect within one suite, flavour and source",
@@ -189,11 +223,11 @@ func bisect(ctx context.Context, sp bisectSpec) (*bisectResult, error) {
 	if kernels.CompareVersions(goodE.Version, badE.Version) > 0 {
 		slices.Reverse(vs) // from good to bad, whichever is older
 	}
-	res := &bisectResult{Check: sp.payload + "/" + sp.check, Suite: goodE.Suite, Versions: len(vs)}
+	res := &bisectResult{Check: sp.payload + "/" + sp.check, Suite: goodE.Suite, Arch: goodE.Arch, Versions: len(vs)}
 	if err := os.MkdirAll(sp.opts.OutDir, 0o755); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(sp.log, "kmatrix bisect: %d versions of %s between %s and %s\n", len(vs), goodE.Suite, vs[0].Version, vs[len(vs)-1].Version)
+	fmt.Fprintf(sp.log, "kmatrix bisect: %d %s versions of %s between %s and %s\n", len(vs), goodE.Arch, goodE.Suite, vs[0].Version, vs[len(vs)-1].Version)
 
 	steps := map[int]bisectStep{}
 	boot := func(i int) (bisectStep, error) {
@@ -248,38 +282,106 @@ func bisect(ctx context.Context, sp bisectSpec) (*bisectResult, error) {
 	return res, nil
 }
 
-// bisectEnd turns --good or --bad into an exact catalog entry: a catalog
-// kernel as resolved (its lock), or a package version of --suite.
-func bisectEnd(ctx context.Context, sp bisectSpec, name string) (kernels.Entry, error) {
-	var cat *kernels.Catalog
-	var err error
-	if sp.opts.Catalog == "" {
-		cat, err = kernels.DefaultCatalog()
-	} else {
-		cat, err = kernels.LoadCatalog(sp.opts.Catalog)
+// bisectCatalogs are the catalogs whose kernel names --good and --bad may
+// be, in the order they are searched: --catalog (with --arch, as kmatrix
+// run --arch reads it: "series" means series-arm64 for arm64), else the
+// shipped catalog of --arch, else the default and arm64 ones.
+func bisectCatalogs(sp bisectSpec) ([]*kernels.Catalog, error) {
+	var names []string
+	switch {
+	case sp.opts.Catalog != "":
+		names = []string{sp.opts.Catalog}
+	case sp.arch != "":
+		names = []string{""}
+	default:
+		names = []string{"default", "arm64"}
 	}
-	if err != nil {
-		return kernels.Entry{}, err
-	}
-	if sel, err := cat.Select([]string{name}); err == nil {
-		rs, err := kernels.Resolve(ctx, sel, kernels.Options{AllowExpired: sp.opts.AllowExpired, Log: io.Discard})
+	var cats []*kernels.Catalog
+	for _, n := range names {
+		cat, err := matrix.LoadCatalog(n, sp.arch)
 		if err != nil {
-			return kernels.Entry{}, err
+			return nil, err
 		}
-		r := rs[0]
-		if r.Local != "" {
-			return kernels.Entry{}, fmt.Errorf("%w: %s is a local kernel: bisect needs archive kernels", errBisectInput, name)
-		}
-		return kernels.Entry{Suite: r.Suite, Flavour: r.Flavour, Source: r.Source, Version: r.Version}, nil
+		cats = append(cats, cat)
 	}
-	if sp.suite == "" {
-		var known []string
+	return cats, nil
+}
+
+// bisectCatalogEnd turns --good or --bad (flag) into an exact catalog
+// entry when it names a catalog kernel (as resolved, from the lock); ok
+// is false when it is no catalog's kernel name, for bisectVersionEnd.
+func bisectCatalogEnd(ctx context.Context, sp bisectSpec, flag, name string) (e kernels.Entry, ok bool, err error) {
+	cats, err := bisectCatalogs(sp)
+	if err != nil {
+		return e, false, err
+	}
+	var sel *kernels.Catalog
+	for _, cat := range cats {
+		if s, err := cat.Select([]string{name}); err == nil {
+			sel = s
+			break
+		}
+	}
+	if sel == nil {
+		if other := otherArchKernel(sp, name); other != "" {
+			return e, false, fmt.Errorf("%w: --arch %s, but %s %s is %s: give an %s kernel (%s), or leave --arch out",
+				errBisectInput, sp.arch, flag, name, other, sp.arch, strings.Join(catalogNames(cats), ", "))
+		}
+		if sp.suite == "" {
+			return e, false, fmt.Errorf("%w: %s %q is not a kernel of the catalog (%s): give a catalog name, or a package version with --suite",
+				errBisectInput, flag, name, strings.Join(catalogNames(cats), ", "))
+		}
+		return e, false, nil
+	}
+	rs, err := kernels.Resolve(ctx, sel, kernels.Options{AllowExpired: sp.opts.AllowExpired, Log: io.Discard})
+	if err != nil {
+		return e, false, err
+	}
+	r := rs[0]
+	if r.Local != "" {
+		return e, false, fmt.Errorf("%w: %s is a local kernel: bisect needs archive kernels", errBisectInput, name)
+	}
+	return kernels.Entry{Suite: r.Suite, Arch: r.GetArch(), Flavour: r.Flavour, Source: r.Source, Version: r.Version}, true, nil
+}
+
+// bisectVersionEnd is --good or --bad as a package version of --suite:
+// the suite's own signed cloud kernel of arch.
+func bisectVersionEnd(sp bisectSpec, arch, version string) kernels.Entry {
+	return kernels.Entry{Suite: sp.suite, Arch: arch, Flavour: kernels.FlavourOf(arch), Source: kernels.SourceOf(arch), Version: version}
+}
+
+// otherArchKernel says which catalog has name as a kernel of an arch other
+// than --arch ("an amd64 kernel of catalog default"), or "" when none does.
+func otherArchKernel(sp bisectSpec, name string) string {
+	if sp.arch == "" {
+		return ""
+	}
+	search := []string{sp.opts.Catalog}
+	if sp.opts.Catalog == "" {
+		search = []string{"default", "arm64"}
+	}
+	for _, n := range search {
+		cat, err := matrix.LoadCatalog(n, "")
+		if err != nil {
+			continue
+		}
+		for _, e := range cat.Kernels {
+			if e.Name == name && e.Local == "" && e.Arch != sp.arch {
+				return fmt.Sprintf("an %s kernel of catalog %s", e.Arch, cmp.Or(n, "default"))
+			}
+		}
+	}
+	return ""
+}
+
+func catalogNames(cats []*kernels.Catalog) []string {
+	var known []string
+	for _, cat := range cats {
 		for _, e := range cat.Kernels {
 			known = append(known, e.Name)
 		}
-		return kernels.Entry{}, fmt.Errorf("%w: %q is not a kernel of the catalog (%s): give a catalog name, or a package version with --suite", errBisectInput, name, strings.Join(known, ", "))
 	}
-	return kernels.Entry{Suite: sp.suite, Flavour: kernels.DefaultFlavour, Source: kernels.DefaultSource, Version: name}, nil
+	return known
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]`)
@@ -293,8 +395,8 @@ func bootOne(ctx context.Context, sp bisectSpec, v kernels.Available, base kerne
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return step, err
 	}
-	cat := fmt.Sprintf("kernels:\n  - name: %s\n    suite: %s\n    flavour: %s\n    source: %s\n    version: %q\n    package: %s\n",
-		name, base.Suite, base.Flavour, base.Source, v.Version, v.Package)
+	cat := fmt.Sprintf("kernels:\n  - name: %s\n    suite: %s\n    arch: %s\n    flavour: %s\n    source: %s\n    version: %q\n    package: %s\n",
+		name, base.Suite, base.Arch, base.Flavour, base.Source, v.Version, v.Package)
 	catFile := filepath.Join(dir, "catalog.yaml")
 	if err := os.WriteFile(catFile, []byte(cat), 0o644); err != nil {
 		return step, err

@@ -53,8 +53,24 @@ func TestBisectBadInput(t *testing.T) {
 	}{
 		{[]string{"--check", "load", "--good", "a", "--bad", "b"}, "want PAYLOAD/CHECK"},
 		{[]string{"--check", "bpf/TestLoad", "--good", "a"}, "--good and --bad are both needed"},
-		{[]string{"--check", "bpf/TestLoad", "--good", "nope", "--bad", "debian-sid"}, `"nope" is not a kernel of the catalog (debian-bullseye, debian-bookworm, debian-trixie, debian-sid)`},
+		{[]string{"--check", "bpf/TestLoad", "--good", "nope", "--bad", "debian-sid"},
+			`--good "nope" is not a kernel of the catalog (debian-bullseye, debian-bookworm, debian-trixie, debian-sid, debian-bookworm-arm64, debian-sid-arm64)`},
 		{[]string{"--check", "bpf/TestLoad", "--good", "debian-sid", "--bad", "debian-trixie"}, "bisect within one suite"},
+		// --arch: the value, and the arch of the kernels named.
+		{[]string{"--arch", "sparc", "--check", "bpf/TestLoad", "--good", "debian-sid", "--bad", "debian-trixie"},
+			"kmatrix bisect: --arch sparc: kmatrix boots amd64 and arm64 kernels: want one of them"},
+		{[]string{"--arch", "arm64", "--check", "bpf/TestLoad", "--good", "debian-sid", "--bad", "debian-sid-arm64"},
+			"--arch arm64, but --good debian-sid is an amd64 kernel of catalog default: give an arm64 kernel (debian-bookworm-arm64, debian-sid-arm64), or leave --arch out"},
+		{[]string{"--arch", "arm64", "--catalog", "series", "--check", "bpf/TestLoad", "--good", "linux-6.18", "--bad", "linux-6.17"},
+			"--arch arm64, but --good linux-6.18 is an amd64 kernel of catalog series: give an arm64 kernel (linux-5.10-arm64, linux-6.1-arm64,"},
+		{[]string{"--arch", "amd64", "--catalog", "arm64", "--check", "bpf/TestLoad", "--good", "debian-sid-arm64", "--bad", "debian-bookworm-arm64"},
+			"--arch amd64: catalog arm64 has no amd64 kernels (it has debian-bookworm-arm64 (arm64), debian-sid-arm64 (arm64))"},
+		{[]string{"--check", "bpf/TestLoad", "--good", "debian-sid-arm64", "--bad", "debian-sid"},
+			"--good debian-sid-arm64 is an arm64 kernel, --bad debian-sid an amd64 one: bisect kernels of one arch"},
+		{[]string{"--check", "bpf/TestLoad", "--good", "debian-sid-arm64", "--bad", "7.2.6-1~bpo13+1", "--suite", "trixie-backports"},
+			"--good is sid cloud-arm64 from linux-signed-arm64, --bad trixie-backports cloud-arm64 from linux-signed-arm64: bisect within one suite"},
+		{[]string{"--arch", "arm64", "--check", "bpf/TestLoad", "--good", "debian-bookworm-arm64", "--bad", "debian-sid-arm64"},
+			"--good is bookworm cloud-arm64 from linux-signed-arm64, --bad sid cloud-arm64 from linux-signed-arm64: bisect within one suite"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := bisectMain(context.Background(), append(tc.args, "--out", t.TempDir()), &stdout, &stderr)

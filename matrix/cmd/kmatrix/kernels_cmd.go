@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"text/tabwriter"
 
 	"github.com/kmatrix/kmatrix/kernels"
+	"github.com/kmatrix/kmatrix/matrix"
 )
 
 func init() {
@@ -23,7 +25,7 @@ type kernelFlags struct {
 }
 
 func (k *kernelFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&k.catalog, "catalog", "", "catalog `file`, or a built-in one by name: default, series, arm64 (default: the built-in default catalog and its lock)")
+	fs.StringVar(&k.catalog, "catalog", "", "catalog `file`, or a built-in one by name: default, series, arm64, series-arm64 (default: the built-in default catalog and its lock)")
 	fs.StringVar(&k.lock, "lock", "", "lock `file` (default: the catalog's, FILE.lock next to it)")
 	fs.BoolVar(&k.float, "float", false, "resolve the newest kernels in the archive, report what changed, rewrite the lock")
 	fs.BoolVar(&k.expired, "allow-expired", false, "accept archive indexes past their Valid-Until (signatures are still checked)")
@@ -73,22 +75,34 @@ func kernelsCmd(ctx context.Context, args []string) int {
 	var sf seriesFlags
 	sf.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `usage: kmatrix kernels [--json|--names] [--catalog FILE] [--float] [NAME...]
-       kmatrix kernels --series [--suites LIST] [--write FILE] [--json]
+		fmt.Fprintln(fs.Output(), `usage: kmatrix kernels [--json|--names] [--catalog FILE] [--arch ARCH] [--float] [NAME...]
+       kmatrix kernels --series [--arch ARCH] [--suites LIST] [--write FILE] [--json]
        kmatrix kernels --outdated [--catalog FILE] [--json]
 
 Lists every kernel of the catalog as resolved (name, release, package version, compiler, BTF, cached);
---series lists the newest signed kernel of every upstream series in the suites instead;
+--series lists the newest signed kernel of every upstream series in the suites instead
+(--arch arm64: the cloud-arm64 ones; --write kernels/series-arm64.yaml writes them as a catalog, arch: arm64);
 --outdated lists the catalog kernels for which the archive holds a newer kernel of the same series.`)
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlags(fs, args, os.Stdout, os.Stderr); !ok {
 		return code
 	}
+	if err := checkArch(sf.arch); err != nil {
+		fmt.Fprintf(os.Stderr, "kmatrix kernels: %v\n", err)
+		return exitUsage
+	}
 	if sf.series {
 		return seriesCmd(ctx, sf, kf, *asJSON)
 	}
 	cat, opts, err := kf.load()
+	if err == nil && sf.arch != "" {
+		cat, err = matrix.LoadCatalog(kf.catalog, sf.arch)
+	}
+	if errors.Is(err, matrix.ErrUsage) {
+		fmt.Fprintf(os.Stderr, "kmatrix kernels: %v\n", err)
+		return exitUsage
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "kmatrix kernels: %v\n", err)
 		return usageExit(err)

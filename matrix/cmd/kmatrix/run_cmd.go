@@ -49,8 +49,8 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		goTestArgs        string
 		projectFile       string
 	)
-	fs.StringVar(&opts.Catalog, "catalog", "", "catalog `file`, or a built-in one: default, series, arm64 (default: the built-in default catalog)")
-	fs.StringVar(&opts.Arch, "arch", "", "run the catalog's kernels of one `arch`: amd64 or arm64 (arm64 with no --catalog: the built-in arm64 catalog)")
+	fs.StringVar(&opts.Catalog, "catalog", "", "catalog `file`, or a built-in one: default, series, arm64, series-arm64 (default: the built-in default catalog)")
+	fs.StringVar(&opts.Arch, "arch", "", "run the catalog's kernels of one `arch`: amd64 or arm64 (arm64 with no --catalog: the built-in arm64 catalog; with --catalog series: series-arm64)")
 	fs.Var(&kernels, "kernels", "kernel `names` to run, comma-separated (default: all in the catalog)")
 	fs.Var(&payloads, "payloads", "built-in `payloads` to run: bpf,kmod (default: both, or none when --bpf/--kmod are given)")
 	fs.Var(&bpfObjs, "bpf", "your BPF ELF `object`: load and attach every program on every kernel (repeatable)")
