@@ -82,7 +82,7 @@ func bisectMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.BoolVar(&opts.AllowExpired, "allow-expired", false, "accept archive indexes past their Valid-Until (signatures are still checked)")
 	fs.DurationVar(&opts.Timeout, "timeout", 10*time.Minute, "deadline for each kernel's VM")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `usage: kmatrix bisect --check PAYLOAD/CHECK --good KERNEL --bad KERNEL [payload flags]
+		fmt.Fprint(fs.Output(), `usage: kmatrix bisect --check PAYLOAD/CHECK --good KERNEL --bad KERNEL [--suite SUITE] [--arch ARCH] [payload flags]
 
 Lists every package version the signed index of the kernels' suite holds
 between --good and --bad (same suite, flavour and source), in Debian version
