@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kmatrix/kmatrix/kernels"
 )
 
 func TestStarterParses(t *testing.T) {
@@ -17,6 +19,17 @@ func TestStarterParses(t *testing.T) {
 	assert.Equal(t, 10*time.Minute, opts.Timeout)
 	assert.Equal(t, "/repo/report", opts.OutDir)
 	assert.Empty(t, opts.Expectations)
+}
+
+// TestParseShippedCatalog: a catalog kmatrix ships is named, not a path
+// next to the project file.
+func TestParseShippedCatalog(t *testing.T) {
+	for _, name := range kernels.ShippedNames {
+		opts, err := Parse(filepath.Join(t.TempDir(), FileName), []byte("kernels:\n  catalog: "+name+"\n"))
+		require.NoError(t, err)
+		assert.Equal(t, name, opts.Catalog)
+	}
+	assert.Contains(t, kernels.ShippedNames, "series-arm64")
 }
 
 func TestParse(t *testing.T) {

@@ -118,6 +118,8 @@ examples:
   kmatrix run --bpf probe.o --kernels debian-sid
   kmatrix exec --kernel debian-bullseye -- uname -r
   go test -exec 'kmatrix exec --kernel debian-sid --' ./pkg
+  kmatrix kernels --series --arch arm64         the newest arm64 kernel of every upstream series
+  kmatrix run --catalog series-arm64            the matrix on them (qemu-system-aarch64)
 
 Run 'kmatrix COMMAND -h' (or 'kmatrix help COMMAND') for a command's flags,
 'kmatrix help exit-codes' for what the exit codes mean.
