@@ -86,9 +86,9 @@ func TestRunUserPayloads(t *testing.T) {
 		entry := cellsOf(rep, k.Name, "bpf:prog_target_bpfel", "on_target_entry/attach")
 		assert.Equal(t, "fentry BPF program target", entry[0].Evidence.Facts["attach_point"], k.Name)
 
-		// Hooks kmatrix sets up and fires itself; syscall programs
-		// exist since 5.14.
-		progs := []string{"select_any", "udp_sendto"}
+		// Hooks kmatrix sets up and fires itself (sk_lookup: 5.9+, every
+		// default kernel); syscall programs exist since 5.14.
+		progs := []string{"select_any", "udp_sendto", "lookup_any"}
 		if k.Version.AtLeast(5, 14) {
 			progs = append(progs, "from_loader")
 		} else {

@@ -255,16 +255,10 @@ func planAttach(spec *ebpf.ProgramSpec, e *env) attachPlan {
 	case ebpf.CGroupSock, ebpf.CGroupSockAddr, ebpf.CGroupSysctl, ebpf.CGroupSockopt, ebpf.CGroupDevice, ebpf.SockOps:
 		return planCgroup(spec.SectionName, spec.AttachType, e)
 
-	case ebpf.SkLookup, ebpf.FlowDissector:
-		point := strings.ToLower(spec.Type.String()) + " in the network namespace"
-		return attachPlan{point: point, attach: func(p *ebpf.Program) (io.Closer, error) {
-			ns, err := os.Open("/proc/self/ns/net")
-			if err != nil {
-				return nil, err
-			}
-			defer ns.Close()
-			return link.AttachNetNs(int(ns.Fd()), p)
-		}}
+	case ebpf.SkLookup:
+		return attachPlan{point: "sk_lookup in its own network namespace", attach: attachNetnsProg}
+	case ebpf.FlowDissector:
+		return attachPlan{point: "flow_dissector in its own network namespace", attach: attachNetnsProg}
 
 	case ebpf.SkSKB, ebpf.SkMsg:
 		at := spec.AttachType

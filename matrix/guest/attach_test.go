@@ -47,7 +47,7 @@ func TestPlanAttach(t *testing.T) {
 		{"cgroup_skb/ingress", ebpf.CGroupSKB, ebpf.AttachCGroupInetIngress, "", "cgroup_skb/ingress on cgroup /sys/fs/cgroup", ""},
 		{"cgroup/connect4", ebpf.CGroupSockAddr, ebpf.AttachCGroupInet4Connect, "", "cgroup/connect4 on cgroup /sys/fs/cgroup", ""},
 		{"socket", ebpf.SocketFilter, 0, "", "socket filter on a UDP socket", ""},
-		{"sk_lookup", ebpf.SkLookup, ebpf.AttachSkLookup, "", "sklookup in the network namespace", ""},
+		{"sk_lookup", ebpf.SkLookup, ebpf.AttachSkLookup, "", "sk_lookup in its own network namespace", ""},
 
 		{"kprobe", ebpf.Kprobe, 0, "", "", "names no kernel function"},
 		{"ksyscall", ebpf.Kprobe, 0, "", "", "names no system call"},

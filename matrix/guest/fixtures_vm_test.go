@@ -23,7 +23,7 @@ import (
 // attachFixtures are the objects of testdata/ built the way libbpf and
 // cilium/ebpf projects build theirs, one per attach mechanism.
 var attachFixtures = []string{"pinned", "tcp_cc", "sched_ext", "tc", "xdp2", "kprobe_multi", "never", "iter",
-	"sockmap", "cgroup", "netfilter", "freplace", "uprobe", "lsm", "fentry", "netkit", "fentry_module"}
+	"sockmap", "cgroup", "netfilter", "freplace", "uprobe", "lsm", "fentry", "netkit", "fentry_module", "flow_dissector"}
 
 // guestTool is where kmatrix run puts kmatrix-guest; uprobe.c's section
 // names it.
@@ -124,6 +124,9 @@ func expectedOutcomes(v kernels.Version, cfg map[string]string, hasModules bool)
 	default:
 		attached("fentry_module", "fentry_misc", "fexit_misc")
 	}
+	// A flow dissector runs wherever the kernel dissects a packet of its
+	// namespace: kmatrix's trigger makes it hash one on every kernel.
+	attached("flow_dissector", "dissect")
 	if v.Has(version.Netkit) && y("CONFIG_NETKIT") {
 		attached("netkit", "netkit_primary", "netkit_peer")
 	} else {

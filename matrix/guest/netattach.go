@@ -63,6 +63,80 @@ func inOwnNetns[L io.Closer](attach func() (L, string, error)) (io.Closer, error
 	return &nsAttachment{ns: ns, l: l, mode: mode}, nil
 }
 
+// netnsProgAttachment is an sk_lookup or flow_dissector program linked to
+// a network namespace of its own: a program that drops or steers lookups
+// or dissects wrongly touches only that namespace, and a second flow
+// dissector (one per namespace) does not collide with the first. It is
+// never the agent's own namespace (the root one), whose flow dissector
+// would take precedence in every namespace.
+type netnsProgAttachment struct {
+	ns      *netns
+	l       link.Link
+	dissect bool
+}
+
+func (a *netnsProgAttachment) Close() error { return errors.Join(a.l.Close(), a.ns.Close()) }
+
+// fire sends TCP and UDP over the namespace's lo: a TCP SYN's listener
+// lookup and a UDP datagram's socket lookup run sk_lookup programs
+// (inet_lookup_run_bpf, udp4_lookup_run_bpf). A flow dissector needs a
+// packet the kernel dissects, which loopback alone never is: lo computes
+// no hash, RPS is off, and TCP's packets carry their socket's hash. So
+// the traffic passes an AF_PACKET socket in a PACKET_FANOUT_HASH group,
+// as packet capture tools set up to spread flows over their readers: the
+// group hashes every packet it receives with __skb_get_hash_symmetric,
+// which runs the namespace's flow dissector (net/packet/af_packet.c,
+// fanout_demux_hash; every kernel with BPF flow dissectors).
+func (a *netnsProgAttachment) fire() error {
+	return a.ns.do(func() error {
+		if !a.dissect {
+			return loopback()
+		}
+		fd, err := fanoutHashSocket()
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		return loopback()
+	})
+}
+
+// attachNetnsProg links an sk_lookup or flow_dissector program (BPF link,
+// Linux 5.8+) to a fresh network namespace.
+func attachNetnsProg(p *ebpf.Program) (io.Closer, error) {
+	ns, err := newNetns()
+	if err != nil {
+		return nil, &infraError{fmt.Errorf("%w: %v", errNoNetns, err)}
+	}
+	l, err := link.AttachNetNs(int(ns.f.Fd()), p)
+	if err != nil {
+		ns.Close()
+		return nil, err
+	}
+	return &netnsProgAttachment{ns: ns, l: l, dissect: p.Type() == ebpf.FlowDissector}, nil
+}
+
+// fanoutHashSocket opens an AF_PACKET socket for every protocol on lo, in
+// a fanout group of type hash (PACKET_FANOUT, Linux 3.1+), in the calling
+// thread's network namespace.
+func fanoutHashSocket() (int, error) {
+	all := int(htons(unix.ETH_P_ALL))
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, all)
+	if err != nil {
+		return -1, fmt.Errorf("opening an AF_PACKET socket for the flow dissector: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: loIndex}); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("binding the AF_PACKET socket to lo: %w", err)
+	}
+	const group = 1 // any id: the namespace has no other group
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT, group|unix.PACKET_FANOUT_HASH<<16); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("joining a PACKET_FANOUT_HASH group: %w", err)
+	}
+	return fd, nil
+}
+
 // attachXDP tries native (driver) XDP, then generic (skb) XDP, as loaders
 // do; lo has no native XDP, so generic is what the guest gets, and the mode
 // is the cell's variant.

@@ -26,45 +26,59 @@ const loIndex = 1
 
 // newNetns makes a network namespace with its lo up.
 func newNetns() (*netns, error) {
-	type res struct {
-		ns  *netns
-		err error
-	}
-	c := make(chan res, 1)
-	go func() {
-		// The thread is never unlocked: it is in the new namespace, so
-		// the runtime must end it with this goroutine, not reuse it.
-		runtime.LockOSThread()
+	var ns *netns
+	err := onThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			c <- res{nil, fmt.Errorf("making a network namespace: %w", err)}
-			return
+			return fmt.Errorf("making a network namespace: %w", err)
 		}
 		f, err := os.Open("/proc/thread-self/ns/net")
 		if err != nil {
-			c <- res{nil, fmt.Errorf("opening the new network namespace: %w", err)}
-			return
+			return fmt.Errorf("opening the new network namespace: %w", err)
 		}
 		if err := loUp(); err != nil {
 			f.Close()
-			c <- res{nil, err}
-			return
+			return err
 		}
-		c <- res{&netns{f}, nil}
-	}()
-	r := <-c
-	return r.ns, r.err
+		ns = &netns{f}
+		return nil
+	})
+	return ns, err
 }
 
 // do runs fn on a thread in the namespace.
 func (n *netns) do(fn func() error) error {
+	return onThread(func() error {
+		if err := unix.Setns(int(n.f.Fd()), unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("entering the program's network namespace: %w", err)
+		}
+		return fn()
+	})
+}
+
+// onThread runs fn on a locked thread of its own, which fn may move into
+// another network namespace, and moves the thread back before unlocking
+// it. The thread must go back (or die): Go ends a thread whose goroutine
+// exits locked, except the main thread, which it parks forever instead.
+// When that main thread was left in a program's namespace,
+// /proc/self/ns/net (the thread group leader's) named that namespace, and
+// the sk_lookup and flow_dissector programs kmatrix attached there never
+// saw the trigger's traffic.
+func onThread(fn func() error) error {
 	c := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked, as in newNetns
-		if err := unix.Setns(int(n.f.Fd()), unix.CLONE_NEWNET); err != nil {
-			c <- fmt.Errorf("entering the program's network namespace: %w", err)
+		runtime.LockOSThread()
+		home, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			// Without a way back the thread stays locked and ends
+			// with the goroutine.
+			c <- fmt.Errorf("opening the thread's network namespace: %w", err)
 			return
 		}
+		defer home.Close()
 		c <- fn()
+		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
 	}()
 	return <-c
 }

@@ -16,7 +16,7 @@ import (
 
 // defaultTrigger says what the default trigger workload does; it is the
 // "trigger" fact of every run result.
-const defaultTrigger = "exec of a child, file opens and reads, sysctl reads, getpid, TCP, connected and unconnected UDP over loopback (and over each program's own interface), a 20 ms sleep"
+const defaultTrigger = "exec of a child, file opens and reads, sysctl reads, getpid, TCP, connected and unconnected UDP over loopback (and over each program's own interface or network namespace, hashed by an AF_PACKET fanout group where a flow dissector is attached), a 20 ms sleep"
 
 // trigger runs the default workload while every program is attached, so
 // that programs on common hooks run: the system calls and kernel paths
