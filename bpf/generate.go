@@ -17,5 +17,5 @@ package bpf
 //go:generate go tool bpf2go -cflags "-O2 -g -Wall -Werror" -target amd64 -output-dir testdata -output-stem tcx_kprobe tcxKprobe testdata/tcx_kprobe.c -- -I./c
 // The test objects that only kmatrix run loads (no Go code uses them) are
 // compiled without Go bindings, with the flags bpf2go uses.
-//go:generate sh -c "for f in kconfig prog_target bash_uprobe socket_hooks; do clang -target bpfel -O2 -g -Wall -Werror -I./c -c testdata/${DOLLAR}f.c -o testdata/${DOLLAR}{f}_bpfel.o && llvm-strip -g testdata/${DOLLAR}{f}_bpfel.o || exit 1; done"
+//go:generate sh -c "for f in kconfig prog_target bash_uprobe socket_hooks conntrack_kfunc; do clang -target bpfel -O2 -g -Wall -Werror -I./c -c testdata/${DOLLAR}f.c -o testdata/${DOLLAR}{f}_bpfel.o && llvm-strip -g testdata/${DOLLAR}{f}_bpfel.o || exit 1; done"
 //go:generate go run ./internal/srcsum/gensum

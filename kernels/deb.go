@@ -20,15 +20,12 @@ const (
 	maxDebSize   = 4 << 30
 )
 
-// skipModules leaves out the kernel modules of an image package (tens of MB
-// kmatrix never loads: its guests boot from an initramfs with the kernel's
-// built-in drivers), except GuestModules. The rest of lib/modules/<release>
-// (modules.builtin, and on sid 7.x the vmlinuz and config themselves) is
-// kept.
-var skipModules = func(name string) bool {
-	return moduleTree.MatchString(name) && !keptModule.MatchString(name)
-}
-
+// The kernel modules of an image package are tens of MB kmatrix never
+// loads (its guests boot from an initramfs with the kernel's built-in
+// drivers): a kernels entry keeps only GuestModules and the modules that
+// provide kfuncs (kfuncs.go), under moduleTree. The rest of
+// lib/modules/<release> (modules.builtin, and on sid 7.x the vmlinuz and
+// config themselves) is kept.
 var (
 	moduleTree = regexp.MustCompile(`^(usr/)?lib/modules/[^/]+/kernel/`)
 	keptModule = regexp.MustCompile(`^(usr/)?lib/modules/[^/]+/kernel/(` + strings.Join(GuestModules, "|") + `)\.ko(\.[a-z]+)?$`)

@@ -44,8 +44,9 @@ type entryInfo struct {
 
 // kernelsLayout names what a kernels entry holds beyond its packages'
 // files; changing what is unpacked changes it, so that entries of an older
-// kmatrix are made again rather than found lacking (2: GuestModules kept).
-const kernelsLayout = "kernels layout 2: guest modules"
+// kmatrix are made again rather than found lacking (2: GuestModules kept;
+// 3: the modules that provide kfuncs kept too, indexed in kfuncs.json).
+const kernelsLayout = "kernels layout 3: guest modules, kfunc providers"
 
 func entryKey(kind, release string, pkgs []Package) string {
 	h := sha256.New()
@@ -123,6 +124,9 @@ func (s *session) fetch(ctx context.Context, r Resolved) (*Kernel, error) {
 	}
 	if err := k.readFacts(); err != nil {
 		return nil, fmt.Errorf("kernel %q: %w", r.Name, err)
+	}
+	if ix := filepath.Join(dir, KfuncIndexFile); fileExists(ix) {
+		k.KfuncIndex = ix
 	}
 	if k.Release != r.Release {
 		return nil, fmt.Errorf("kernel %q: the vmlinuz says release %s, the packages say %s", r.Name, k.Release, r.Release)
@@ -207,7 +211,7 @@ func (s *session) entry(ctx context.Context, kind string, r Resolved, pkgs []Pac
 	}
 	defer os.RemoveAll(tmp) // a no-op after the rename
 	for _, p := range pkgs {
-		if err := s.fetchPackage(ctx, p, filepath.Join(tmp, "root"), kind == "kernels"); err != nil {
+		if err := s.fetchPackage(ctx, p, filepath.Join(tmp, "root")); err != nil {
 			return "", nil, "", fmt.Errorf("kernel %q: %w", r.Name, err)
 		}
 	}
@@ -309,7 +313,9 @@ func readEntry(dir string) (*entryInfo, error) {
 }
 
 // fetchPackage downloads one .deb, checks it, and unpacks it under root.
-func (s *session) fetchPackage(ctx context.Context, p Package, root string, skipMods bool) error {
+// A kernel's modules are all unpacked: buildKernel indexes them and keeps
+// only those the guests may load.
+func (s *session) fetchPackage(ctx context.Context, p Package, root string) error {
 	if s.mirrors.Archive == "" || s.mirrors.Security == "" {
 		m, err := discoverMirrors(s.aptDir(), os.Getenv(EnvMirror), os.Getenv(EnvSecurityMirror))
 		if err != nil {
@@ -333,11 +339,7 @@ func (s *session) fetchPackage(ctx context.Context, p Package, root string, skip
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return &writeError{err}
 	}
-	var skip func(string) bool
-	if skipMods {
-		skip = skipModules
-	}
-	if err := unpackDeb(tmp, path.Base(p.Filename), root, skip); err != nil {
+	if err := unpackDeb(tmp, path.Base(p.Filename), root, nil); err != nil {
 		return fmt.Errorf("%s %s: %w", p.Name, p.Version, err)
 	}
 	return nil
@@ -406,6 +408,9 @@ func (s *session) buildKernel(ctx context.Context, r Resolved, tmp, final string
 		if err := WriteFileAtomic(filepath.Join(tmp, "vmlinuz.btf"), raw, 0o644); err != nil {
 			return nil, &writeError{err}
 		}
+	}
+	if err := keepModules(tmp, rel, r.boot()); err != nil {
+		return nil, err
 	}
 	return info, nil
 }

@@ -61,6 +61,10 @@ type Kernel struct {
 	// Modules are the paths of the kernel's GuestModules (.ko or .ko.xz)
 	// in the cache, those the image has; empty for local kernels.
 	Modules []string `json:"modules,omitempty"`
+	// KfuncIndex is the path of the kernel's kfunc index (KfuncIndexFile
+	// in its cache entry, see ReadKfuncIndex): which modules of its
+	// packages provide kfuncs its own BTF lacks. Empty for local kernels.
+	KfuncIndex string `json:"kfunc_index,omitempty"`
 }
 
 // Version is an upstream kernel version (see package version).

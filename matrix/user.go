@@ -59,7 +59,8 @@ func (p *objectPayload) guestPath() string {
 }
 
 // guestModuleDir is where the kernel's modules that programs may need
-// (kernels.GuestModules) are in the guest.
+// (kernels.GuestModules, and the providers of the kfuncs they call) are
+// in the guest.
 const guestModuleDir = guestDir + "/modules"
 
 func (p *objectPayload) Prepare(ctx context.Context, k *kernels.Kernel, env *Env) (*Plan, error) {
@@ -72,13 +73,18 @@ func (p *objectPayload) Prepare(ctx context.Context, k *kernels.Kernel, env *Env
 	for _, m := range k.Modules {
 		plan.Files = append(plan.Files, vmtest.File{Host: m, Guest: guestModuleDir + "/" + filepath.Base(m)})
 	}
+	kf, err := kfuncFiles(p.path, k)
+	if err != nil {
+		return nil, err
+	}
+	plan.Files = append(plan.Files, kf...)
 	b := p.batch
 	if b == nil {
 		b = &objectBatch{members: []*objectPayload{p}}
 	}
 	if b.members[0] == p {
 		flags := []string{"-batch", "-object-timeout", env.opts.CommandTimeout.String()}
-		if len(k.Modules) > 0 {
+		if len(k.Modules) > 0 || k.KfuncIndex != "" {
 			flags = append(flags, "-modules", guestModuleDir)
 		}
 		for _, m := range b.members {

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kmatrix/kmatrix/kmod"
 )
 
 // Kernel modules of the guest's kernel that kmatrix ships for the programs
@@ -17,8 +19,10 @@ import (
 // not need them finds the kernel as it booted.
 
 // loadModule loads the module name (as /sys/module names it: "cls_bpf")
-// from the module directory, unless it is loaded already. Failing to is
-// kmatrix's limit, an infra-error: the program asked for nothing unusual.
+// from the module directory, unless it is loaded already, after the
+// modules the kfunc index says it depends on (nf_conntrack needs
+// nf_defrag_ipv4, nf_defrag_ipv6 and libcrc32c). Failing to is kmatrix's
+// limit, an infra-error: the program asked for nothing unusual.
 func (e *env) loadModule(name string) error {
 	if _, err := os.Stat("/sys/module/" + name); err == nil {
 		return nil
@@ -26,11 +30,33 @@ func (e *env) loadModule(name string) error {
 	if e.moduleDir == "" {
 		return &infraError{fmt.Errorf("this needs the kernel module %s, and kmatrix has no modules for this kernel in the guest (a local kernel, or an image whose modules come in a package kmatrix does not fetch)", name)}
 	}
+	ix, err := readKfuncIndex(e.moduleDir)
+	if err != nil {
+		return &infraError{err}
+	}
+	if m := ix.module(name); m != nil {
+		for _, d := range m.Depends {
+			if err := e.loadModule(d); err != nil {
+				return &infraError{fmt.Errorf("loading %s, which the kernel module %s depends on: %w", d, name, err)}
+			}
+		}
+	}
 	path, err := findModule(e.moduleDir, name)
 	if err != nil {
 		return &infraError{err}
 	}
+	// The kernel says why a module does not load (an unknown symbol, a
+	// version magic) in its log, not in the errno.
+	klog, _ := kmod.OpenKernelLog(true)
+	if klog != nil {
+		defer klog.Close()
+	}
 	if err := finitModule(path); err != nil {
+		if klog != nil {
+			if lines, _ := klog.Read(); len(lines) > 0 {
+				err = fmt.Errorf("%w (kernel log: %s)", err, strings.Join(lastLines(lines, 5), "; "))
+			}
+		}
 		return &infraError{fmt.Errorf("loading the kernel module %s (%s), which this needs: %w", name, filepath.Base(path), err)}
 	}
 	return nil

@@ -140,6 +140,7 @@ func LoadObject(path string, opts Options) ([]ProgramResult, error) {
 			owner[p.Name] = m.Name
 		}
 	}
+	kfuncs := objectKfuncs(spec) // before the called functions go
 	dropCalledFunctions(spec)
 	if len(spec.Programs) == 0 && len(ops) == 0 {
 		if names := userMaps(spec); len(names) > 0 {
@@ -197,6 +198,7 @@ func LoadObject(path string, opts Options) ([]ProgramResult, error) {
 		cache:    opts.BTF, // parse the kernel's BTF once, not per program
 		targets:  map[string]extTarget{},
 		sockmaps: map[string]*ebpf.Map{},
+		kfuncs:   kfuncs,
 	}
 	if r.cache == nil {
 		r.cache = btf.NewCache()
@@ -275,6 +277,10 @@ type runner struct {
 	// to them; shared is what to close at the end.
 	sockmaps map[string]*ebpf.Map
 	shared   []io.Closer
+	// kfuncs are the kfuncs each program calls; kfunc what loading the
+	// modules that provide the current program's found (kfuncs.go).
+	kfuncs map[string][]string
+	kfunc  *kfuncState
 }
 
 type extTarget struct {
@@ -353,6 +359,9 @@ func (r *runner) program(p *ebpf.ProgramSpec) {
 	}
 
 	inModule, err := r.moduleTarget(p)
+	if err == nil {
+		err = r.loadKfuncModules(p).err
+	}
 	if err != nil {
 		res := result(p, StageLoad, start)
 		r.loadError(&res, err, p)
@@ -363,6 +372,7 @@ func (r *runner) program(p *ebpf.ProgramSpec) {
 	res := result(p, StageLoad, start)
 	if err != nil {
 		r.loadError(&res, err, p)
+		r.explainKfunc(&res, err)
 		if inModule && errors.Is(err, ebpf.ErrNotSupported) && !moduleBTF() {
 			res.Facts.RequiresKernel = "5.11"
 			res.Message += ": " + p.AttachTo + " is not the kernel's own function, and this kernel has no BTF for its modules (CONFIG_DEBUG_INFO_BTF_MODULES, Linux 5.11+), which tracing a module's function needs"

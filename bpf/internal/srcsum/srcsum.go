@@ -39,6 +39,7 @@ var Objects = []string{
 	"testdata/prog_target_bpfel.o",
 	"testdata/bash_uprobe_bpfel.o",
 	"testdata/socket_hooks_bpfel.o",
+	"testdata/conntrack_kfunc_bpfel.o",
 }
 
 // ErrStale is wrapped by Check's errors.
