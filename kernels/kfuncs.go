@@ -10,13 +10,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
 
 	"github.com/cilium/ebpf/btf"
 	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+	"github.com/xi2/xz"
+	"golang.org/x/sync/errgroup"
 )
 
 // Kfuncs that live in modules. A BPF program may call a kernel function
@@ -44,6 +46,10 @@ type KfuncIndex struct {
 	Packages []string `json:"packages"`
 	// Modules are the providers and their dependencies, sorted by name.
 	Modules []KfuncModule `json:"modules"`
+	// Unreadable are the module files (relative to the entry) that are not
+	// modules kmatrix can read (not ELF, or a compression it does not
+	// know), with why: they were not looked in, and are not kept.
+	Unreadable []string `json:"unreadable,omitempty"`
 	dir     string
 }
 
@@ -121,7 +127,12 @@ type moduleInfo struct {
 	depends    []string
 	btfIDs     []string // names of __BTF_ID__func__ symbols: kfunc candidates
 	data       []byte   // the decompressed ELF, kept for candidates only
+	unreadable string   // why the file is not a module kmatrix can read
 }
+
+// errNotModule is wrapped by readModuleInfo's errors for a file that is
+// not a module it can read (as opposed to one it could not read from disk).
+var errNotModule = errors.New("not a kernel module kmatrix can read")
 
 // indexKfuncs scans every module under root's lib/modules/<release>/kernel
 // and returns the index of those that provide kfuncs the base BTF (the
@@ -132,31 +143,56 @@ func indexKfuncs(root, release string, base *btf.Spec, pkgs []string) (*KfuncInd
 	keep := map[string]bool{}
 	byName := map[string]*moduleInfo{}
 	var candidates []*moduleInfo
+	var files []string
 	for _, lib := range []string{"lib", "usr/lib"} {
 		tree := filepath.Join(root, lib, "modules", release, "kernel")
 		err := filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
 			if errors.Is(err, fs.ErrNotExist) && p == tree {
 				return fs.SkipDir
 			}
-			if err != nil || d.IsDir() || !strings.Contains(d.Name(), ".ko") {
-				return err
+			if err == nil && !d.IsDir() && strings.Contains(d.Name(), ".ko") {
+				files = append(files, p)
 			}
-			rel, _ := filepath.Rel(root, p)
-			m, err := readModuleInfo(p)
-			if err != nil {
-				return fmt.Errorf("module %s: %w", rel, err)
-			}
-			m.file = filepath.ToSlash(rel)
-			byName[m.name] = m
-			if len(m.btfIDs) > 0 {
-				candidates = append(candidates, m)
-			} else {
-				m.data = nil
-			}
-			return nil
+			return err
 		})
 		if err != nil {
 			return nil, nil, err
+		}
+	}
+	// Reading a module is mostly decompressing it (xz, from 6.12 on): a
+	// few seconds for the thousand modules of a cloud kernel, spread over
+	// the cores.
+	infos := make([]*moduleInfo, len(files))
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, p := range files {
+		g.Go(func() error {
+			rel, _ := filepath.Rel(root, p)
+			m, err := readModuleInfo(p)
+			if errors.Is(err, errNotModule) {
+				m = &moduleInfo{unreadable: fmt.Sprintf("root/%s: %v", filepath.ToSlash(rel), err)}
+			} else if err != nil {
+				return fmt.Errorf("module %s: %w", rel, err)
+			}
+			m.file = filepath.ToSlash(rel)
+			if len(m.btfIDs) == 0 {
+				m.data = nil
+			}
+			infos[i] = m
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	for _, m := range infos {
+		if m.unreadable != "" {
+			ix.Unreadable = append(ix.Unreadable, m.unreadable)
+			continue
+		}
+		byName[m.name] = m
+		if len(m.btfIDs) > 0 {
+			candidates = append(candidates, m)
 		}
 	}
 	if base == nil {
@@ -241,7 +277,7 @@ func readModuleInfo(path string) (*moduleInfo, error) {
 	}
 	f, err := elf.NewFile(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("not an ELF module: %w", err)
+		return nil, fmt.Errorf("%w: not ELF: %v", errNotModule, err)
 	}
 	base := filepath.Base(path)
 	m := &moduleInfo{name: strings.ReplaceAll(base[:strings.Index(base, ".ko")], "-", "_"), data: data}
@@ -295,22 +331,29 @@ func readModuleFile(path string) ([]byte, error) {
 	switch {
 	case strings.HasSuffix(path, ".ko"):
 	case strings.HasSuffix(path, ".ko.xz"):
-		xr, err := xz.NewReader(f)
+		// xi2/xz (XZ Embedded's decoder) decodes modules about 3.5 times
+		// as fast as ulikunitz/xz: 0.6 s against 2.1 s for 19 MB of 6.12's.
+		xr, err := xz.NewReader(f, 0)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %v", errNotModule, err)
 		}
 		r = xr
 	case strings.HasSuffix(path, ".ko.zst"):
 		zr, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(1))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %v", errNotModule, err)
 		}
 		defer zr.Close()
 		r = zr
 	default:
-		return nil, fmt.Errorf("unknown module compression")
+		return nil, fmt.Errorf("%w: unknown compression", errNotModule)
 	}
-	return io.ReadAll(io.LimitReader(r, maxEntrySize))
+	b, err := io.ReadAll(io.LimitReader(r, maxEntrySize))
+	if err != nil {
+		// A decoder's error: the file is damaged.
+		return nil, fmt.Errorf("%w: %v", errNotModule, err)
+	}
+	return b, nil
 }
 
 // pruneModules removes the module files under root that neither keep nor

@@ -12,8 +12,16 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-struct xdp_md;
-struct nf_conn;
+/* Complete types, not declarations: the loader checks the kfunc's
+ * prototype against the module's BTF, where a forward declaration does not
+ * match a struct. CO-RE compares structs by name, not by members. */
+struct xdp_md {
+	__u32 data;
+} __attribute__((preserve_access_index));
+
+struct nf_conn {
+	unsigned long status;
+} __attribute__((preserve_access_index));
 
 struct bpf_sock_tuple {
 	union {

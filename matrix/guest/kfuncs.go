@@ -155,6 +155,7 @@ func (r *runner) loadKfuncModules(p *ebpf.ProgramSpec) *kfuncState {
 		s.packages = ix.Packages
 	}
 	var errs []error
+	tried := map[string]bool{}
 	for _, name := range r.kfuncs[p.Name] {
 		var fn *btf.Func
 		if k.TypeByName(name, &fn) == nil {
@@ -166,7 +167,9 @@ func (r *runner) loadKfuncModules(p *ebpf.ProgramSpec) *kfuncState {
 			s.unindexed = append(s.unindexed, name)
 		case m == nil:
 			s.absent = append(s.absent, name)
+		case tried[m.Name]:
 		default:
+			tried[m.Name] = true
 			if err := r.env.loadModule(m.Name); err != nil {
 				errs = append(errs, fmt.Errorf("kfunc %s is in the module %s: %w", name, m.Name, err))
 			}
