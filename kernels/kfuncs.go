@@ -50,7 +50,7 @@ type KfuncIndex struct {
 	// modules kmatrix can read (not ELF, or a compression it does not
 	// know), with why: they were not looked in, and are not kept.
 	Unreadable []string `json:"unreadable,omitempty"`
-	dir     string
+	dir        string
 }
 
 // KfuncModule is one module of a KfuncIndex.
