@@ -36,6 +36,11 @@ type attachPlan struct {
 	// arch, with attach nil, is the architecture whose kernels alone have
 	// the attach point (ClassArchAttachPoint).
 	arch string
+	// traffic is the kind of the default workload's traffic that alone
+	// reaches the hook (trafficIPv6 for cgroup/connect6), if any: when
+	// kmatrix could not send it, a program that did not run is not
+	// never-ran (ClassNotTriggered).
+	traffic string
 }
 
 // env is what attaching needs from the guest, looked up once.
@@ -506,13 +511,32 @@ func planCgroup(section string, at ebpf.AttachType, e *env) attachPlan {
 	if err != nil {
 		root = "the cgroup2 root"
 	}
-	return attachPlan{point: section + " on cgroup " + root, attach: func(p *ebpf.Program) (io.Closer, error) {
+	return attachPlan{point: section + " on cgroup " + root, traffic: cgroupTraffic(at), attach: func(p *ebpf.Program) (io.Closer, error) {
 		dir, err := e.cgroup()
 		if err != nil {
 			return nil, err
 		}
 		return link.AttachCgroup(link.CgroupOptions{Path: dir, Attach: at, Program: p})
 	}}
+}
+
+// cgroupTraffic is the kind of traffic that alone reaches a cgroup socket
+// address hook; "" for hooks every kind reaches (sock_create, sockopt).
+func cgroupTraffic(at ebpf.AttachType) string {
+	switch at {
+	case ebpf.AttachCGroupInet4Connect, ebpf.AttachCGroupUDP4Sendmsg, ebpf.AttachCGroupUDP4Recvmsg,
+		ebpf.AttachCgroupInet4GetPeername, ebpf.AttachCgroupInet4GetSockname, ebpf.AttachCGroupInet4Bind,
+		ebpf.AttachCGroupInet4PostBind:
+		return trafficIPv4
+	case ebpf.AttachCGroupInet6Connect, ebpf.AttachCGroupUDP6Sendmsg, ebpf.AttachCGroupUDP6Recvmsg,
+		ebpf.AttachCgroupInet6GetPeername, ebpf.AttachCgroupInet6GetSockname, ebpf.AttachCGroupInet6Bind,
+		ebpf.AttachCGroupInet6PostBind:
+		return trafficIPv6
+	case ebpf.AttachCgroupUnixConnect, ebpf.AttachCgroupUnixSendmsg, ebpf.AttachCgroupUnixRecvmsg,
+		ebpf.AttachCgroupUnixGetpeername, ebpf.AttachCgroupUnixGetsockname:
+		return trafficUnix
+	}
+	return ""
 }
 
 // socketAttachment is a socket filter on a socket of its own; closing it

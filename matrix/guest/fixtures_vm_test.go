@@ -23,7 +23,7 @@ import (
 // attachFixtures are the objects of testdata/ built the way libbpf and
 // cilium/ebpf projects build theirs, one per attach mechanism.
 var attachFixtures = []string{"pinned", "tcp_cc", "sched_ext", "tc", "xdp2", "kprobe_multi", "never", "iter",
-	"sockmap", "cgroup", "netfilter", "freplace", "uprobe", "lsm", "fentry", "netkit", "fentry_module", "flow_dissector"}
+	"sockmap", "cgroup", "netfilter", "freplace", "uprobe", "lsm", "fentry", "netkit", "fentry_module", "flow_dissector", "sock_addr"}
 
 // guestTool is where kmatrix run puts kmatrix-guest; uprobe.c's section
 // names it.
@@ -127,6 +127,17 @@ func expectedOutcomes(v kernels.Version, cfg map[string]string, hasModules bool)
 	// A flow dissector runs wherever the kernel dissects a packet of its
 	// namespace: kmatrix's trigger makes it hash one on every kernel.
 	attached("flow_dissector", "dissect")
+	// IPv6 socket address hooks everywhere, unix ones from Linux 6.7:
+	// kmatrix's trigger sends both kinds.
+	attached("sock_addr", sockAddr6...)
+	if v.AtLeast(6, 7) {
+		attached("sock_addr", sockAddrUnix...)
+	} else {
+		// A kernel that does not know the attach type rejects the load.
+		for _, p := range sockAddrUnix {
+			e["sock_addr/"+p+"/load"] = want{o: outcome.LoadError}
+		}
+	}
 	if v.Has(version.Netkit) && y("CONFIG_NETKIT") {
 		attached("netkit", "netkit_primary", "netkit_peer")
 	} else {
@@ -136,11 +147,24 @@ func expectedOutcomes(v kernels.Version, cfg map[string]string, hasModules bool)
 	return e
 }
 
+// The programs of sock_addr.c, by the traffic that reaches them.
+var (
+	sockAddr6    = []string{"connect6", "sendmsg6", "recvmsg6", "getpeername6", "getsockname6"}
+	sockAddrUnix = []string{"connect_unix", "sendmsg_unix", "recvmsg_unix", "getpeername_unix", "getsockname_unix"}
+)
+
 // runObjects boots k as kmatrix run boots it (BPF LSM on, the kernel's
 // modules in /kmatrix/modules) and runs kmatrix-guest on the testdata
 // objects: all in one -batch command (named "objects", what kmatrix run
 // does), or one command per object (the way before batches).
 func runObjects(k *kernels.Kernel, cfg map[string]string, bin string, objects []string, batch bool, extra ...string) (*vmtest.Result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	return vmtest.Run(ctx, objectsSpec(k, cfg, bin, objects, batch, extra...))
+}
+
+// objectsSpec is the VM runObjects boots.
+func objectsSpec(k *kernels.Kernel, cfg map[string]string, bin string, objects []string, batch bool, extra ...string) vmtest.Spec {
 	spec := vmtest.Spec{Kernel: k.Vmlinuz, Timeout: 4 * time.Minute, MemoryMB: 512, CPUs: 1,
 		Files: []vmtest.File{{Host: bin, Guest: guestTool, Mode: 0o755}}}
 	if a := LSMBootArg(cfg); a != "" {
@@ -168,9 +192,7 @@ func runObjects(k *kernels.Kernel, cfg map[string]string, bin string, objects []
 		spec.Commands = []vmtest.Command{{Name: "objects", Path: guestTool,
 			Args: append(append([]string{"-batch"}, args...), paths...), Timeout: 3 * time.Minute}}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	return vmtest.Run(ctx, spec)
+	return spec
 }
 
 // batchRuns decodes the batch command of runObjects by object name.
@@ -338,5 +360,51 @@ func TestFixturesInGuests(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestUntriggeredHooks boots the newest default kernel with IPv6 turned off
+// (ipv6.disable=1), so that kmatrix's trigger cannot send the IPv6
+// traffic the cgroup/*6 hooks alone see: their programs, attached and at
+// 0 runs, are kmatrix's infra-error (class not-triggered, naming the
+// traffic), never the program's never-ran; the unix hooks, which the
+// trigger does reach, still run.
+func TestUntriggeredHooks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a catalog kernel in QEMU; -short skips it")
+	}
+	ks := kernelstest.Default(t)
+	k := ks[len(ks)-1]
+	if !k.Version.AtLeast(6, 7) {
+		t.Skipf("the newest default kernel, %s, has no unix socket hooks (Linux 6.7+)", k.Version)
+	}
+	bin, err := vmtest.BuildBinary(context.Background(), "github.com/kmatrix/kmatrix/matrix/cmd/kmatrix-guest")
+	require.NoError(t, err)
+	cfg, err := kernels.ReadConfig(k.Config)
+	require.NoError(t, err)
+	spec := objectsSpec(k, cfg, bin, []string{"sock_addr"}, true)
+	spec.Append = append(spec.Append, "ipv6.disable=1")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	res, err := vmtest.Run(ctx, spec)
+	require.NoError(t, err)
+	require.Equal(t, outcome.Pass, res.Outcome, "VM: %s\n%s", res.Err, res.Excerpt)
+	or := batchRuns(t, res)["sock_addr"]
+	require.NotNil(t, or, "%s", res.Commands[0].Stderr)
+	got := map[string]ProgramResult{}
+	for _, r := range or.Results {
+		got[r.Program+"/"+string(r.Stage)] = r
+		t.Logf("%-24s %-12s %s", r.Program+"/"+string(r.Stage), r.Outcome, r.Message)
+	}
+	for _, p := range sockAddr6 {
+		r := got[p+"/run"]
+		assert.Equal(t, outcome.InfraError, r.Outcome, "%s: %s", p, r.Message)
+		assert.Equal(t, ClassNotTriggered, r.Facts.Class, p)
+		assert.Contains(t, r.Message, "the hook sees only IPv6 over loopback, which kmatrix could not send", p)
+		assert.Contains(t, r.Message, "kmatrix's limit, not the program's", p)
+	}
+	for _, p := range sockAddrUnix {
+		r := got[p+"/run"]
+		assert.Equal(t, outcome.Pass, r.Outcome, "%s: %s", p, r.Message)
 	}
 }

@@ -232,6 +232,7 @@ func LoadObject(path string, opts Options) ([]ProgramResult, error) {
 		r.program(p)
 	}
 	var fires []func() error
+	var firedBy []*loaded // fires[i] is firedBy[i]'s
 	attached := false
 	for _, l := range r.live {
 		if l.link == nil && !l.registered {
@@ -239,20 +240,25 @@ func LoadObject(path string, opts Options) ([]ProgramResult, error) {
 		}
 		attached = true
 		if f, ok := l.link.(firer); ok {
-			fires = append(fires, f.fire)
+			fires, firedBy = append(fires, f.fire), append(firedBy, l)
 		}
 		if l.fire != nil {
-			fires = append(fires, l.fire)
+			fires, firedBy = append(fires, l.fire), append(firedBy, l)
 		}
 	}
-	var problems []string
+	var trig triggerRun
 	if attached {
-		problems = trigger(path, fires)
+		trig = trigger(path, fires)
+		for i, err := range trig.fireErrs {
+			if err != nil {
+				firedBy[i].fireErr = errors.Join(firedBy[i].fireErr, err)
+			}
+		}
 	}
 	if len(opts.Check) > 0 {
 		r.emit(runCheck(opts.Check, cmp.Or(opts.CheckTimeout, 60*time.Second)))
 	}
-	r.runResults(statsErr, problems)
+	r.runResults(statsErr, trig)
 	r.detachAll()
 	return r.results, nil
 }
@@ -306,6 +312,12 @@ type loaded struct {
 	// fire, if set, makes the programs run (a TCP connection with a
 	// struct_ops congestion control).
 	fire func() error
+	// traffic is the kind of the default workload's traffic the hook
+	// alone sees (trafficIPv6 for cgroup/connect6), if any.
+	traffic string
+	// fireErr is why the attachment's own trigger (its fire, or the
+	// link's) failed, if it did.
+	fireErr error
 }
 
 type runTarget struct {
@@ -389,7 +401,7 @@ func (r *runner) program(p *ebpf.ProgramSpec) {
 
 	start = time.Now()
 	plan := planAttach(p, r.env)
-	l.point = plan.point
+	l.point, l.traffic = plan.point, plan.traffic
 	if plan.attach == nil {
 		res := result(p, StageAttach, start)
 		res.Outcome = outcome.NotAttached
@@ -680,10 +692,11 @@ func (r *runner) extTarget(p *ebpf.ProgramSpec) (*ebpf.Program, string, error) {
 // runResults reports, for every attached program, how often it ran while
 // the trigger workload and the check ran: never-ran when 0 times, unless
 // the user said it is not expected to.
-func (r *runner) runResults(statsErr error, problems []string) {
-	trig := defaultTrigger
+func (r *runner) runResults(statsErr error, trig triggerRun) {
+	problems := trig.problems
+	workload := defaultTrigger
 	if len(r.opts.Check) > 0 {
-		trig += ", then the check command"
+		workload += ", then the check command"
 	}
 	for _, l := range r.live {
 		if l.link == nil && !l.registered {
@@ -693,7 +706,7 @@ func (r *runner) runResults(statsErr error, problems []string) {
 			start := time.Now()
 			res := ProgramResult{Program: rt.name, Section: rt.section, Type: rt.typ, Stage: StageRun}
 			res.Facts.AttachPoint = l.point
-			res.Facts.Trigger = trig
+			res.Facts.Trigger = workload
 			if rt.typ == ebpf.Extension.String() {
 				// The kernel jumps to a replacement function; it does
 				// not enter it as a program, so it keeps no run count.
@@ -722,9 +735,14 @@ func (r *runner) runResults(statsErr error, problems []string) {
 			case slices.Contains(r.opts.NoFire, rt.name):
 				res.Outcome = outcome.Pass
 				res.Message = "did not run while attached, as declared (--no-fire)"
+			case untriggered(l, trig) != "":
+				// kmatrix did not send what the hook sees: the zero
+				// says nothing about the program.
+				res.Outcome, res.Facts.Class = outcome.InfraError, ClassNotTriggered
+				res.Message = fmt.Sprintf("attached to %s, but kmatrix's trigger workload did not reach it: %s; the program was not tested (kmatrix's limit, not the program's; --no-fire %s accepts 0 runs)", l.point, untriggered(l, trig), rt.name)
 			default:
 				res.Outcome, res.Facts.Class = outcome.NeverRan, ClassNeverRan
-				res.Message = fmt.Sprintf("attached to %s, but never ran while the trigger workload ran (%s): the hook may be dead on this kernel (a function renamed, inlined or no longer called)", l.point, trig)
+				res.Message = fmt.Sprintf("attached to %s, but never ran while the trigger workload ran (%s): the hook may be dead on this kernel (a function renamed, inlined or no longer called)", l.point, workload)
 				if len(problems) > 0 {
 					res.Message += "; the trigger workload reported: " + strings.Join(problems, "; ")
 				}
@@ -732,6 +750,19 @@ func (r *runner) runResults(statsErr error, problems []string) {
 			r.emit(res)
 		}
 	}
+}
+
+// untriggered says why the trigger workload did not reach l's hook, or ""
+// when it did: the attachment's own trigger failed, or the part of the
+// default workload that alone reaches the hook did.
+func untriggered(l *loaded, trig triggerRun) string {
+	if l.fireErr != nil {
+		return "sending what the hook sees failed: " + l.fireErr.Error()
+	}
+	if err := trig.missed[l.traffic]; l.traffic != "" && err != nil {
+		return fmt.Sprintf("the hook sees only %s, which kmatrix could not send: %v", l.traffic, err)
+	}
+	return ""
 }
 
 // trimLoaderPrefix drops the "assign values: field Program: program X: "

@@ -42,7 +42,7 @@ type nsAttachment struct {
 
 func (a *nsAttachment) Close() error    { return errors.Join(a.l.Close(), a.ns.Close()) }
 func (a *nsAttachment) variant() string { return a.mode }
-func (a *nsAttachment) fire() error     { return a.ns.do(loopback) }
+func (a *nsAttachment) fire() error     { return a.ns.do(nsLoopback) }
 
 // inOwnNetns attaches with attach on a thread in a fresh namespace.
 func inOwnNetns[L io.Closer](attach func() (L, string, error)) (io.Closer, error) {
@@ -90,14 +90,14 @@ func (a *netnsProgAttachment) Close() error { return errors.Join(a.l.Close(), a.
 func (a *netnsProgAttachment) fire() error {
 	return a.ns.do(func() error {
 		if !a.dissect {
-			return loopback()
+			return nsLoopback()
 		}
 		fd, err := fanoutHashSocket()
 		if err != nil {
 			return err
 		}
 		defer unix.Close(fd)
-		return loopback()
+		return nsLoopback()
 	})
 }
 

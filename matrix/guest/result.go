@@ -162,6 +162,10 @@ const (
 	ClassMap Class = "map"
 	// ClassNeverRan: attached, but the kernel never ran it.
 	ClassNeverRan Class = "never-ran"
+	// ClassNotTriggered: attached, but kmatrix's trigger workload did not
+	// reach the hook (the traffic it alone sees could not be sent): an
+	// infra-error, since it says nothing about the program.
+	ClassNotTriggered Class = "not-triggered"
 	// ClassKmatrix: kmatrix's own limit or failure (an infra-error).
 	ClassKmatrix Class = "kmatrix"
 	// ClassOther: none of the above; the message says what happened.

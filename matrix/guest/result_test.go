@@ -3,6 +3,7 @@ package guest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -72,4 +73,15 @@ func TestStageCell(t *testing.T) {
 		assert.Equal(t, want, s.Cell(), s)
 		assert.True(t, s.Cell().Valid(), s)
 	}
+}
+
+// A program at 0 runs is kmatrix's limit, not never-ran, only when the
+// traffic its hook needs was not sent.
+func TestUntriggered(t *testing.T) {
+	failed := errors.New("socket: address family not supported by protocol")
+	trig := triggerRun{missed: map[string]error{trafficIPv6: failed}}
+	assert.Empty(t, untriggered(&loaded{}, trig), "a hook every part of the workload reaches")
+	assert.Empty(t, untriggered(&loaded{traffic: trafficIPv4}, trig), "its traffic was sent")
+	assert.Contains(t, untriggered(&loaded{traffic: trafficIPv6}, trig), "the hook sees only IPv6 over loopback, which kmatrix could not send: socket: address family")
+	assert.Contains(t, untriggered(&loaded{fireErr: failed}, triggerRun{}), "sending what the hook sees failed: socket")
 }
