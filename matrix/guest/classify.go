@@ -139,6 +139,13 @@ func unsupportedFeature(spec *ebpf.ProgramSpec) (error, bool) {
 	if err := features.HaveProgramType(spec.Type); errors.Is(err, ebpf.ErrNotSupported) {
 		return fmt.Errorf("program type %s is not supported by this kernel (%w)", spec.Type, err), true
 	}
+	if !attachTypeExists(spec.Type, spec.AttachType) {
+		err := fmt.Errorf("attach type %s (section %q) is not supported by this kernel", spec.AttachType, spec.SectionName)
+		if v := attachTypeSince[spec.AttachType]; v != "" {
+			err = fmt.Errorf("%w (requires >= %s)", err, v)
+		}
+		return err, true
+	}
 	var seen []asm.BuiltinFunc
 	iter := spec.Instructions.Iterate()
 	for iter.Next() {
@@ -170,6 +177,51 @@ var (
 	helperMu    sync.Mutex
 	helperKnown = map[asm.BuiltinFunc]bool{}
 )
+
+// attachTypeSince names the kernel that added an attach type checked at
+// load time, for the newest ones; the probe alone decides.
+var attachTypeSince = map[ebpf.AttachType]string{
+	// 859051dd165e "bpf: Implement cgroup sockaddr hooks for unix sockets".
+	ebpf.AttachCgroupUnixConnect: "6.7", ebpf.AttachCgroupUnixSendmsg: "6.7", ebpf.AttachCgroupUnixRecvmsg: "6.7",
+	ebpf.AttachCgroupUnixGetpeername: "6.7", ebpf.AttachCgroupUnixGetsockname: "6.7",
+}
+
+type progAttach struct {
+	typ ebpf.ProgramType
+	at  ebpf.AttachType
+}
+
+var attachKnown = map[progAttach]bool{}
+
+// attachTypeExists reports whether the kernel loads a program of type typ
+// with expected attach type at, for the cgroup socket types, whose load
+// the kernel refuses with a bare EINVAL and an empty verifier log when it
+// does not know the attach type (bpf_prog_load_check_attach): the
+// cgroup/connect_unix family before Linux 6.7 read as a verifier rejection.
+// A probe that fails otherwise counts as "exists".
+func attachTypeExists(typ ebpf.ProgramType, at ebpf.AttachType) bool {
+	switch typ {
+	case ebpf.CGroupSockAddr, ebpf.CGroupSock, ebpf.CGroupSockopt:
+	default:
+		return true
+	}
+	helperMu.Lock()
+	defer helperMu.Unlock()
+	key := progAttach{typ, at}
+	if known, ok := attachKnown[key]; ok {
+		return known
+	}
+	// Return 1: allowed for every hook of these types (recvmsg hooks
+	// must return 1).
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: typ, AttachType: at, License: "GPL",
+		Instructions: asm.Instructions{asm.LoadImm(asm.R0, 1, asm.DWord), asm.Return()}})
+	if err == nil {
+		prog.Close()
+	}
+	known := !errors.Is(err, syscall.EINVAL)
+	attachKnown[key] = known
+	return known
+}
 
 // helperExists reports whether the kernel knows helper fn at all, for any
 // program type: the verifier says "invalid func" only for helper IDs past

@@ -133,9 +133,10 @@ func expectedOutcomes(v kernels.Version, cfg map[string]string, hasModules bool)
 	if v.AtLeast(6, 7) {
 		attached("sock_addr", sockAddrUnix...)
 	} else {
-		// A kernel that does not know the attach type rejects the load.
+		// A kernel that does not know the attach type rejects the load:
+		// not supported, not a verifier rejection.
 		for _, p := range sockAddrUnix {
-			e["sock_addr/"+p+"/load"] = want{o: outcome.LoadError}
+			loadErr("sock_addr", p, ClassNotSupported)
 		}
 	}
 	if v.Has(version.Netkit) && y("CONFIG_NETKIT") {
