@@ -22,5 +22,5 @@ package guest
 //go:generate llvm-strip-14 -g testdata/programs.o
 //go:generate clang-14 -target bpf -O2 -g -Wall -I/usr/include/x86_64-linux-gnu -c testdata/noprograms.c -o testdata/noprograms.o
 //go:generate llvm-strip-14 -g testdata/noprograms.o
-//go:generate sh -c "for f in pinned tcp_cc sched_ext tc xdp2 kprobe_multi never iter sockmap cgroup netfilter freplace uprobe lsm fentry netkit fentry_module flow_dissector sock_addr killer stopper; do clang-14 -target bpf -O2 -g -Wall -I/usr/include/x86_64-linux-gnu -D__TARGET_ARCH_x86 -c testdata/${DOLLAR}f.c -o testdata/${DOLLAR}f.o && llvm-strip-14 -g testdata/${DOLLAR}f.o || exit 1; done"
+//go:generate sh -c "for f in pinned tcp_cc sched_ext tc xdp2 kprobe_multi never iter sockmap cgroup netfilter freplace uprobe lsm fentry netkit fentry_module flow_dissector sock_addr lsm_cgroup killer stopper; do clang-14 -target bpf -O2 -g -Wall -I/usr/include/x86_64-linux-gnu -D__TARGET_ARCH_x86 -c testdata/${DOLLAR}f.c -o testdata/${DOLLAR}f.o && llvm-strip-14 -g testdata/${DOLLAR}f.o || exit 1; done"
 //go:generate sh -c "cd testdata && sha256sum *.c *.o > fixtures.sha256"

@@ -491,6 +491,27 @@ func (r *runner) loadError(res *ProgramResult, err error, p *ebpf.ProgramSpec) {
 	if errors.As(err, &ie) {
 		res.Outcome, res.Facts.Class, res.Message = outcome.InfraError, ClassKmatrix, ie.Error()
 	}
+	if p.Type == ebpf.LSM && p.AttachType == ebpf.AttachLSMCgroup && strings.Contains(err.Error(), "must provide btf_id") {
+		lsmCgroupLoadError(res)
+	}
+}
+
+// lsmCgroupLoadError reclassifies the load failure of an lsm_cgroup
+// program: cilium/ebpf (v0.22) looks up the kernel's bpf_lsm_<hook> only
+// for plain LSM programs, so it loads an lsm_cgroup one without the hook's
+// BTF ID and the kernel refuses it ("Tracing programs must provide
+// btf_id"). That is kmatrix's limit on a kernel with BPF_LSM_CGROUP
+// (Linux 6.0, commit 69fd337a975c "bpf: per-cgroup lsm flavor"), and the
+// kernel's before it.
+func lsmCgroupLoadError(res *ProgramResult) {
+	kernelSaid := strings.TrimPrefix(res.Message, "verifier rejected the program: ")
+	if v, err := version.Running(); err == nil && !v.AtLeast(6, 0) {
+		res.Facts.Class, res.Facts.RequiresKernel = ClassNotSupported, "6.0"
+		res.Message = "lsm_cgroup programs (BPF_LSM_CGROUP) need Linux 6.0: " + kernelSaid
+		return
+	}
+	res.Outcome, res.Facts.Class = outcome.InfraError, ClassKmatrix
+	res.Message = "kmatrix cannot load lsm_cgroup programs: its BPF loader (cilium/ebpf) does not look up the LSM hook's BTF ID for them, so the kernel refused the load; this says nothing about the program (" + kernelSaid + ")"
 }
 
 // loadPass fills the result of a program that loaded: its verifier figures.
