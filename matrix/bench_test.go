@@ -25,15 +25,16 @@ import (
 //
 // Targets: total ≤ 15 s on 2 cores, each row below its floor: the guests
 // are restored from snapshots (vmtest), so a row does not pay its
-// kernel's boot. Under TCG a restored row is mostly the two Go test
-// binaries, about the same on every kernel (5.10, load 4, one row at a
-// time: restore 0.16 s, the run's files 0.03 s, bpf.test 1.2–1.5 s of
-// which 0.26–0.33 s before its first test and 0.66–0.95 s its first test
-// with CO-RE's decode of the kernel's BTF, kmod.test 0.5–0.65 s), against
-// floors of 2.0–2.8 s (5.10, 6.1) and 3.1–4.9 s (6.12, 7.2). So 6.12 and
-// 7.2 rows are at 0.5–0.8 of their floors, and 5.10 and 6.1 rows about at
-// theirs (measured 0.55–1.24 over five runs, 1.04–1.07 on a quiet
-// machine): what is left to cut is in the payloads' test binaries.
+// kernel's boot, and the two Go test binaries wait in the snapshot
+// started, bpf.test with the tracer loaded once (vmtest.Command.Prestart).
+// A restored 5.10 row on a quiet machine, one row at a time: restore
+// 0.12–0.16 s, init 0.03 s, bpf.test 0.75–0.8 s (its first test 0.27 s:
+// what remains there is mostly TCG translating code the snapshot's QEMU
+// had translated, which a restore starts without), kmod.test 0.28–0.3 s;
+// 1.26–1.36 s in all against a floor of 1.8–1.9 s. Before the prestart
+// the binaries' start-up and the first load's one-time costs added 0.4 s
+// and 5.10 and 6.1 rows were at 0.98–1.07 of their floors; with it, 5.10
+// 0.81–0.87, 6.1 0.76–0.81, 6.12 and 7.2 0.46–0.56 (2026-12-02).
 func BenchmarkMatrix(b *testing.B) { benchMatrix(b, kernelstest.Default(b)) }
 
 // benchMatrix is BenchmarkMatrix on the kernels ks.
