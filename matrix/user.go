@@ -94,8 +94,10 @@ func (p *objectPayload) Prepare(ctx context.Context, k *kernels.Kernel, env *Env
 		plan.Files = append(plan.Files, files...)
 		// Each object has the command limit; the culprit of a shared
 		// worker's death runs twice.
+		// Prestarted: the snapshot holds kmatrix-guest started, with a
+		// spare worker that has decoded the kernel's BTF.
 		plan.Commands = []vmtest.Command{{Name: b.command(), Path: guestTool, Args: args,
-			Timeout: time.Duration(len(b.members)+1) * env.opts.CommandTimeout}}
+			Timeout: time.Duration(len(b.members)+1) * env.opts.CommandTimeout, Prestart: true}}
 	}
 	plan.Collect = func(g GuestRun) []report.Cell { return objectCells(g, p.name, b.command(), p.guestPath()) }
 	return plan, nil

@@ -48,6 +48,9 @@ type ObjectBegin struct {
 	Alone bool `json:"alone,omitempty"`
 	// Worker is the worker's process ID.
 	Worker int `json:"worker"`
+	// Spare: the worker was started ahead, warmed up before its run (the
+	// spare of a kmatrix-guest prestarted in a guest snapshot).
+	Spare bool `json:"spare,omitempty"`
 }
 
 // ObjectEnd closes an object's results.
@@ -138,6 +141,10 @@ type BatchOptions struct {
 	// ObjectTimeout bounds each object's run in a worker; 5 minutes when
 	// zero.
 	ObjectTimeout time.Duration
+	// Spare, when set, is a worker started ahead (StartSpare): it is the
+	// shared worker, handed Setup first.
+	Spare *SpareWorker
+	Setup SpareSetup
 }
 
 // RunBatch runs objects in worker processes as the package comment says,
@@ -217,20 +224,23 @@ func (s *supervisor) kernelDied() bool {
 // died on ("" if none).
 func (s *supervisor) worker(objects []string, shared bool) (int, string, error) {
 	s.kernelDied() // the taint to compare with, once
-	cmd := s.opts.Worker()
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return 0, "", err
+	var w *workerProc
+	usedSpare := false
+	if spare := s.opts.Spare; shared && spare != nil {
+		s.opts.Spare = nil
+		if err := spare.setUp(s.opts.Setup); err == nil {
+			w, usedSpare = spare.w, true
+		} else {
+			spare.Close()
+		}
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return 0, "", err
+	if w == nil {
+		var err error
+		if w, err = startWorker(s.opts.Worker()); err != nil {
+			return 0, "", err
+		}
 	}
-	stderr := &tailBuffer{max: 8 << 10}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		return 0, "", fmt.Errorf("starting a kmatrix-guest worker: %w", err)
-	}
+	cmd, stdin, stdout, stderr := w.cmd, w.stdin, w.stdout, w.stderr
 	lines := make(chan BatchLine)
 	readErr := make(chan error, 1)
 	go func() {
@@ -254,7 +264,7 @@ func (s *supervisor) worker(objects []string, shared bool) (int, string, error) 
 	for i, obj := range objects {
 		s.attempts[obj]++
 		attempt := s.attempts[obj]
-		s.emit(BatchLine{Object: obj, Attempt: attempt, Begin: &ObjectBegin{Alone: !shared, Worker: cmd.Process.Pid}})
+		s.emit(BatchLine{Object: obj, Attempt: attempt, Begin: &ObjectBegin{Alone: !shared, Worker: cmd.Process.Pid, Spare: usedSpare}})
 		start := time.Now()
 		if _, err := fmt.Fprintln(stdin, obj); err != nil {
 			// It is gone already; the wait below says how.
@@ -312,6 +322,31 @@ func (s *supervisor) worker(objects []string, shared bool) (int, string, error) 
 		fmt.Fprintf(os.Stderr, "kmatrix-guest: worker %d: %s\n", cmd.Process.Pid, describeExit(err))
 	}
 	return len(objects), "", nil
+}
+
+// workerProc is a started worker process.
+type workerProc struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stdout io.Reader
+	stderr *tailBuffer // its last 8 KiB, the evidence when it dies
+}
+
+func startWorker(cmd *exec.Cmd) (*workerProc, error) {
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	w := &workerProc{cmd: cmd, stdin: stdin, stdout: stdout, stderr: &tailBuffer{max: 8 << 10}}
+	cmd.Stderr = w.stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting a kmatrix-guest worker: %w", err)
+	}
+	return w, nil
 }
 
 // describeExit says in words how a worker process ended.

@@ -50,6 +50,7 @@ func TestBatchIsolation(t *testing.T) {
 			shared := runs["pinned"]
 			assert.Equal(t, 1, shared.Attempts)
 			assert.False(t, shared.Begin.Alone)
+			assert.False(t, shared.Begin.Spare, "not prestarted: no spare")
 			assert.Empty(t, shared.End.Died)
 
 			// The killer died in the shared worker and again alone.
@@ -105,6 +106,59 @@ func TestBatchIsolation(t *testing.T) {
 				}
 				assert.Equal(t, n, len(or.Results), "%s: results %+v", o, or.Results)
 			}
+		})
+	}
+}
+
+// TestPrestartedBatch runs a batch twice from one snapshot with
+// kmatrix-guest prestarted (vmtest.Command.Prestart), as kmatrix run
+// does, on the oldest and the newest default kernel: the shared worker is
+// the spare the snapshot holds (ObjectBegin.Spare), it has the batch's
+// flags and gives the objects their results, and a death in it is still
+// the killer's own, run again alone in a fresh worker.
+func TestPrestartedBatch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots kernels in QEMU; -short skips it")
+	}
+	ks := kernelstest.Default(t)
+	bin, err := vmtest.BuildBinary(context.Background(), "github.com/kmatrix/kmatrix/matrix/cmd/kmatrix-guest")
+	require.NoError(t, err)
+	for _, k := range []*kernels.Kernel{ks[0], ks[len(ks)-1]} {
+		t.Run(k.Name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := kernels.ReadConfig(k.Config)
+			require.NoError(t, err)
+			spec := objectsSpec(k, cfg, bin, []string{"pinned", "killer", "iter"}, true)
+			spec.Files[0].Shared = true
+			spec.Commands[0].Prestart = true
+			var workers []int
+			for i := 0; i < 2; i++ {
+				res, err := vmtest.Run(context.Background(), spec)
+				require.NoError(t, err)
+				require.Equal(t, outcome.Pass, res.Outcome, "VM: %s\nexcerpt: %s", res.Err, res.Excerpt)
+				require.NotEmpty(t, res.Snapshot, "restored (cold because: %s)", res.ColdReason)
+				assert.Empty(t, res.Warnings, "the prestart worked")
+				runs := batchRuns(t, res)
+				pinned, killer, iter := runs["pinned"], runs["killer"], runs["iter"]
+				require.True(t, pinned != nil && killer != nil && iter != nil, "%s", res.Commands[0].Stdout)
+				require.NotNil(t, pinned.End, "%s", res.Commands[0].Stdout)
+				assert.Empty(t, pinned.End.Died)
+				assert.NotEmpty(t, pinned.Results)
+				for _, r := range pinned.Results {
+					assert.Equal(t, outcome.Pass, r.Outcome, "%+v", r)
+				}
+				assert.True(t, pinned.Begin.Spare, "the shared worker is the snapshot's spare")
+				workers = append(workers, pinned.Begin.Worker)
+				if assert.Len(t, killer.Earlier, 1) {
+					assert.Contains(t, killer.Earlier[0].Died, "signal 9")
+				}
+				assert.True(t, killer.Begin.Alone)
+				assert.False(t, killer.Begin.Spare)
+				assert.NotEqual(t, pinned.Begin.Worker, killer.Begin.Worker)
+				require.NotNil(t, iter.End)
+				assert.True(t, iter.Begin.Alone)
+			}
+			assert.Equal(t, workers[0], workers[1], "one spare, the snapshot's")
 		})
 	}
 }

@@ -15,6 +15,10 @@
 // evidence, while the objects not yet done are run again one process each
 // (see guest.RunBatch).
 //
+// Prestarted in a guest snapshot (vmtest.Command.Prestart), it starts a
+// spare worker while it waits for its run (guest.StartSpare): a -batch run
+// then finds its shared worker started and warmed up.
+//
 // It exits 0 whenever it could report, even when every program failed
 // (failures are data), 1 when the object itself is unusable, 2 on bad
 // usage. It is built static (CGO_ENABLED=0): the guest has no libc, no
@@ -31,9 +35,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/rlimit"
 
 	"github.com/kmatrix/kmatrix/matrix/guest"
+	"github.com/kmatrix/kmatrix/vmtest/prestart"
 )
 
 type programList []string
@@ -55,7 +61,27 @@ func (a attachList) Set(v string) error {
 }
 
 func main() {
+	if _, err := prestart.Await(startSpare); err != nil {
+		fmt.Fprintf(os.Stderr, "kmatrix-guest: %v\n", err)
+		os.Exit(2)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// spare is the worker a prestarted kmatrix-guest started while it warmed
+// up, until a -batch takes it; warmed is a spare worker's kernel BTF,
+// decoded before its run.
+var (
+	spare  *guest.SpareWorker
+	warmed *btf.Cache
+)
+
+// startSpare is the prestart warm-up: a spare worker; without one, a
+// batch starts its worker as usual.
+func startSpare() {
+	if self, err := os.Executable(); err == nil {
+		spare, _ = guest.StartSpare(exec.Command(self, "-spare-worker"))
+	}
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -77,6 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	module := fs.Bool("kmod", false, "the argument is a kernel module (.ko): load it, run the check, unload it")
 	batch := fs.Bool("batch", false, "the arguments are objects: run them all in one worker process, isolated as guest.RunBatch says")
 	worker := fs.Bool("worker", false, "be a batch worker: read object paths on stdin (kmatrix-guest -batch starts these)")
+	spareWorker := fs.Bool("spare-worker", false, "be a spare batch worker: warm up, then read the worker's flags on stdin (a prestarted kmatrix-guest starts one)")
 	objectTimeout := fs.Duration("object-timeout", 5*time.Minute, "with -batch: the time limit of each object in a worker")
 	fs.StringVar(&opts.ModuleDir, "modules", "", "directory of the running kernel's modules (.ko, .ko.xz) that programs may need (sch_ingress, cls_bpf, ...)")
 	if err := fs.Parse(args); err != nil {
@@ -84,6 +111,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0 // asked for the usage, got it
 		}
 		return 2
+	}
+	defer func() {
+		if spare != nil { // not a -batch: nothing takes it
+			spare.Close()
+			spare = nil
+		}
+	}()
+	if *spareWorker {
+		warmed = btf.NewCache()
+		wargs, err := guest.ServeSpare(os.Stdin, stdout, warmed)
+		if err != nil {
+			fmt.Fprintf(stderr, "kmatrix-guest: spare worker: %v\n", err)
+			return 1
+		}
+		return run(wargs, stdout, stderr)
 	}
 	flagArgs := args[:len(args)-len(fs.Args())]
 	rest := fs.Args()
@@ -129,6 +171,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	if *worker {
+		if warmed != nil {
+			opts.BTF = warmed
+		}
 		if err := guest.ServeBatch(os.Stdin, stdout, opts); err != nil {
 			fmt.Fprintf(stderr, "kmatrix-guest: worker: %v\n", err)
 			return 1
@@ -149,6 +194,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			wargs = append(append(wargs, "--"), opts.Check...)
 		}
 		bo := guest.BatchOptions{ObjectTimeout: *objectTimeout, Worker: func() *exec.Cmd { return exec.Command(self, wargs...) }}
+		if spare != nil {
+			dir, _ := os.Getwd()
+			bo.Spare, bo.Setup, spare = spare, guest.SpareSetup{Args: wargs, Env: os.Environ(), Dir: dir}, nil
+		}
 		if err := guest.RunBatch(objects, bo, stdout); err != nil {
 			fmt.Fprintf(stderr, "kmatrix-guest: %v\n", err)
 			return 1
