@@ -142,9 +142,11 @@ type BatchOptions struct {
 	// zero.
 	ObjectTimeout time.Duration
 	// Spare, when set, is a worker started ahead (StartSpare): it is the
-	// shared worker, handed Setup first.
-	Spare *SpareWorker
-	Setup SpareSetup
+	// shared worker, released with SpareArgs (the whole command line of a
+	// worker, as Worker's), SpareEnv and SpareDir.
+	Spare               *SpareWorker
+	SpareArgs, SpareEnv []string
+	SpareDir            string
 }
 
 // RunBatch runs objects in worker processes as the package comment says,
@@ -228,10 +230,8 @@ func (s *supervisor) worker(objects []string, shared bool) (int, string, error) 
 	usedSpare := false
 	if spare := s.opts.Spare; shared && spare != nil {
 		s.opts.Spare = nil
-		if err := spare.setUp(s.opts.Setup); err == nil {
+		if err := spare.proc.Release(s.opts.SpareArgs, s.opts.SpareEnv, s.opts.SpareDir); err == nil {
 			w, usedSpare = spare.w, true
-		} else {
-			spare.Close()
 		}
 	}
 	if w == nil {
@@ -333,6 +333,18 @@ type workerProc struct {
 }
 
 func startWorker(cmd *exec.Cmd) (*workerProc, error) {
+	w, err := newWorker(cmd)
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting a kmatrix-guest worker: %w", err)
+	}
+	return w, nil
+}
+
+// newWorker sets up a worker's pipes, before it starts.
+func newWorker(cmd *exec.Cmd) (*workerProc, error) {
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -343,9 +355,6 @@ func startWorker(cmd *exec.Cmd) (*workerProc, error) {
 	}
 	w := &workerProc{cmd: cmd, stdin: stdin, stdout: stdout, stderr: &tailBuffer{max: 8 << 10}}
 	cmd.Stderr = w.stderr
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting a kmatrix-guest worker: %w", err)
-	}
 	return w, nil
 }
 

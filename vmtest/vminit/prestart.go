@@ -1,8 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kmatrix/kmatrix/vmtest/internal/wire"
+	"github.com/kmatrix/kmatrix/vmtest/prestart"
 )
 
 // Prestarted commands (wire.Spec.Prestart, package vmtest/prestart): the
@@ -27,8 +27,7 @@ const defaultPrestartTimeout = 30 * time.Second
 
 // prestarted is a process started before the park, waiting for its run.
 type prestarted struct {
-	cmd            *exec.Cmd
-	ctl            *os.File // the init's end of the process's fd 3
+	proc           *prestart.Process
 	stdout, stderr *lateWriter
 }
 
@@ -42,11 +41,27 @@ func (p *initProc) prestart(paths []string) (warnings []string) {
 	}
 	deadline := time.Now().Add(limit)
 	for _, path := range paths {
-		ps, err := startPrestarted(path, deadline, limit)
+		ps := &prestarted{stdout: &lateWriter{}, stderr: &lateWriter{}}
+		cmd := exec.Command(path)
+		cmd.Env = append([]string{}, defaultEnv...)
+		cmd.Dir = "/"
+		cmd.Stdout, cmd.Stderr = ps.stdout, ps.stderr
+		// Its own process group, as every command's: a timeout kills
+		// what it started too.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.WaitDelay = time.Second
+		proc, err := prestart.Start(cmd, deadline)
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			err = fmt.Errorf("not ready in time (the prestarted commands get %v together)", limit)
+		case errors.Is(err, prestart.ErrNoAwait):
+			err = fmt.Errorf("%w: %s", err, ps.stderr.text())
+		}
 		if err != nil {
 			warnings = append(warnings, fmt.Sprintf("prestart %s: %v (it starts with its command instead)", path, err))
 			continue
 		}
+		ps.proc = proc
 		if p.prestarted == nil {
 			p.prestarted = map[string]*prestarted{}
 		}
@@ -55,82 +70,17 @@ func (p *initProc) prestart(paths []string) (warnings []string) {
 	return warnings
 }
 
-func startPrestarted(path string, deadline time.Time, limit time.Duration) (_ *prestarted, err error) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("socketpair: %w", err)
-	}
-	// Non-blocking, so that the read of its ready has a deadline.
-	if err := syscall.SetNonblock(fds[0], true); err != nil {
-		syscall.Close(fds[0])
-		syscall.Close(fds[1])
-		return nil, err
-	}
-	ctl, child := os.NewFile(uintptr(fds[0]), "prestart"), os.NewFile(uintptr(fds[1]), "prestart-child")
-	ps := &prestarted{ctl: ctl, stdout: &lateWriter{}, stderr: &lateWriter{}}
-	ps.cmd = exec.Command(path)
-	ps.cmd.Env = append(append([]string{}, defaultEnv...), fmt.Sprintf("%s=%d", wire.PrestartEnv, wire.PrestartFD))
-	ps.cmd.Dir = "/"
-	ps.cmd.ExtraFiles = []*os.File{child} // fd 3 = wire.PrestartFD
-	ps.cmd.Stdout, ps.cmd.Stderr = ps.stdout, ps.stderr
-	ps.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	ps.cmd.WaitDelay = time.Second
-	err = ps.cmd.Start()
-	// Only the process holds its end now: its exit is the init's EOF.
-	child.Close()
-	if err != nil {
-		ctl.Close()
-		return nil, fmt.Errorf("start: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			syscall.Kill(-ps.cmd.Process.Pid, syscall.SIGKILL)
-			ps.cmd.Wait()
-			ctl.Close()
-		}
-	}()
-	ctl.SetReadDeadline(deadline)
-	line, err := bufio.NewReader(ctl).ReadString('\n')
-	ctl.SetReadDeadline(time.Time{})
-	switch {
-	case os.IsTimeout(err):
-		return nil, fmt.Errorf("not ready in time (the prestarted commands get %v together)", limit)
-	case err == io.EOF:
-		// It exited, or never called prestart.Await and closed fd 3.
-		ps.cmd.Wait()
-		return nil, fmt.Errorf("it did not wait for its run (does it call prestart.Await?): %s", ps.stderr.text())
-	case err != nil:
-		return nil, err
-	case line != wire.PrestartReady:
-		return nil, fmt.Errorf("it said %q, not ready", line)
-	}
-	return ps, nil
-}
-
 // release hands command i to its prestarted process, then waits for it
 // as for any command.
 func (p *initProc) release(i int, c wire.Command, ps *prestarted, stdout, stderr *streamer) {
-	exit := &wire.Event{Kind: wire.Exit, Index: i, Code: -1}
-	dir := c.Dir
-	if dir == "" {
-		dir = "/"
-	}
-	b, err := json.Marshal(wire.Release{Args: append([]string{c.Path}, c.Args...), Env: mergeEnv(defaultEnv, c.Env), Dir: dir})
-	if err == nil {
-		// What it wrote while it warmed up belongs to its command.
-		ps.stdout.attach(stdout)
-		ps.stderr.attach(stderr)
-		_, err = ps.ctl.Write(append(b, '\n'))
-	}
-	ps.ctl.Close()
-	if err != nil {
-		syscall.Kill(-ps.cmd.Process.Pid, syscall.SIGKILL)
-		ps.cmd.Wait()
-		exit.Err = fmt.Sprintf("release the prestarted %s: %v", c.Path, err)
-		p.send(exit)
+	// What it wrote while it warmed up belongs to its command.
+	ps.stdout.attach(stdout)
+	ps.stderr.attach(stderr)
+	if err := ps.proc.Release(append([]string{c.Path}, c.Args...), mergeEnv(defaultEnv, c.Env), c.Dir); err != nil {
+		p.send(&wire.Event{Kind: wire.Exit, Index: i, Code: -1, Err: fmt.Sprintf("release the prestarted %s: %v", c.Path, err)})
 		return
 	}
-	p.wait(ps.cmd, c.Timeout, time.Now(), exit, stdout, stderr)
+	p.wait(ps.proc.Cmd, c.Timeout, time.Now(), &wire.Event{Kind: wire.Exit, Index: i, Code: -1}, stdout, stderr)
 }
 
 // lateWriter holds a prestarted process's output until its command's

@@ -61,7 +61,14 @@ func (a attachList) Set(v string) error {
 }
 
 func main() {
-	if _, err := prestart.Await(startSpare); err != nil {
+	warmUp := startSpare
+	if os.Getenv(guest.EnvSpare) != "" {
+		warmUp = func() {
+			warmed = btf.NewCache()
+			guest.WarmUp(warmed)
+		}
+	}
+	if _, err := prestart.Await(warmUp); err != nil {
 		fmt.Fprintf(os.Stderr, "kmatrix-guest: %v\n", err)
 		os.Exit(2)
 	}
@@ -80,7 +87,7 @@ var (
 // batch starts its worker as usual.
 func startSpare() {
 	if self, err := os.Executable(); err == nil {
-		spare, _ = guest.StartSpare(exec.Command(self, "-spare-worker"))
+		spare, _ = guest.StartSpare(exec.Command(self))
 	}
 }
 
@@ -103,7 +110,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	module := fs.Bool("kmod", false, "the argument is a kernel module (.ko): load it, run the check, unload it")
 	batch := fs.Bool("batch", false, "the arguments are objects: run them all in one worker process, isolated as guest.RunBatch says")
 	worker := fs.Bool("worker", false, "be a batch worker: read object paths on stdin (kmatrix-guest -batch starts these)")
-	spareWorker := fs.Bool("spare-worker", false, "be a spare batch worker: warm up, then read the worker's flags on stdin (a prestarted kmatrix-guest starts one)")
 	objectTimeout := fs.Duration("object-timeout", 5*time.Minute, "with -batch: the time limit of each object in a worker")
 	fs.StringVar(&opts.ModuleDir, "modules", "", "directory of the running kernel's modules (.ko, .ko.xz) that programs may need (sch_ingress, cls_bpf, ...)")
 	if err := fs.Parse(args); err != nil {
@@ -118,15 +124,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 			spare = nil
 		}
 	}()
-	if *spareWorker {
-		warmed = btf.NewCache()
-		wargs, err := guest.ServeSpare(os.Stdin, stdout, warmed)
-		if err != nil {
-			fmt.Fprintf(stderr, "kmatrix-guest: spare worker: %v\n", err)
-			return 1
-		}
-		return run(wargs, stdout, stderr)
-	}
 	flagArgs := args[:len(args)-len(fs.Args())]
 	rest := fs.Args()
 	var objects []string
@@ -196,7 +193,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		bo := guest.BatchOptions{ObjectTimeout: *objectTimeout, Worker: func() *exec.Cmd { return exec.Command(self, wargs...) }}
 		if spare != nil {
 			dir, _ := os.Getwd()
-			bo.Spare, bo.Setup, spare = spare, guest.SpareSetup{Args: wargs, Env: os.Environ(), Dir: dir}, nil
+			bo.Spare, bo.SpareArgs, bo.SpareEnv, bo.SpareDir = spare, append([]string{self}, wargs...), os.Environ(), dir
+			spare = nil
 		}
 		if err := guest.RunBatch(objects, bo, stdout); err != nil {
 			fmt.Fprintf(stderr, "kmatrix-guest: %v\n", err)
