@@ -133,13 +133,22 @@ type kfuncState struct {
 	packages          []string
 }
 
-// loadKfuncModules loads the modules that provide the kfuncs p calls and
-// the kernel's own BTF lacks, each after the modules it depends on (a
-// module loaded for an earlier program stays loaded).
-func (r *runner) loadKfuncModules(p *ebpf.ProgramSpec) *kfuncState {
+// loadKfuncModules loads the modules that provide the kfuncs progs call
+// (one program, or a struct_ops map's) and the kernel's own BTF lacks,
+// each after the modules it depends on (a module loaded for an earlier
+// program stays loaded).
+func (r *runner) loadKfuncModules(progs ...*ebpf.ProgramSpec) *kfuncState {
 	s := &kfuncState{}
 	r.kfunc = s
-	if len(r.kfuncs[p.Name]) == 0 {
+	var names []string
+	for _, p := range progs {
+		for _, n := range r.kfuncs[p.Name] {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	if len(names) == 0 {
 		return s
 	}
 	k, err := r.cache.Kernel()
@@ -156,7 +165,7 @@ func (r *runner) loadKfuncModules(p *ebpf.ProgramSpec) *kfuncState {
 	}
 	var errs []error
 	tried := map[string]bool{}
-	for _, name := range r.kfuncs[p.Name] {
+	for _, name := range names {
 		var fn *btf.Func
 		if k.TypeByName(name, &fn) == nil {
 			continue

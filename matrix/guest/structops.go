@@ -63,7 +63,11 @@ func (r *runner) structOps(m *ebpf.MapSpec) {
 			DurationMS: float64(time.Since(start).Microseconds()) / 1000}
 	}
 	start := time.Now()
-	objs, err := r.load(progs, []string{m.Name})
+	var objs loadedObjects
+	err := r.loadKfuncModules(progs...).err
+	if err == nil {
+		objs, err = r.load(progs, []string{m.Name})
+	}
 	if err != nil {
 		lr := res(StageLoad, start)
 		lr.Outcome = outcome.LoadError
@@ -83,6 +87,8 @@ func (r *runner) structOps(m *ebpf.MapSpec) {
 			// (commit 68b04864ca42 "bpf: Create links for BPF struct_ops maps").
 			lr.Facts.Class, lr.Facts.RequiresKernel = ClassNotSupported, version.StructOpsLink.SinceString()
 			lr.Message = version.StructOpsLink.Needs() + ": " + lr.Message
+		} else {
+			r.explainKfunc(&lr, err)
 		}
 		r.emit(lr)
 		return
