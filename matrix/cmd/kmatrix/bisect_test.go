@@ -25,27 +25,7 @@ func TestBisectStrcasecmp(t *testing.T) {
 	if os.Getenv("KMATRIX_SERIES") == "" {
 		t.Skip("boots ~5 trixie-backports kernels: set KMATRIX_SERIES=1 (make series) to run it")
 	}
-	out := t.TempDir()
-	var stdout, stderr bytes.Buffer
-	code := bisectMain(context.Background(), []string{
-		"--check", "bpf:strcasecmp/case_insensitive/load", "--bpf", "testdata/strcasecmp.o",
-		"--suite", "trixie-backports", "--good", "7.3.4-1~bpo13+1", "--bad", "6.16.3-1~bpo13+1", "--out", out,
-	}, &stdout, &stderr)
-	t.Log(stderr.String())
-	require.Equal(t, 0, code, "%s", stdout.String())
-	t.Log(stdout.String())
-	b, err := os.ReadFile(filepath.Join(out, "bisect.json"))
-	require.NoError(t, err)
-	var res bisectResult
-	require.NoError(t, json.Unmarshal(b, &res))
-	assert.Equal(t, 29, res.Versions)
-	assert.Regexp(t, `^6\.17\.`, res.Bad.Version, "the newest kernel without bpf_strcasecmp is a 6.17")
-	assert.Equal(t, "load-error", string(res.Bad.Outcome))
-	assert.Contains(t, res.Bad.Message, `kfunc "bpf_strcasecmp"`)
-	assert.Regexp(t, `^6\.18\.`, res.Good.Version, "the first kernel with it is a 6.18")
-	assert.Equal(t, "pass", string(res.Good.Outcome))
-	assert.LessOrEqual(t, res.Boots, 5, "29 versions take at most ceil(log2(28)) = 5 boots")
-	t.Logf("kmatrix-evidence bisect boots=%d versions=%d change=%s..%s", res.Boots, res.Versions, res.Bad.Version, res.Good.Version)
+	bisectStrcasecmp(t, "amd64")
 }
 
 func TestBisectBadInput(t *testing.T) {
@@ -91,10 +71,16 @@ func TestBisectStrcasecmpArm64(t *testing.T) {
 	if os.Getenv("KMATRIX_SERIES") == "" || os.Getenv("KMATRIX_ARM64") == "" {
 		t.Skip("boots ~5 trixie-backports arm64 kernels under TCG: set KMATRIX_SERIES=1 and KMATRIX_ARM64=1 (make series-arm64) to run it")
 	}
+	bisectStrcasecmp(t, "arm64")
+}
+
+// bisectStrcasecmp bisects the bpf_strcasecmp change over trixie-backports'
+// kernels of arch, checking every step booted a kernel of that arch.
+func bisectStrcasecmp(t *testing.T, arch string) {
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
 	code := bisectMain(context.Background(), []string{
-		"--arch", "arm64", "--check", "bpf:strcasecmp/case_insensitive/load", "--bpf", "testdata/strcasecmp.o",
+		"--arch", arch, "--check", "bpf:strcasecmp/case_insensitive/load", "--bpf", "testdata/strcasecmp.o",
 		"--suite", "trixie-backports", "--good", "7.3.4-1~bpo13+1", "--bad", "6.16.3-1~bpo13+1", "--out", out,
 	}, &stdout, &stderr)
 	t.Log(stderr.String())
@@ -104,19 +90,19 @@ func TestBisectStrcasecmpArm64(t *testing.T) {
 	require.NoError(t, err)
 	var res bisectResult
 	require.NoError(t, json.Unmarshal(b, &res))
-	assert.Equal(t, "arm64", res.Arch)
+	assert.Equal(t, arch, res.Arch)
 	assert.Equal(t, 29, res.Versions)
-	assert.Regexp(t, `^6\.17\.`, res.Bad.Version, "the newest arm64 kernel without bpf_strcasecmp is a 6.17")
+	assert.Regexp(t, `^6\.17\.`, res.Bad.Version, "the newest kernel without bpf_strcasecmp is a 6.17")
 	assert.Equal(t, "load-error", string(res.Bad.Outcome))
 	assert.Contains(t, res.Bad.Message, `kfunc "bpf_strcasecmp"`)
-	assert.Regexp(t, `^6\.18\.`, res.Good.Version, "the first arm64 kernel with it is a 6.18")
+	assert.Regexp(t, `^6\.18\.`, res.Good.Version, "the first kernel with it is a 6.18")
 	assert.Equal(t, "pass", string(res.Good.Outcome))
 	assert.LessOrEqual(t, res.Boots, 5, "29 versions take at most ceil(log2(28)) = 5 boots")
 	for _, s := range res.Steps {
 		rep, err := report.Read(filepath.Join(out, "v"+unsafeName.ReplaceAllString(s.Version, "_"), "report.json"))
 		require.NoError(t, err)
 		require.Len(t, rep.Kernels, 1)
-		assert.Equal(t, "arm64", rep.Kernels[0].Arch, "%s booted as an arm64 kernel", s.Version)
+		assert.Equal(t, arch, rep.Kernels[0].Arch, "%s booted as an %s kernel", s.Version, arch)
 	}
-	t.Logf("kmatrix-evidence bisect-arm64 boots=%d versions=%d change=%s..%s", res.Boots, res.Versions, res.Bad.Version, res.Good.Version)
+	t.Logf("kmatrix-evidence bisect-%s boots=%d versions=%d change=%s..%s", arch, res.Boots, res.Versions, res.Bad.Version, res.Good.Version)
 }
